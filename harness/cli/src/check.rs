@@ -1,0 +1,115 @@
+//! `rigor check`: load everything, bind every scenario everywhere it applies, print the matrix.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use rigor_model::value::Scalar;
+use rigor_plan::{Row, Status};
+
+use crate::exit_code;
+
+/// The folders `rigor check` reads when given none: the shipped tree.
+pub const DEFAULT_PATHS: [&str; 4] = ["device-profiles", "rigs", "fixtures", "examples"];
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// One JSON document with diagnostics and the matrix.
+    Json,
+}
+
+/// Runs the check and returns the exit code.
+pub fn run(paths: Vec<PathBuf>, parameters: &BTreeMap<String, Scalar>, format: Format) -> i32 {
+    let paths = if paths.is_empty() {
+        DEFAULT_PATHS.iter().map(PathBuf::from).filter(|p| p.exists()).collect()
+    } else {
+        paths
+    };
+    if paths.is_empty() {
+        eprintln!(
+            "error: nothing to check: none of {} is here\n  help: run rigor check in a checkout, or give paths",
+            DEFAULT_PATHS.join(", ")
+        );
+        return exit_code::INVALID_INPUT;
+    }
+    let (catalog, mut diags) = rigor_model::load_paths(&paths);
+    let (rows, _plans, bind_diags) = rigor_plan::matrix(&catalog, parameters);
+    diags.extend(bind_diags);
+    diags.sort();
+    match format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "diagnostics": diags.iter().map(|d| serde_json::json!({
+                    "file": d.origin.file, "line": d.origin.location.map(|l| l.line),
+                    "column": d.origin.location.map(|l| l.column), "path": d.path,
+                    "message": d.message, "help": d.help, "rendered": d.to_string(),
+                })).collect::<Vec<_>>(),
+                "matrix": rows,
+            });
+            println!("{doc:#}");
+        }
+        Format::Text => {
+            for d in diags.iter() {
+                eprintln!("error: {d}");
+            }
+            let counts: Vec<String> = catalog.counts().iter().map(|(what, n)| format!("{n} {what}")).collect();
+            println!("checked {}", counts.join(", "));
+            if !rows.is_empty() {
+                println!();
+                print!("{}", render(&rows));
+            }
+            let runs = rows.iter().filter(|r| matches!(r.status, Status::Runs { .. })).count();
+            let skipped = rows.iter().filter(|r| matches!(r.status, Status::Skipped { .. })).count();
+            let invalid = rows.iter().filter(|r| matches!(r.status, Status::Invalid { .. })).count();
+            println!("\n{runs} runnable, {skipped} skipped, {invalid} invalid; {} problems", diags.len());
+        }
+    }
+    if diags.is_empty() { exit_code::SUCCESS } else { exit_code::INVALID_INPUT }
+}
+
+/// The matrix as an aligned table.
+pub fn render(rows: &[Row]) -> String {
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            let result = match &r.status {
+                Status::Runs { steps, measurements } => format!("runs: {steps} steps, {measurements} measurements"),
+                Status::Skipped { reason } => format!("skipped: {reason}"),
+                Status::Invalid { problems } => format!("INVALID: {problems} problems"),
+            };
+            let dash = || "-".to_owned();
+            [
+                format!("{} v{}", r.scenario, r.version),
+                r.generation.clone(),
+                r.fixture.clone().unwrap_or_else(dash),
+                r.rig.clone().unwrap_or_else(dash),
+                if r.slots.is_empty() { dash() } else { r.slots.join(",") },
+                result,
+            ]
+        })
+        .collect();
+    let header = ["SCENARIO", "GEN", "FIXTURE", "RIG", "SLOTS", "RESULT"].map(str::to_owned);
+    let mut widths = [0usize; 6];
+    for row in std::iter::once(&header).chain(&cells) {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&cells) {
+        let mut line = String::new();
+        for (i, (c, w)) in row.iter().zip(widths).enumerate() {
+            if i == 5 {
+                line.push_str(c);
+            } else {
+                let _ = write!(line, "{c:<w$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,88 @@
+//! `rigor`: the hardware-in-the-loop test runner's command line.
+
+mod check;
+mod exit_code;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use rigor_model::load::Kind;
+use rigor_model::value::Scalar;
+
+#[derive(Debug, Parser)]
+#[command(name = "rigor", version, about = "Hardware-in-the-loop test runner: check, flash, power, test and record every unit", after_help = exit_code::TABLE)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate rigs, fixtures, profiles, instrument models and scenarios, bind every scenario to
+    /// every generation, fixture and rig slot it applies to, and print the matrix. Touches no hardware.
+    Check {
+        /// Files or folders to read (default: device-profiles, rigs, fixtures, examples).
+        paths: Vec<PathBuf>,
+        /// Give a scenario parameter a value: `--param build_dir=out/fw`.
+        #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+        params: Vec<(String, Scalar)>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: check::Format,
+    },
+    /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.
+    Schema {
+        /// profile, rig, fixture, instrument-model, scenario or fragment.
+        #[arg(value_parser = parse_kind, required_unless_present = "write")]
+        kind: Option<Kind>,
+        /// Write every kind's schema into this folder instead.
+        #[arg(long, value_name = "DIR", conflicts_with = "kind")]
+        write: Option<PathBuf>,
+    },
+}
+
+fn parse_kind(s: &str) -> Result<Kind, String> {
+    Kind::parse(s).ok_or_else(|| {
+        let keys: Vec<&str> = Kind::ALL.iter().map(|k| k.key()).collect();
+        format!("unknown kind `{s}`; expected one of: {}", keys.join(", "))
+    })
+}
+
+fn parse_param(s: &str) -> Result<(String, Scalar), String> {
+    let (name, value) = s.split_once('=').ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    let value = match value.parse::<f64>() {
+        Ok(n) => Scalar::Number(n),
+        Err(_) => match value {
+            "true" => Scalar::Bool(true),
+            "false" => Scalar::Bool(false),
+            _ => Scalar::Text(value.to_owned()),
+        },
+    };
+    Ok((name.to_owned(), value))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check { paths, params, format } => {
+            let params: BTreeMap<String, Scalar> = params.into_iter().collect();
+            check::run(paths, &params, format)
+        }
+        Command::Schema { kind, write } => {
+            if let Some(dir) = write {
+                std::fs::create_dir_all(&dir)?;
+                for kind in Kind::ALL {
+                    let path = dir.join(rigor_model::schema::file_name(kind));
+                    let text = format!("{:#}\n", rigor_model::schema::json_schema(kind));
+                    std::fs::write(&path, text)?;
+                    println!("wrote {}", path.display());
+                }
+            } else if let Some(kind) = kind {
+                println!("{:#}", rigor_model::schema::json_schema(kind));
+            }
+            exit_code::SUCCESS
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,93 @@
+//! Checks of a single step's shape that need no profile or rig.
+
+use crate::catalog::PlacedStep;
+use crate::diagnostic::{Diagnostics, join};
+use crate::step::Action;
+
+/// Checks one step: patterns compile, a measurement has one source, numbers are in range.
+pub fn step(placed: &PlacedStep, diags: &mut Diagnostics) {
+    let ctx = &placed.ctx;
+    let at = |field: &str| {
+        let base = join(&placed.path, placed.step.action.key());
+        if field.is_empty() { base } else { join(&base, field) }
+    };
+    let regex = |field: &str, pattern: &str, diags: &mut Diagnostics| {
+        if let Err(e) = regex::Regex::new(pattern) {
+            diags.push(ctx.error(at(field), format!("invalid regular expression: {}", crate::check::regex_error(&e))));
+        }
+    };
+    match &placed.step.action {
+        Action::ConsoleExpect(e) => regex("pattern", &e.pattern, diags),
+        Action::ConsoleCapture(c) => {
+            if let Some(until) = &c.until {
+                regex("until", until, diags);
+            }
+            if c.until.is_none() && c.duration.is_none() {
+                diags.push(ctx.error(at(""), "a capture needs an end").with_help("give `until: PATTERN` or `for: DURATION`"));
+            }
+        }
+        Action::Measure(m) => {
+            let sources = [m.from.is_some(), m.capture.is_some(), m.expr.is_some()];
+            match sources.iter().filter(|s| **s).count() {
+                1 => {}
+                0 => diags.push(
+                    ctx.error(at(""), "a measurement needs a source")
+                        .with_help("give one of `from: INSTRUMENT.CHANNEL`, `capture: NAME` or `expr: EXPRESSION`"),
+                ),
+                _ => diags.push(
+                    ctx.error(at(""), "a measurement takes one source")
+                        .with_help("give only one of `from`, `capture` and `expr`"),
+                ),
+            }
+            if let Some(expr) = &m.expr
+                && let Err(e) = evalexpr::build_operator_tree::<evalexpr::DefaultNumericTypes>(expr)
+            {
+                diags.push(ctx.error(at("expr"), format!("invalid expression: {e}")));
+            }
+            if m.samples == Some(0) {
+                diags.push(ctx.error(at("samples"), "zero samples measure nothing"));
+            }
+            if m.samples.is_some() && m.from.is_none() {
+                diags.push(ctx.key_error(at("samples"), "`samples` averages instrument readings; it needs `from`"));
+            }
+            m.limits.check(ctx, &at("limits"), diags);
+        }
+        Action::GpioMeasure(m) => {
+            m.limits.check(ctx, &at("limits"), diags);
+        }
+        Action::Retry(r) => {
+            if r.attempts < 2 {
+                diags.push(ctx.error(at("attempts"), "a retry group needs at least 2 attempts"));
+            }
+            if r.steps.is_empty() {
+                diags.push(ctx.error(at("steps"), "a retry group without steps"));
+            }
+        }
+        Action::NetImpair(n) => {
+            if let Some(loss) = n.loss_percent
+                && !(0.0..=100.0).contains(&loss)
+            {
+                diags.push(ctx.error(at("loss-percent"), format!("{loss} is not a percentage (0 to 100)")));
+            }
+            if n.latency.is_none() && n.loss_percent.is_none() && n.bandwidth_kbps.is_none() && !n.partition {
+                diags.push(
+                    ctx.error(at(""), "an impairment that changes nothing")
+                        .with_help("give `latency`, `jitter`, `loss-percent`, `bandwidth-kbps` or `partition: true`"),
+                );
+            }
+        }
+        Action::Power(p) => {
+            if let Some(v) = p.volts
+                && v <= 0.0
+            {
+                diags.push(ctx.error(at("volts"), format!("{v} V is not a supply voltage")));
+            }
+        }
+        Action::Prompt(p) => {
+            if p.choices.len() == 1 {
+                diags.push(ctx.error(at("choices"), "one choice is no choice").with_help("give two or more, or none"));
+            }
+        }
+        _ => {}
+    }
+}

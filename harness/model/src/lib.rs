@@ -1,0 +1,28 @@
+//! rigor's model of the world it tests in: device profiles, rigs, instrument models, fixtures and
+//! scenarios, read from YAML in passes (shape with positions → typed files → a checked catalog),
+//! with every problem reported at its file, line, column and key path.
+
+pub mod action;
+pub mod catalog;
+pub mod check;
+pub mod check_step;
+pub mod diagnostic;
+pub mod duration;
+pub mod fixture;
+pub mod instrument;
+pub mod keyed;
+pub mod limits;
+pub mod load;
+pub mod profile;
+pub mod rig;
+pub mod scenario;
+pub mod schema;
+pub mod source;
+pub mod step;
+pub mod suggest;
+pub mod unit;
+pub mod value;
+
+pub use catalog::Catalog;
+pub use diagnostic::{Diagnostic, Diagnostics, Location, Origin};
+pub use load::load_paths;

@@ -1,0 +1,538 @@
+//! Loading: find the files, tell their kinds, type them, merge `extends`, expand includes, and
+//! check each on its own. Every problem of every file is collected; nothing stops at the first.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use yaml_serde::Value;
+
+use crate::action::Include;
+use crate::catalog::{Catalog, Entry, PlacedStep, ProfileEntry, ScenarioEntry, locate_in_chain};
+use crate::check;
+use crate::diagnostic::{Diagnostic, Diagnostics, FileContext, Origin, index, join};
+use crate::scenario::Fragment;
+use crate::source::{from_value, read_value};
+use crate::step::{Action, Step};
+use crate::suggest;
+use crate::value::Scalar;
+
+/// The kinds of rigor file, each told by its first top-level key, which also holds its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `profile:` — a device generation.
+    Profile,
+    /// `rig:` — a rack or station.
+    Rig,
+    /// `fixture:` — an adapter between a generation and a slot kind.
+    Fixture,
+    /// `instrument-model:` — a Modbus register map.
+    InstrumentModel,
+    /// `scenario:` — a test plan.
+    Scenario,
+    /// `fragment:` — steps included by scenarios.
+    Fragment,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 6] = [
+        Kind::Profile,
+        Kind::Rig,
+        Kind::Fixture,
+        Kind::InstrumentModel,
+        Kind::Scenario,
+        Kind::Fragment,
+    ];
+
+    /// The top-level key that marks this kind.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Profile => "profile",
+            Kind::Rig => "rig",
+            Kind::Fixture => "fixture",
+            Kind::InstrumentModel => "instrument-model",
+            Kind::Scenario => "scenario",
+            Kind::Fragment => "fragment",
+        }
+    }
+
+    /// Parses a kind's name as the CLI takes it.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.key() == s)
+    }
+}
+
+/// Finds every `.yaml`/`.yml` file under `paths` (files are taken as given), sorted.
+pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Diagnostics) {
+    let mut files = Vec::new();
+    let mut diags = Diagnostics::default();
+    for p in paths {
+        if p.is_file() {
+            files.push(p.clone());
+        } else if p.is_dir() {
+            walk(p, &mut files, &mut diags);
+        } else {
+            diags.push(Diagnostic::new(
+                Origin::new(Arc::from(p.as_path()), None),
+                "",
+                "no such file or directory",
+            ));
+        }
+    }
+    files.sort();
+    files.dedup();
+    (files, diags)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            diags.push(Diagnostic::new(Origin::new(Arc::from(dir), None), "", format!("cannot read directory: {e}")));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, files, diags);
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            files.push(path);
+        }
+    }
+}
+
+/// Loads every rigor file under `paths` into a catalog, with every problem found.
+pub fn load_paths(paths: &[PathBuf]) -> (Catalog, Diagnostics) {
+    let (files, mut diags) = discover(paths);
+    let mut loader = Loader::default();
+    for file in &files {
+        loader.read(file, &mut diags);
+    }
+    let catalog = loader.finish(&mut diags);
+    diags.sort();
+    (catalog, diags)
+}
+
+#[derive(Default)]
+struct Loader {
+    texts: HashMap<PathBuf, Arc<str>>,
+    profiles: Vec<(Value, FileContext)>,
+    scenarios: Vec<(Value, FileContext)>,
+    catalog: Catalog,
+}
+
+impl Loader {
+    fn read(&mut self, file: &Path, diags: &mut Diagnostics) {
+        let text: Arc<str> = match std::fs::read_to_string(file) {
+            Ok(t) => Arc::from(t),
+            Err(e) => {
+                diags.push(Diagnostic::new(Origin::new(Arc::from(file), None), "", format!("cannot read file: {e}")));
+                return;
+            }
+        };
+        self.texts.insert(file.to_path_buf(), text.clone());
+        let (value, ctx) = match read_value(file, &text) {
+            Ok(v) => v,
+            Err(d) => return diags.extend(d),
+        };
+        let Some(kind) = kind_of(&value, &ctx, diags) else {
+            return;
+        };
+        let locate = |path: &str, key: bool| if key { ctx.key_origin(path) } else { ctx.origin(path) };
+        let id = value.get(kind.key()).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let before = diags.len();
+        match kind {
+            Kind::Profile => self.profiles.push((value, ctx)),
+            Kind::Scenario => self.scenarios.push((value, ctx)),
+            Kind::Rig => match from_value(value, locate) {
+                Ok(v) => insert_unique(&mut self.catalog.rigs, "rig", Entry { value: v, ctx }, |r| r.rig.clone(), diags),
+                Err(d) => diags.push(d),
+            },
+            Kind::Fixture => match from_value(value, locate) {
+                Ok(v) => insert_unique(&mut self.catalog.fixtures, "fixture", Entry { value: v, ctx }, |f| f.fixture.clone(), diags),
+                Err(d) => diags.push(d),
+            },
+            Kind::InstrumentModel => match from_value(value, locate) {
+                Ok(v) => insert_unique(
+                    &mut self.catalog.instruments,
+                    "instrument-model",
+                    Entry { value: v, ctx },
+                    |m| m.instrument_model.clone(),
+                    diags,
+                ),
+                Err(d) => diags.push(d),
+            },
+            Kind::Fragment => match from_value::<Fragment>(value, locate) {
+                Ok(v) => {
+                    let key = canonical(file);
+                    self.catalog.fragments.insert(key, Entry { value: v, ctx });
+                }
+                Err(d) => diags.push(d),
+            },
+        }
+        if diags.len() > before {
+            let broken = &mut self.catalog.broken;
+            match kind {
+                Kind::Rig => broken.rigs.insert(id),
+                Kind::Fixture => broken.fixtures.insert(id),
+                Kind::InstrumentModel => broken.instruments.insert(id),
+                Kind::Profile | Kind::Scenario | Kind::Fragment => false,
+            };
+        }
+    }
+
+    fn finish(mut self, diags: &mut Diagnostics) -> Catalog {
+        self.resolve_profiles(diags);
+        let scenarios = std::mem::take(&mut self.scenarios);
+        for (value, ctx) in scenarios {
+            self.add_scenario(value, ctx, diags);
+        }
+        check::catalog(&self.catalog, diags);
+        self.catalog
+    }
+
+    fn resolve_profiles(&mut self, diags: &mut Diagnostics) {
+        let mut by_id: BTreeMap<String, (Value, FileContext)> = BTreeMap::new();
+        for (value, ctx) in std::mem::take(&mut self.profiles) {
+            let Some(id) = value.get("profile").and_then(Value::as_str).map(str::to_owned) else {
+                diags.push(ctx.error("profile", "a profile's id must be text"));
+                continue;
+            };
+            if let Some((_, first)) = by_id.get(&id) {
+                diags.push(
+                    ctx.error("profile", format!("a second profile with the id `{id}`"))
+                        .with_related("the first one is", first.origin("profile")),
+                );
+                continue;
+            }
+            by_id.insert(id, (value, ctx));
+        }
+        for (id, (_, ctx)) in &by_id {
+            let mut chain = vec![ctx.clone()];
+            let mut merged = by_id[id].0.clone();
+            let mut seen = vec![id.clone()];
+            let mut current = id.clone();
+            let mut broken = false;
+            while let Some(parent) = by_id[&current].0.get("extends").and_then(Value::as_str).map(str::to_owned) {
+                let here = &by_id[&current].1;
+                if seen.contains(&parent) {
+                    seen.push(parent.clone());
+                    self.catalog.broken.profiles.insert(id.clone());
+                    // Every member of a cycle finds it; report it once, at its first member by name.
+                    let start = seen.iter().position(|s| *s == parent).unwrap_or(0);
+                    if seen[start..].iter().min() != Some(id) {
+                        broken = true;
+                        break;
+                    }
+                    diags.push(
+                        here.error("extends", format!("`extends` makes a cycle: {}", seen.join(" → ")))
+                            .with_help("a profile may extend an earlier generation, never itself through others"),
+                    );
+                    broken = true;
+                    break;
+                }
+                let Some((parent_value, parent_ctx)) = by_id.get(&parent) else {
+                    self.catalog.broken.profiles.insert(id.clone());
+                    let help = suggest::help(&parent, by_id.keys().map(String::as_str));
+                    diags.push(
+                        here.error("extends", format!("`extends` names an unknown profile `{parent}`"))
+                            .with_optional_help(help),
+                    );
+                    broken = true;
+                    break;
+                };
+                merged = merge(parent_value.clone(), merged);
+                chain.push(parent_ctx.clone());
+                seen.push(parent.clone());
+                current = parent;
+            }
+            if broken {
+                continue;
+            }
+            match from_value(merged, |path, key| locate_in_chain(&chain, path, key)) {
+                Ok(value) => {
+                    let entry = ProfileEntry { value, chain };
+                    check::profile(&entry, diags);
+                    if entry.value.family.is_none() || entry.value.generation.is_none() {
+                        self.catalog.broken.profiles.insert(id.clone());
+                    } else {
+                        self.catalog.profiles.insert(id.clone(), entry);
+                    }
+                }
+                Err(d) => {
+                    self.catalog.broken.profiles.insert(id.clone());
+                    diags.push(d);
+                }
+            }
+        }
+    }
+
+    fn add_scenario(&mut self, value: Value, ctx: FileContext, diags: &mut Diagnostics) {
+        let locate = |path: &str, key: bool| if key { ctx.key_origin(path) } else { ctx.origin(path) };
+        let scenario: crate::scenario::Scenario = match from_value(value, locate) {
+            Ok(s) => s,
+            Err(d) => return diags.push(d),
+        };
+        let mut hasher = Sha256::new();
+        if let Some(text) = self.texts.get(ctx.file.as_ref()) {
+            hasher.update(text.as_bytes());
+        }
+        let mut stack = vec![canonical(&ctx.file)];
+        let mut expand = |steps: &[Step], section: &str, this: &mut Self, diags: &mut Diagnostics| {
+            this.expand(steps, &ctx, section, None, &mut stack, &mut hasher, diags)
+        };
+        let setup = expand(&scenario.setup, "setup", self, diags);
+        let steps = expand(&scenario.steps, "steps", self, diags);
+        let teardown = expand(&scenario.teardown, "teardown", self, diags);
+        let content_hash = hex(&hasher.finalize());
+        let entry = ScenarioEntry {
+            value: scenario,
+            ctx,
+            setup,
+            steps,
+            teardown,
+            content_hash,
+        };
+        check::scenario(&entry, diags);
+        if let Some(first) = self.catalog.scenarios.get(&entry.value.scenario) {
+            diags.push(
+                entry
+                    .ctx
+                    .error("scenario", format!("a second scenario named `{}`", entry.value.scenario))
+                    .with_related("the first one is", first.ctx.origin("scenario")),
+            );
+            return;
+        }
+        self.catalog.scenarios.insert(entry.value.scenario.clone(), entry);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn expand(
+        &mut self,
+        steps: &[Step],
+        ctx: &FileContext,
+        base: &str,
+        arguments: Option<&Arc<BTreeMap<String, Scalar>>>,
+        stack: &mut Vec<PathBuf>,
+        hasher: &mut Sha256,
+        diags: &mut Diagnostics,
+    ) -> Vec<PlacedStep> {
+        let mut out = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            let path = index(base, i);
+            match &step.action {
+                Action::Include(include) => {
+                    out.extend(self.include(include, ctx, &path, stack, hasher, diags));
+                }
+                Action::Retry(retry) => {
+                    let inner = self.expand(&retry.steps, ctx, &join(&path, "retry.steps"), arguments, stack, hasher, diags);
+                    out.push(PlacedStep {
+                        step: step.clone(),
+                        ctx: ctx.clone(),
+                        path,
+                        inner,
+                        fragment_arguments: arguments.cloned(),
+                    });
+                }
+                _ => out.push(PlacedStep {
+                    step: step.clone(),
+                    ctx: ctx.clone(),
+                    path,
+                    inner: Vec::new(),
+                    fragment_arguments: arguments.cloned(),
+                }),
+            }
+        }
+        out
+    }
+
+    fn include(
+        &mut self,
+        include: &Include,
+        ctx: &FileContext,
+        path: &str,
+        stack: &mut Vec<PathBuf>,
+        hasher: &mut Sha256,
+        diags: &mut Diagnostics,
+    ) -> Vec<PlacedStep> {
+        let at = join(path, "include.fragment");
+        let target = ctx.file.parent().unwrap_or(Path::new("")).join(&include.fragment);
+        let key = canonical(&target);
+        if let Some(pos) = stack.iter().position(|p| *p == key) {
+            let cycle: Vec<String> = stack[pos..]
+                .iter()
+                .chain(std::iter::once(&key))
+                .map(|p| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
+                .collect();
+            diags.push(
+                ctx.error(&at, format!("include cycle: {}", cycle.join(" → ")))
+                    .with_help("a fragment may not include itself, directly or through others"),
+            );
+            return Vec::new();
+        }
+        if !self.catalog.fragments.contains_key(&key) {
+            if !target.is_file() {
+                diags.push(ctx.error(&at, format!("no fragment file at `{}`", target.display())).with_help(
+                    "the path is relative to the file that includes it",
+                ));
+                return Vec::new();
+            }
+            let mut found = Diagnostics::default();
+            self.read(&target, &mut found);
+            let is_fragment = self.catalog.fragments.contains_key(&key);
+            if !found.is_empty() || !is_fragment {
+                if found.is_empty() {
+                    diags.push(ctx.error(&at, format!("`{}` is not a fragment", target.display())).with_help(
+                        "an included file starts with `fragment: NAME` and has `steps:`",
+                    ));
+                }
+                diags.extend(found);
+                return Vec::new();
+            }
+        }
+        let Some(fragment) = self.catalog.fragments.get(&key).cloned() else {
+            return Vec::new();
+        };
+        if let Some(text) = self.texts.get(fragment.ctx.file.as_ref()) {
+            hasher.update(text.as_bytes());
+        }
+        let arguments = fragment_arguments(include, &fragment, ctx, path, diags);
+        stack.push(key);
+        let steps = self.expand(
+            &fragment.value.steps,
+            &fragment.ctx,
+            "steps",
+            Some(&Arc::new(arguments)),
+            stack,
+            hasher,
+            diags,
+        );
+        stack.pop();
+        steps
+    }
+}
+
+/// Checks an include's `with:` against the fragment's parameters; returns every parameter's value.
+fn fragment_arguments(
+    include: &Include,
+    fragment: &Entry<Fragment>,
+    ctx: &FileContext,
+    path: &str,
+    diags: &mut Diagnostics,
+) -> BTreeMap<String, Scalar> {
+    let params = &fragment.value.parameters;
+    let mut values = BTreeMap::new();
+    for (name, value) in &include.arguments {
+        if params.contains_key(name) {
+            values.insert(name.clone(), value.clone());
+        } else {
+            let help = suggest::help(name, params.keys().map(String::as_str));
+            diags.push(
+                ctx.key_error(join(path, &format!("include.with.{name}")), format!("fragment `{}` has no parameter `{name}`", fragment.value.fragment))
+                    .with_optional_help(help)
+                    .with_related("the fragment is", fragment.ctx.origin("parameters")),
+            );
+        }
+    }
+    for (name, param) in params {
+        if values.contains_key(name) {
+            continue;
+        }
+        match &param.default {
+            Some(d) => {
+                values.insert(name.clone(), d.clone());
+            }
+            None => diags.push(
+                ctx.error(join(path, "include"), format!("fragment `{}` needs a value for `{name}`", fragment.value.fragment))
+                    .with_help(format!("add `with: {{ {name}: ... }}`"))
+                    .with_related("the parameter is declared", fragment.ctx.origin(&join("parameters", name))),
+            ),
+        }
+    }
+    values
+}
+
+/// Which kind a file is, by its top-level key.
+fn kind_of(value: &Value, ctx: &FileContext, diags: &mut Diagnostics) -> Option<Kind> {
+    let Some(map) = value.as_mapping() else {
+        diags.push(ctx.error("", "a rigor file is a mapping at its top level").with_help(kinds_help()));
+        return None;
+    };
+    let kinds: Vec<Kind> = Kind::ALL.into_iter().filter(|k| map.contains_key(k.key())).collect();
+    match kinds.as_slice() {
+        [one] => Some(*one),
+        [] => {
+            let first = map.keys().next().and_then(Value::as_str).unwrap_or_default();
+            let help = suggest::nearest(first, Kind::ALL.iter().map(|k| k.key()))
+                .map_or_else(kinds_help, |k| format!("did you mean `{k}`?"));
+            diags.push(ctx.error("", "cannot tell what kind of rigor file this is").with_help(help));
+            None
+        }
+        several => {
+            let keys: Vec<&str> = several.iter().map(|k| k.key()).collect();
+            diags.push(ctx.key_error(several[1].key(), format!("a file may be one kind only, but has `{}`", keys.join("` and `"))));
+            None
+        }
+    }
+}
+
+fn kinds_help() -> String {
+    let keys: Vec<String> = Kind::ALL.iter().map(|k| format!("`{}`", k.key())).collect();
+    format!("start the file with one of the keys {} followed by its id", keys.join(", "))
+}
+
+fn insert_unique<T>(
+    map: &mut BTreeMap<String, Entry<T>>,
+    key: &str,
+    entry: Entry<T>,
+    id: impl Fn(&T) -> String,
+    diags: &mut Diagnostics,
+) {
+    let id = id(&entry.value);
+    if let Some(first) = map.get(&id) {
+        diags.push(
+            entry
+                .ctx
+                .error(key, format!("a second {key} with the id `{id}`"))
+                .with_related("the first one is", first.ctx.origin(key)),
+        );
+        return;
+    }
+    map.insert(id, entry);
+}
+
+/// Merges `child` over `parent`: mappings merge key by key, `null` removes a key, anything else replaces.
+pub fn merge(parent: Value, child: Value) -> Value {
+    match (parent, child) {
+        (Value::Mapping(mut p), Value::Mapping(c)) => {
+            for (k, v) in c {
+                if v.is_null() {
+                    p.remove(&k);
+                    continue;
+                }
+                let merged = match p.remove(&k) {
+                    Some(old) => merge(old, v),
+                    None => v,
+                };
+                p.insert(k, merged);
+            }
+            Value::Mapping(p)
+        }
+        (_, c) => c,
+    }
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

@@ -1,0 +1,368 @@
+//! Rigs: a rack or station, its shared instruments, and its slots with their concrete channels.
+//!
+//! Like labgrid's resources, a rig says only *where* things are; the drivers that talk to them are
+//! chosen when a plan is bound. Channel names here (`uart0`, `dio3`, `wan0`) are what fixtures wire
+//! device signals to.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
+use crate::keyed_enum;
+
+/// A rack or station, as written in `rigs/*.yaml`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "rigor rig")]
+pub struct Rig {
+    /// The rig's id, unique among rigs.
+    pub rig: String,
+    /// What it is, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The station this rig is, for the records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station: Option<Station>,
+    /// Start the virtual bench for this rig: its simulated devices and instruments stand behind
+    /// every `virtual` channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_bench: Option<VirtualBench>,
+    /// Whether scenarios may run shell commands on this station (off unless said).
+    #[serde(default)]
+    pub allow_shell: bool,
+    /// Defaults for runs on this rig.
+    #[serde(default)]
+    pub defaults: RigDefaults,
+    /// Instruments, by name, that slots refer to.
+    #[serde(default)]
+    pub instruments: BTreeMap<String, InstrumentConnection>,
+    /// The slots, by name.
+    pub slots: BTreeMap<String, Slot>,
+}
+
+/// Identity of a station, stored with every run.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Station {
+    /// Station id (e.g. `eol-3`).
+    pub id: String,
+    /// Site or plant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// Production line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+}
+
+/// Settings of the virtual bench.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VirtualBench {
+    /// Seed for per-unit variation, so runs are repeatable.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// Run defaults of a rig.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RigDefaults {
+    /// Timeout of a step that sets none and whose profile sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_timeout: Option<HumanDuration>,
+    /// How often a step that failed for a rig reason (port vanished, transport timeout) is tried again.
+    #[serde(default)]
+    pub infrastructure_retries: u32,
+}
+
+/// How an instrument is reached, and its register map.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InstrumentConnection {
+    /// The id of its instrument model (register map).
+    pub model: String,
+    /// The Modbus link.
+    pub modbus: ModbusLink,
+    /// What it is and where, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+keyed_enum! {
+    /// A Modbus link to an instrument.
+    pub enum ModbusLink {
+        /// Modbus TCP.
+        "tcp" => Tcp(ModbusTcp),
+        /// Modbus RTU over a serial line.
+        "rtu" => Rtu(ModbusRtu),
+        /// A Modbus TCP server of the virtual bench, at an address it picks when it starts.
+        "virtual" => Virtual(VirtualModbus),
+    }
+}
+
+/// Modbus TCP settings.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ModbusTcp {
+    /// `host:port`.
+    pub address: String,
+    /// Unit (slave) id.
+    #[serde(default = "unit_one")]
+    pub unit: u8,
+}
+
+/// Modbus RTU settings.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ModbusRtu {
+    /// The serial port.
+    pub port: SerialPort,
+    /// Baud rate.
+    pub baud: u32,
+    /// Parity.
+    #[serde(default)]
+    pub parity: Parity,
+    /// Unit (slave) id.
+    pub unit: u8,
+}
+
+/// A virtual-bench Modbus server.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VirtualModbus {
+    /// Unit (slave) id.
+    #[serde(default = "unit_one")]
+    pub unit: u8,
+}
+
+fn unit_one() -> u8 {
+    1
+}
+
+/// Serial parity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Parity {
+    /// No parity.
+    #[default]
+    None,
+    /// Even parity.
+    Even,
+    /// Odd parity.
+    Odd,
+}
+
+/// One place a device sits on the rig, with its channels by name.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Slot {
+    /// The kind of socket; a fixture fits slots of its kind.
+    pub kind: String,
+    /// What it is, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The debug probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Probe>,
+    /// Serial ports, by channel name.
+    #[serde(default)]
+    pub serial: BTreeMap<String, SerialPort>,
+    /// Digital I/O lines, by channel name.
+    #[serde(default)]
+    pub gpio: BTreeMap<String, GpioLine>,
+    /// I²C adapters, by channel name.
+    #[serde(default)]
+    pub i2c: BTreeMap<String, I2cBus>,
+    /// The rig's instruments this slot uses, by the name scenarios give them (`psu: bench-psu-2`).
+    #[serde(default)]
+    pub instruments: BTreeMap<String, String>,
+    /// How the device in this slot is powered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<PowerSwitch>,
+    /// Network impairment points, by channel name.
+    #[serde(default)]
+    pub net: BTreeMap<String, ImpairmentPoint>,
+}
+
+keyed_enum! {
+    /// A debug probe.
+    pub enum Probe {
+        /// A probe opened by probe-rs.
+        "probe-rs" => ProbeRs(ProbeRsProbe),
+        /// A GDB remote-protocol server (OpenOCD, Black Magic Probe, J-Link GDB server, QEMU).
+        "gdb-remote" => GdbRemote(GdbRemoteProbe),
+        /// The virtual bench's simulated firmware slot.
+        "virtual" => Virtual,
+    }
+}
+
+/// A probe-rs probe.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProbeRsProbe {
+    /// probe-rs selector, `VID:PID` or `VID:PID:SERIAL` in hex (e.g. `0483:374b:0668FF485550755187121723`).
+    pub selector: String,
+    /// Wire protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<WireProtocol>,
+    /// Clock speed in kHz.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_khz: Option<u32>,
+}
+
+/// Debug wire protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WireProtocol {
+    /// Serial Wire Debug.
+    Swd,
+    /// JTAG.
+    Jtag,
+}
+
+/// A GDB remote-protocol server.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GdbRemoteProbe {
+    /// `host:port` of the server.
+    pub address: String,
+}
+
+keyed_enum! {
+    /// A serial port, by path or by stable USB identity.
+    pub enum SerialPort {
+        /// A device path (prefer `/dev/serial/by-id/...`, which survives re-enumeration).
+        "path" => Path(String),
+        /// A USB serial adapter by `VID:PID:SERIAL` (hex VID and PID), found again after re-enumeration.
+        "usb" => Usb(String),
+        /// A pseudo-terminal of the virtual bench.
+        "virtual" => Virtual,
+    }
+}
+
+keyed_enum! {
+    /// A digital I/O line.
+    pub enum GpioLine {
+        /// A Linux GPIO character-device line.
+        "gpiochip" => Gpiochip(GpiochipLine),
+        /// A coil or discrete input of a Modbus instrument (digital I/O module, PLC).
+        "modbus" => Modbus(ModbusLine),
+        /// A line of the virtual bench.
+        "virtual" => Virtual,
+    }
+}
+
+/// A Linux GPIO character-device line.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GpiochipLine {
+    /// The chip (`/dev/gpiochip2`, or its label).
+    pub chip: String,
+    /// The line offset on the chip.
+    pub line: u32,
+}
+
+/// A digital line behind a Modbus instrument.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ModbusLine {
+    /// The rig instrument.
+    pub instrument: String,
+    /// A boolean channel of its model.
+    pub channel: String,
+}
+
+keyed_enum! {
+    /// An I²C adapter.
+    pub enum I2cBus {
+        /// A Linux i2c-dev bus (`/dev/i2c-1`).
+        "linux" => Linux(String),
+        /// The virtual bench's bus.
+        "virtual" => Virtual,
+    }
+}
+
+keyed_enum! {
+    /// How a slot's device gets power.
+    pub enum PowerSwitch {
+        /// A programmable supply: the power step sets volts and current limit, then enables the output.
+        "supply" => Supply(SupplyPower),
+        /// A relay channel in the supply line.
+        "relay" => Relay(RelayPower),
+    }
+}
+
+/// Power from a programmable supply; channel names are of the instrument's model.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SupplyPower {
+    /// The slot's name for the supply (a key of the slot's `instruments`).
+    pub instrument: String,
+    /// The boolean channel that switches the output.
+    #[serde(default = "output")]
+    pub enable: String,
+    /// The channel that sets the output voltage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_voltage: Option<String>,
+    /// The channel that sets the current limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_current: Option<String>,
+}
+
+fn output() -> String {
+    "output".to_owned()
+}
+
+/// Power through a relay.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RelayPower {
+    /// The slot's name for the relay board.
+    pub instrument: String,
+    /// The boolean channel of the relay.
+    pub channel: String,
+}
+
+keyed_enum! {
+    /// A point where the device's network traffic can be impaired.
+    pub enum ImpairmentPoint {
+        /// A userspace TCP/UDP proxy the device's endpoint resolves to.
+        "proxy" => Proxy(ProxyPoint),
+        /// A TUN device routing the device's traffic through rigor.
+        "tun" => Tun(TunPoint),
+        /// Linux netem on an interface, where the kernel has it.
+        "netem" => Netem(NetemPoint),
+        /// The virtual bench's impairment point.
+        "virtual" => Virtual,
+    }
+}
+
+/// A userspace proxy.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProxyPoint {
+    /// Where the proxy listens (`host:port`).
+    pub listen: String,
+    /// Where it forwards to (`host:port`).
+    pub upstream: String,
+}
+
+/// A TUN device.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TunPoint {
+    /// Interface name.
+    pub interface: String,
+    /// Address/prefix on it.
+    pub address: String,
+}
+
+/// netem on an interface.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NetemPoint {
+    /// Interface name.
+    pub interface: String,
+}

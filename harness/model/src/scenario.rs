@@ -1,0 +1,95 @@
+//! Scenarios (QA engineers' test plans) and fragments (reusable step lists they include).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
+use crate::step::{OnFail, Step};
+use crate::value::Scalar;
+
+/// A versioned test plan, as written in `examples/scenarios/*.yaml`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "rigor scenario")]
+pub struct Scenario {
+    /// The scenario's name, unique among scenarios.
+    pub scenario: String,
+    /// Its version; records keep it with every run, with a hash of the file.
+    pub version: u32,
+    /// What it checks, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Which devices it is for.
+    pub applies_to: AppliesTo,
+    /// Values a run may set (`--param name=value`), substituted as `${name}`.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, Parameter>,
+    /// Step defaults.
+    #[serde(default)]
+    pub defaults: ScenarioDefaults,
+    /// Steps that prepare the unit; a failure here is an error, not a failed unit.
+    #[serde(default)]
+    pub setup: Vec<Step>,
+    /// The test.
+    pub steps: Vec<Step>,
+    /// Steps that always run at the end, whatever happened (power off, clear faults).
+    #[serde(default)]
+    pub teardown: Vec<Step>,
+}
+
+/// Which devices a scenario is for.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AppliesTo {
+    /// The family.
+    pub family: String,
+    /// Only these generations (default: all of the family).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generations: Option<Vec<String>>,
+    /// Capabilities the generation must have; others are skipped, with the reason.
+    #[serde(default)]
+    pub requires: Vec<String>,
+}
+
+/// A scenario or fragment parameter.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Parameter {
+    /// The value when a run gives none; without it the run must give one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Scalar>,
+    /// What it means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Step defaults of a scenario.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ScenarioDefaults {
+    /// Timeout of a step that sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_timeout: Option<HumanDuration>,
+    /// Failure policy of actions that set none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_fail: Option<OnFail>,
+}
+
+/// A reusable list of steps, included by scenarios (`include: { fragment: path }`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "rigor scenario fragment")]
+pub struct Fragment {
+    /// The fragment's name.
+    pub fragment: String,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Values the including step gives with `with:`.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, Parameter>,
+    /// The steps.
+    pub steps: Vec<Step>,
+}

@@ -1,0 +1,164 @@
+//! The check matrix: every scenario bound against every (generation, fixture, rig slot) it
+//! applies to, and for every generation it does not, the reason.
+
+use std::collections::BTreeMap;
+
+use rigor_model::Catalog;
+use rigor_model::catalog::{ProfileEntry, ScenarioEntry};
+use rigor_model::diagnostic::Diagnostics;
+use rigor_model::value::Scalar;
+use serde::Serialize;
+
+use crate::bind::{Target, bind};
+use crate::plan::BoundPlan;
+
+/// One line of the matrix: a scenario on a generation, through one fixture on one rig's slots.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario version.
+    pub version: u32,
+    /// Profile id.
+    pub profile: String,
+    /// Generation.
+    pub generation: String,
+    /// Fixture id, when one fits.
+    pub fixture: Option<String>,
+    /// Rig id, when a slot fits the fixture.
+    pub rig: Option<String>,
+    /// The slots it binds on.
+    pub slots: Vec<String>,
+    /// What came of it.
+    pub status: Status,
+}
+
+/// What came of binding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum Status {
+    /// Bound on every slot: it runs there.
+    Runs {
+        /// Steps in the bound plan, retry groups' steps included.
+        steps: usize,
+        /// Measurements taken.
+        measurements: usize,
+    },
+    /// Not for this combination.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// Binding found problems (reported as diagnostics).
+    Invalid {
+        /// How many.
+        problems: usize,
+    },
+}
+
+/// Why a scenario does not apply to a generation, if it does not.
+pub fn skip_reason(scenario: &ScenarioEntry, profile: &ProfileEntry) -> Option<String> {
+    let applies = &scenario.value.applies_to;
+    if let Some(gens) = &applies.generations
+        && !gens.iter().any(|g| g == profile.generation())
+    {
+        return Some(format!("applies to {} only", gens.join(", ")));
+    }
+    let missing: Vec<&str> = applies
+        .requires
+        .iter()
+        .filter(|c| !profile.value.capabilities.contains(c))
+        .map(String::as_str)
+        .collect();
+    match missing.as_slice() {
+        [] => None,
+        [one] => Some(format!("requires capability `{one}`, which {} lacks", profile.value.profile)),
+        many => Some(format!("requires capabilities `{}`, which {} lacks", many.join("`, `"), profile.value.profile)),
+    }
+}
+
+/// Binds every scenario everywhere it applies. Returns the rows, the plans that bound, and every problem.
+pub fn matrix(cat: &Catalog, parameters: &BTreeMap<String, Scalar>) -> (Vec<Row>, Vec<BoundPlan>, Diagnostics) {
+    let mut rows = Vec::new();
+    let mut plans = Vec::new();
+    let mut diags = Diagnostics::default();
+    for scenario in cat.scenarios.values() {
+        let mut profiles: Vec<&ProfileEntry> =
+            cat.profiles.values().filter(|p| p.family() == scenario.value.applies_to.family).collect();
+        profiles.sort_by(|a, b| a.generation().cmp(b.generation()));
+        for profile in profiles {
+            let row = |fixture: Option<&str>, rig: Option<&str>, slots: Vec<String>, status: Status| Row {
+                scenario: scenario.value.scenario.clone(),
+                version: scenario.value.version,
+                profile: profile.value.profile.clone(),
+                generation: profile.generation().to_owned(),
+                fixture: fixture.map(str::to_owned),
+                rig: rig.map(str::to_owned),
+                slots,
+                status,
+            };
+            if let Some(reason) = skip_reason(scenario, profile) {
+                rows.push(row(None, None, Vec::new(), Status::Skipped { reason }));
+                continue;
+            }
+            let fixtures: Vec<_> = cat
+                .fixtures
+                .values()
+                .filter(|f| f.value.fits.family == profile.family() && f.value.fits.generations.iter().any(|g| g == profile.generation()))
+                .collect();
+            if fixtures.is_empty() {
+                let reason = format!("no fixture fits {}", profile.value.profile);
+                rows.push(row(None, None, Vec::new(), Status::Skipped { reason }));
+                continue;
+            }
+            for fixture in fixtures {
+                let mut any_slot = false;
+                for rig in cat.rigs.values() {
+                    let slots: Vec<&String> =
+                        rig.value.slots.iter().filter(|(_, s)| s.kind == fixture.value.slot_kind).map(|(n, _)| n).collect();
+                    if slots.is_empty() {
+                        continue;
+                    }
+                    any_slot = true;
+                    let mut problems = 0;
+                    let mut bound = Vec::new();
+                    for slot in &slots {
+                        let target = Target { scenario, profile, fixture, rig, slot };
+                        match bind(cat, target, parameters) {
+                            Ok(plan) => bound.push(plan),
+                            Err(d) => {
+                                problems += d.len();
+                                diags.extend(d);
+                            }
+                        }
+                    }
+                    let status = match bound.first() {
+                        Some(plan) if problems == 0 => Status::Runs {
+                            steps: plan.all_steps().len(),
+                            measurements: plan
+                                .all_steps()
+                                .iter()
+                                .filter(|s| {
+                                    matches!(
+                                        s.action,
+                                        crate::plan::BoundAction::Measure { .. } | crate::plan::BoundAction::GpioMeasure { .. }
+                                    )
+                                })
+                                .count(),
+                        },
+                        _ => Status::Invalid { problems },
+                    };
+                    plans.extend(bound);
+                    let slots = slots.into_iter().cloned().collect();
+                    rows.push(row(Some(&fixture.value.fixture), Some(&rig.value.rig), slots, status));
+                }
+                if !any_slot {
+                    let reason = format!("no rig has a `{}` slot for fixture {}", fixture.value.slot_kind, fixture.value.fixture);
+                    rows.push(row(Some(&fixture.value.fixture), None, Vec::new(), Status::Skipped { reason }));
+                }
+            }
+        }
+    }
+    diags.sort();
+    (rows, plans, diags)
+}
