@@ -24,7 +24,11 @@ pub enum Format {
 /// Runs the check and returns the exit code.
 pub fn run(paths: Vec<PathBuf>, parameters: &BTreeMap<String, Scalar>, format: Format) -> i32 {
     let paths = if paths.is_empty() {
-        DEFAULT_PATHS.iter().map(PathBuf::from).filter(|p| p.exists()).collect()
+        DEFAULT_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+            .collect()
     } else {
         paths
     };
@@ -55,19 +59,39 @@ pub fn run(paths: Vec<PathBuf>, parameters: &BTreeMap<String, Scalar>, format: F
             for d in diags.iter() {
                 eprintln!("error: {d}");
             }
-            let counts: Vec<String> = catalog.counts().iter().map(|(what, n)| format!("{n} {what}")).collect();
+            let counts: Vec<String> = catalog
+                .counts()
+                .iter()
+                .map(|(what, n)| format!("{n} {what}"))
+                .collect();
             println!("checked {}", counts.join(", "));
             if !rows.is_empty() {
                 println!();
                 print!("{}", render(&rows));
             }
-            let runs = rows.iter().filter(|r| matches!(r.status, Status::Runs { .. })).count();
-            let skipped = rows.iter().filter(|r| matches!(r.status, Status::Skipped { .. })).count();
-            let invalid = rows.iter().filter(|r| matches!(r.status, Status::Invalid { .. })).count();
-            println!("\n{runs} runnable, {skipped} skipped, {invalid} invalid; {} problems", diags.len());
+            let runs = rows
+                .iter()
+                .filter(|r| matches!(r.status, Status::Runs { .. }))
+                .count();
+            let skipped = rows
+                .iter()
+                .filter(|r| matches!(r.status, Status::Skipped { .. }))
+                .count();
+            let invalid = rows
+                .iter()
+                .filter(|r| matches!(r.status, Status::Invalid { .. }))
+                .count();
+            println!(
+                "\n{runs} runnable, {skipped} skipped, {invalid} invalid; {} problems",
+                diags.len()
+            );
         }
     }
-    if diags.is_empty() { exit_code::SUCCESS } else { exit_code::INVALID_INPUT }
+    if diags.is_empty() {
+        exit_code::SUCCESS
+    } else {
+        exit_code::INVALID_INPUT
+    }
 }
 
 /// The matrix as an aligned table.
@@ -76,7 +100,10 @@ pub fn render(rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             let result = match &r.status {
-                Status::Runs { steps, measurements } => format!("runs: {steps} steps, {measurements} measurements"),
+                Status::Runs {
+                    steps,
+                    measurements,
+                } => format!("runs: {steps} steps, {measurements} measurements"),
                 Status::Skipped { reason } => format!("skipped: {reason}"),
                 Status::Invalid { problems } => format!("INVALID: {problems} problems"),
             };
@@ -86,7 +113,11 @@ pub fn render(rows: &[Row]) -> String {
                 r.generation.clone(),
                 r.fixture.clone().unwrap_or_else(dash),
                 r.rig.clone().unwrap_or_else(dash),
-                if r.slots.is_empty() { dash() } else { r.slots.join(",") },
+                if r.slots.is_empty() {
+                    dash()
+                } else {
+                    r.slots.join(",")
+                },
                 result,
             ]
         })

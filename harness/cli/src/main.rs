@@ -50,7 +50,9 @@ fn parse_kind(s: &str) -> Result<Kind, String> {
 }
 
 fn parse_param(s: &str) -> Result<(String, Scalar), String> {
-    let (name, value) = s.split_once('=').ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
     let value = match value.parse::<f64>() {
         Ok(n) => Scalar::Number(n),
         Err(_) => match value {
@@ -65,7 +67,11 @@ fn parse_param(s: &str) -> Result<(String, Scalar), String> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Check { paths, params, format } => {
+        Command::Check {
+            paths,
+            params,
+            format,
+        } => {
             let params: BTreeMap<String, Scalar> = params.into_iter().collect();
             check::run(paths, &params, format)
         }

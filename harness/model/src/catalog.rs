@@ -66,7 +66,11 @@ pub fn locate_in_chain(chain: &[FileContext], path: &str, key: bool) -> Origin {
     loop {
         for ctx in chain {
             if ctx.map.contains(p) {
-                return if key { ctx.key_origin(p) } else { ctx.origin(p) };
+                return if key {
+                    ctx.key_origin(p)
+                } else {
+                    ctx.origin(p)
+                };
             }
         }
         if p.is_empty() {
@@ -77,9 +81,10 @@ pub fn locate_in_chain(chain: &[FileContext], path: &str, key: bool) -> Origin {
             None => "",
         };
     }
-    chain
-        .first()
-        .map_or_else(|| Origin::new(Arc::from(Path::new("")), None), |c| c.origin(""))
+    chain.first().map_or_else(
+        || Origin::new(Arc::from(Path::new("")), None),
+        |c| c.origin(""),
+    )
 }
 
 /// A step with where it was written, and what its fragment's parameters are.

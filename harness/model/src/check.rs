@@ -8,19 +8,23 @@ use crate::catalog::{Catalog, Entry, PlacedStep, ProfileEntry, ScenarioEntry};
 use crate::diagnostic::{Diagnostics, FileContext, join};
 use crate::fixture::Fixture;
 use crate::instrument::{InstrumentModel, Table};
-use crate::rig::{GpioLine, I2cBus, ImpairmentPoint, ModbusLink, PowerSwitch, Probe, Rig, SerialPort, Slot};
+use crate::rig::{
+    GpioLine, I2cBus, ImpairmentPoint, ModbusLink, PowerSwitch, Probe, Rig, SerialPort, Slot,
+};
 use crate::step::Action;
 use crate::suggest;
 
 /// Checks a merged profile on its own.
 pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
     let p = &entry.value;
-    let err = |path: &str, msg: String| crate::diagnostic::Diagnostic::new(entry.origin(path), path, msg);
+    let err =
+        |path: &str, msg: String| crate::diagnostic::Diagnostic::new(entry.origin(path), path, msg);
     for (field, value) in [("family", &p.family), ("generation", &p.generation)] {
         if value.is_none() {
             diags.push(
-                err("", format!("missing required key `{field}`"))
-                    .with_help(format!("set `{field}` here or in the profile this one extends")),
+                err("", format!("missing required key `{field}`")).with_help(format!(
+                    "set `{field}` here or in the profile this one extends"
+                )),
             );
         }
     }
@@ -28,7 +32,10 @@ pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
         && let Some(banner) = &console.boot_banner
         && let Err(e) = regex::Regex::new(banner)
     {
-        diags.push(err("console.boot-banner", format!("invalid regular expression: {}", regex_error(&e))));
+        diags.push(err(
+            "console.boot-banner",
+            format!("invalid regular expression: {}", regex_error(&e)),
+        ));
     }
     for (name, source) in &p.identity {
         let path = join("identity", name);
@@ -36,17 +43,26 @@ pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
             crate::profile::IdentitySource::Console(q) => match regex::Regex::new(&q.expect) {
                 Ok(re) if re.capture_names().flatten().count() == 1 => {}
                 Ok(_) => diags.push(
-                    err(&join(&path, "console.expect"), "the pattern needs exactly one named group".into())
-                        .with_help(format!("e.g. `serial: (?P<{name}>\\S+)`")),
+                    err(
+                        &join(&path, "console.expect"),
+                        "the pattern needs exactly one named group".into(),
+                    )
+                    .with_help(format!("e.g. `serial: (?P<{name}>\\S+)`")),
                 ),
-                Err(e) => diags.push(err(&join(&path, "console.expect"), format!("invalid regular expression: {}", regex_error(&e)))),
+                Err(e) => diags.push(err(
+                    &join(&path, "console.expect"),
+                    format!("invalid regular expression: {}", regex_error(&e)),
+                )),
             },
             crate::profile::IdentitySource::I2c(q) => {
                 if !p.i2c.contains_key(&q.device) {
                     let help = suggest::help(&q.device, p.i2c.keys().map(String::as_str));
                     diags.push(
-                        err(&join(&path, "i2c.device"), format!("no I²C part `{}` in this profile", q.device))
-                            .with_optional_help(help),
+                        err(
+                            &join(&path, "i2c.device"),
+                            format!("no I²C part `{}` in this profile", q.device),
+                        )
+                        .with_optional_help(help),
                     );
                 }
             }
@@ -56,33 +72,52 @@ pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
         if let (Some(lo), Some(hi)) = (v.low, v.high)
             && lo > hi
         {
-            diags.push(err(&join(&join("variables", name), "low"), format!("low {lo} is above high {hi}")));
+            diags.push(err(
+                &join(&join("variables", name), "low"),
+                format!("low {lo} is above high {hi}"),
+            ));
         }
         if (v.low.is_some() || v.high.is_some()) && v.unit.is_none() {
             diags.push(
-                err(&join("variables", name), "a range needs a `unit`".into()).with_help("add e.g. `unit: A`"),
+                err(&join("variables", name), "a range needs a `unit`".into())
+                    .with_help("add e.g. `unit: A`"),
             );
         }
     }
     if let Some(power) = &p.power {
-        let (lo, hi) = (power.min_volts.unwrap_or(f64::MIN), power.max_volts.unwrap_or(f64::MAX));
+        let (lo, hi) = (
+            power.min_volts.unwrap_or(f64::MIN),
+            power.max_volts.unwrap_or(f64::MAX),
+        );
         if !(lo..=hi).contains(&power.nominal_volts) {
             diags.push(err(
                 "power.nominal-volts",
-                format!("nominal {} V lies outside min..max ({lo}..{hi} V)", power.nominal_volts),
+                format!(
+                    "nominal {} V lies outside min..max ({lo}..{hi} V)",
+                    power.nominal_volts
+                ),
             ));
         }
     }
     if let Some(flash) = &p.flash {
         if flash.methods.is_empty() {
-            diags.push(err("flash.methods", "no flash method".into()).with_help("list at least one of probe-rs, gdb-remote, virtual"));
+            diags.push(
+                err("flash.methods", "no flash method".into())
+                    .with_help("list at least one of probe-rs, gdb-remote, virtual"),
+            );
         }
-        if let Some(floor) = flash.signing.as_ref().and_then(|s| s.anti_rollback_floor.as_ref())
+        if let Some(floor) = flash
+            .signing
+            .as_ref()
+            .and_then(|s| s.anti_rollback_floor.as_ref())
             && !is_version(floor)
         {
             diags.push(
-                err("flash.signing.anti-rollback-floor", format!("`{floor}` is not a version"))
-                    .with_help("write MAJOR.MINOR.PATCH, e.g. `2.1.0`"),
+                err(
+                    "flash.signing.anti-rollback-floor",
+                    format!("`{floor}` is not a version"),
+                )
+                .with_help("write MAJOR.MINOR.PATCH, e.g. `2.1.0`"),
             );
         }
     }
@@ -90,7 +125,10 @@ pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
         if let Some(states) = &signal.states
             && states.active == states.inactive
         {
-            diags.push(err(&join(&join("signals", name), "states"), "the two states need different names".into()));
+            diags.push(err(
+                &join(&join("signals", name), "states"),
+                "the two states need different names".into(),
+            ));
         }
     }
 }
@@ -98,14 +136,21 @@ pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
 /// A regex error on one line (the `regex` crate draws a multi-line picture).
 pub fn regex_error(e: &regex::Error) -> String {
     let text = e.to_string();
-    let last = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(&text).trim();
+    let last = text
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(&text)
+        .trim();
     last.strip_prefix("error: ").unwrap_or(last).to_owned()
 }
 
 /// True for `MAJOR.MINOR.PATCH` with numbers.
 pub fn is_version(s: &str) -> bool {
     let parts: Vec<&str> = s.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Checks references between files.
@@ -121,27 +166,48 @@ pub fn catalog(cat: &Catalog, diags: &mut Diagnostics) {
     }
     for scenario in cat.scenarios.values() {
         let family = &scenario.value.applies_to.family;
-        let generations: Vec<&ProfileEntry> = cat.profiles.values().filter(|p| p.family() == family).collect();
+        let generations: Vec<&ProfileEntry> = cat
+            .profiles
+            .values()
+            .filter(|p| p.family() == family)
+            .collect();
         if !cat.broken.profiles.is_empty() {
             continue; // a profile did not load; what it would have defined is unknown
         }
         if generations.is_empty() && !cat.profiles.is_empty() {
-            let families: BTreeSet<&str> = cat.profiles.values().map(ProfileEntry::family).collect();
+            let families: BTreeSet<&str> =
+                cat.profiles.values().map(ProfileEntry::family).collect();
             diags.push(
                 scenario
                     .ctx
-                    .error("applies-to.family", format!("no device profile of family `{family}`"))
+                    .error(
+                        "applies-to.family",
+                        format!("no device profile of family `{family}`"),
+                    )
                     .with_optional_help(suggest::help(family, families.iter().copied())),
             );
             continue;
         }
-        for (i, g) in scenario.value.applies_to.generations.iter().flatten().enumerate() {
+        for (i, g) in scenario
+            .value
+            .applies_to
+            .generations
+            .iter()
+            .flatten()
+            .enumerate()
+        {
             if !generations.is_empty() && !generations.iter().any(|p| p.generation() == g) {
                 diags.push(
                     scenario
                         .ctx
-                        .error(format!("applies-to.generations[{i}]"), format!("family `{family}` has no generation `{g}`"))
-                        .with_optional_help(suggest::help(g, generations.iter().map(|p| p.generation()))),
+                        .error(
+                            format!("applies-to.generations[{i}]"),
+                            format!("family `{family}` has no generation `{g}`"),
+                        )
+                        .with_optional_help(suggest::help(
+                            g,
+                            generations.iter().map(|p| p.generation()),
+                        )),
                 );
             }
         }
@@ -152,13 +218,26 @@ fn instrument_model(m: &Entry<InstrumentModel>, diags: &mut Diagnostics) {
     for (name, ch) in &m.value.channels {
         let path = join("channels", name);
         if matches!(ch.table, Table::Coil | Table::Discrete) && !ch.is_bool() {
-            diags.push(m.ctx.error(join(&path, "type"), "coils and discrete inputs hold single bits").with_help("write `type: bool`"));
+            diags.push(
+                m.ctx
+                    .error(
+                        join(&path, "type"),
+                        "coils and discrete inputs hold single bits",
+                    )
+                    .with_help("write `type: bool`"),
+            );
         }
         if matches!(ch.table, Table::Input | Table::Discrete) && ch.writable {
-            diags.push(m.ctx.error(join(&path, "writable"), "input registers and discrete inputs are read-only in Modbus"));
+            diags.push(m.ctx.error(
+                join(&path, "writable"),
+                "input registers and discrete inputs are read-only in Modbus",
+            ));
         }
         if ch.scale == 0.0 {
-            diags.push(m.ctx.error(join(&path, "scale"), "a scale of zero makes every reading zero"));
+            diags.push(m.ctx.error(
+                join(&path, "scale"),
+                "a scale of zero makes every reading zero",
+            ));
         }
     }
 }
@@ -168,10 +247,18 @@ fn rig(entry: &Entry<Rig>, cat: &Catalog, diags: &mut Diagnostics) {
     let ctx = &entry.ctx;
     for (name, conn) in &rig.instruments {
         let path = join("instruments", name);
-        if !cat.instruments.contains_key(&conn.model) && !cat.broken.instruments.contains(&conn.model) {
+        if !cat.instruments.contains_key(&conn.model)
+            && !cat.broken.instruments.contains(&conn.model)
+        {
             diags.push(
-                ctx.error(join(&path, "model"), format!("no instrument model `{}`", conn.model))
-                    .with_optional_help(suggest::help(&conn.model, cat.instruments.keys().map(String::as_str))),
+                ctx.error(
+                    join(&path, "model"),
+                    format!("no instrument model `{}`", conn.model),
+                )
+                .with_optional_help(suggest::help(
+                    &conn.model,
+                    cat.instruments.keys().map(String::as_str),
+                )),
             );
         }
         if matches!(conn.modbus, ModbusLink::Virtual(_)) && rig.virtual_bench.is_none() {
@@ -185,8 +272,11 @@ fn rig(entry: &Entry<Rig>, cat: &Catalog, diags: &mut Diagnostics) {
 }
 
 fn needs_bench(ctx: &FileContext, path: &str) -> crate::diagnostic::Diagnostic {
-    ctx.error(path, "a `virtual` channel on a rig without the virtual bench")
-        .with_help("add `virtual-bench: {}` to the rig, or describe the real hardware")
+    ctx.error(
+        path,
+        "a `virtual` channel on a rig without the virtual bench",
+    )
+    .with_help("add `virtual-bench: {}` to the rig, or describe the real hardware")
 }
 
 fn slot(slot: &Slot, base: &str, entry: &Entry<Rig>, cat: &Catalog, diags: &mut Diagnostics) {
@@ -201,8 +291,11 @@ fn slot(slot: &Slot, base: &str, entry: &Entry<Rig>, cat: &Catalog, diags: &mut 
         match p {
             SerialPort::Virtual => virtual_paths.push(join(base, &format!("serial.{n}"))),
             SerialPort::Usb(id) if !is_usb_id(id) => diags.push(
-                ctx.error(join(base, &format!("serial.{n}.usb")), format!("`{id}` is not a USB identity"))
-                    .with_help("write VID:PID:SERIAL with hex VID and PID, e.g. `0403:6001:FT5XYZ12`"),
+                ctx.error(
+                    join(base, &format!("serial.{n}.usb")),
+                    format!("`{id}` is not a USB identity"),
+                )
+                .with_help("write VID:PID:SERIAL with hex VID and PID, e.g. `0403:6001:FT5XYZ12`"),
             ),
             _ => {}
         }
@@ -211,7 +304,16 @@ fn slot(slot: &Slot, base: &str, entry: &Entry<Rig>, cat: &Catalog, diags: &mut 
         let path = join(base, &format!("gpio.{n}"));
         match l {
             GpioLine::Virtual => virtual_paths.push(path),
-            GpioLine::Modbus(m) => instrument_channel(ctx, &join(&path, "modbus"), &m.instrument, &m.channel, rig, cat, true, diags),
+            GpioLine::Modbus(m) => instrument_channel(
+                ctx,
+                &join(&path, "modbus"),
+                &m.instrument,
+                &m.channel,
+                rig,
+                cat,
+                true,
+                diags,
+            ),
             GpioLine::Gpiochip(_) => {}
         }
     }
@@ -233,8 +335,14 @@ fn slot(slot: &Slot, base: &str, entry: &Entry<Rig>, cat: &Catalog, diags: &mut 
     for (alias, instrument) in &slot.instruments {
         if !rig.instruments.contains_key(instrument) {
             diags.push(
-                ctx.error(join(base, &format!("instruments.{alias}")), format!("the rig has no instrument `{instrument}`"))
-                    .with_optional_help(suggest::help(instrument, rig.instruments.keys().map(String::as_str))),
+                ctx.error(
+                    join(base, &format!("instruments.{alias}")),
+                    format!("the rig has no instrument `{instrument}`"),
+                )
+                .with_optional_help(suggest::help(
+                    instrument,
+                    rig.instruments.keys().map(String::as_str),
+                )),
             );
         }
     }
@@ -252,13 +360,28 @@ fn slot(slot: &Slot, base: &str, entry: &Entry<Rig>, cat: &Catalog, diags: &mut 
         let sub = join(&path, power.key());
         match slot.instruments.get(alias) {
             None => diags.push(
-                ctx.error(join(&sub, "instrument"), format!("the slot has no instrument named `{alias}`"))
-                    .with_optional_help(suggest::help(alias, slot.instruments.keys().map(String::as_str))),
+                ctx.error(
+                    join(&sub, "instrument"),
+                    format!("the slot has no instrument named `{alias}`"),
+                )
+                .with_optional_help(suggest::help(
+                    alias,
+                    slot.instruments.keys().map(String::as_str),
+                )),
             ),
             Some(instrument) => {
                 for (field, channel) in channels {
                     let want_bool = field == "enable" || field == "channel";
-                    instrument_channel(ctx, &join(&sub, field), instrument, channel, rig, cat, want_bool, diags);
+                    instrument_channel(
+                        ctx,
+                        &join(&sub, field),
+                        instrument,
+                        channel,
+                        rig,
+                        cat,
+                        want_bool,
+                        diags,
+                    );
                 }
             }
         }
@@ -280,7 +403,10 @@ fn instrument_channel(
     let Some(conn) = rig.instruments.get(instrument) else {
         diags.push(
             ctx.error(path, format!("the rig has no instrument `{instrument}`"))
-                .with_optional_help(suggest::help(instrument, rig.instruments.keys().map(String::as_str))),
+                .with_optional_help(suggest::help(
+                    instrument,
+                    rig.instruments.keys().map(String::as_str),
+                )),
         );
         return;
     };
@@ -289,16 +415,34 @@ fn instrument_channel(
     };
     match model.value.channels.get(channel) {
         None => diags.push(
-            ctx.error(path, format!("instrument model `{}` has no channel `{channel}`", conn.model))
-                .with_optional_help(suggest::help(channel, model.value.channels.keys().map(String::as_str)))
-                .with_related("the model is", model.ctx.origin("channels")),
+            ctx.error(
+                path,
+                format!(
+                    "instrument model `{}` has no channel `{channel}`",
+                    conn.model
+                ),
+            )
+            .with_optional_help(suggest::help(
+                channel,
+                model.value.channels.keys().map(String::as_str),
+            ))
+            .with_related("the model is", model.ctx.origin("channels")),
         ),
         Some(ch) => {
             if want_bool && !ch.is_bool() {
-                diags.push(ctx.error(path, format!("channel `{channel}` of `{}` is not a switch (boolean)", conn.model)));
+                diags.push(ctx.error(
+                    path,
+                    format!(
+                        "channel `{channel}` of `{}` is not a switch (boolean)",
+                        conn.model
+                    ),
+                ));
             }
             if !ch.writable && want_bool && !matches!(ch.table, Table::Discrete) {
-                diags.push(ctx.error(path, format!("channel `{channel}` of `{}` is not writable", conn.model)));
+                diags.push(ctx.error(
+                    path,
+                    format!("channel `{channel}` of `{}` is not writable", conn.model),
+                ));
             }
         }
     }
@@ -307,7 +451,9 @@ fn instrument_channel(
 fn is_usb_id(s: &str) -> bool {
     let parts: Vec<&str> = s.splitn(3, ':').collect();
     parts.len() >= 2
-        && parts[..2].iter().all(|p| p.len() == 4 && p.chars().all(|c| c.is_ascii_hexdigit()))
+        && parts[..2]
+            .iter()
+            .all(|p| p.len() == 4 && p.chars().all(|c| c.is_ascii_hexdigit()))
         && parts.get(2).is_none_or(|s| !s.is_empty())
 }
 
@@ -317,21 +463,35 @@ fn fixture(entry: &Entry<Fixture>, cat: &Catalog, diags: &mut Diagnostics) {
     if !cat.broken.profiles.is_empty() {
         return; // a profile did not load; what it would have defined is unknown
     }
-    let family: Vec<&ProfileEntry> = cat.profiles.values().filter(|p| p.family() == f.fits.family).collect();
+    let family: Vec<&ProfileEntry> = cat
+        .profiles
+        .values()
+        .filter(|p| p.family() == f.fits.family)
+        .collect();
     if family.is_empty() && !cat.profiles.is_empty() {
         let families: BTreeSet<&str> = cat.profiles.values().map(ProfileEntry::family).collect();
         diags.push(
-            ctx.error("fits.family", format!("no device profile of family `{}`", f.fits.family))
-                .with_optional_help(suggest::help(&f.fits.family, families.iter().copied())),
+            ctx.error(
+                "fits.family",
+                format!("no device profile of family `{}`", f.fits.family),
+            )
+            .with_optional_help(suggest::help(&f.fits.family, families.iter().copied())),
         );
         return;
     }
-    let fitted: Vec<&ProfileEntry> = family.iter().copied().filter(|p| f.fits.generations.iter().any(|g| g == p.generation())).collect();
+    let fitted: Vec<&ProfileEntry> = family
+        .iter()
+        .copied()
+        .filter(|p| f.fits.generations.iter().any(|g| g == p.generation()))
+        .collect();
     for (i, g) in f.fits.generations.iter().enumerate() {
         if !family.iter().any(|p| p.generation() == g) {
             diags.push(
-                ctx.error(format!("fits.generations[{i}]"), format!("family `{}` has no generation `{g}`", f.fits.family))
-                    .with_optional_help(suggest::help(g, family.iter().map(|p| p.generation()))),
+                ctx.error(
+                    format!("fits.generations[{i}]"),
+                    format!("family `{}` has no generation `{g}`", f.fits.family),
+                )
+                .with_optional_help(suggest::help(g, family.iter().map(|p| p.generation()))),
             );
         }
     }
@@ -339,24 +499,44 @@ fn fixture(entry: &Entry<Fixture>, cat: &Catalog, diags: &mut Diagnostics) {
     // generation added), and every channel must exist on every slot of its kind.
     for signal in f.signals.keys() {
         if !fitted.is_empty() && !fitted.iter().any(|p| p.value.signals.contains_key(signal)) {
-            let names: BTreeSet<&str> = fitted.iter().flat_map(|p| p.value.signals.keys().map(String::as_str)).collect();
+            let names: BTreeSet<&str> = fitted
+                .iter()
+                .flat_map(|p| p.value.signals.keys().map(String::as_str))
+                .collect();
             diags.push(
-                ctx.key_error(join("signals", signal), format!("no generation this fixture fits has a signal `{signal}`"))
-                    .with_optional_help(suggest::help(signal, names.iter().copied())),
+                ctx.key_error(
+                    join("signals", signal),
+                    format!("no generation this fixture fits has a signal `{signal}`"),
+                )
+                .with_optional_help(suggest::help(signal, names.iter().copied())),
             );
         }
     }
     for rig in cat.rigs.values() {
-        for (slot_name, slot) in rig.value.slots.iter().filter(|(_, s)| s.kind == f.slot_kind) {
+        for (slot_name, slot) in rig
+            .value
+            .slots
+            .iter()
+            .filter(|(_, s)| s.kind == f.slot_kind)
+        {
             let slot_path = format!("slots.{slot_name}");
-            let mut missing = |path: String, what: &str, channel: &str, have: &BTreeMap<String, ()>| {
-                diags.push(
-                    ctx.error(path, format!("slot `{slot_name}` of rig `{}` has no {what} channel `{channel}`", rig.value.rig))
+            let mut missing =
+                |path: String, what: &str, channel: &str, have: &BTreeMap<String, ()>| {
+                    diags.push(
+                        ctx.error(
+                            path,
+                            format!(
+                                "slot `{slot_name}` of rig `{}` has no {what} channel `{channel}`",
+                                rig.value.rig
+                            ),
+                        )
                         .with_optional_help(suggest::help(channel, have.keys().map(String::as_str)))
                         .with_related("the slot is", rig.ctx.origin(&slot_path)),
-                );
+                    );
+                };
+            let names = |m: &dyn Fn() -> Vec<String>| {
+                m().into_iter().map(|k| (k, ())).collect::<BTreeMap<_, _>>()
             };
-            let names = |m: &dyn Fn() -> Vec<String>| m().into_iter().map(|k| (k, ())).collect::<BTreeMap<_, _>>();
             let gpio = names(&|| slot.gpio.keys().cloned().collect());
             for (signal, channel) in &f.signals {
                 if !gpio.contains_key(channel) {
@@ -406,7 +586,10 @@ pub fn scenario(entry: &ScenarioEntry, diags: &mut Diagnostics) {
             if let Some(first) = measurements.get(name) {
                 diags.push(
                     step.ctx
-                        .error(join(&step.path, &format!("{}.name", step.step.action.key())), format!("duplicate measurement name `{name}`"))
+                        .error(
+                            join(&step.path, &format!("{}.name", step.step.action.key())),
+                            format!("duplicate measurement name `{name}`"),
+                        )
                         .with_related("first used", first.origin()),
                 );
             } else {

@@ -9,11 +9,25 @@ pub fn step(placed: &PlacedStep, diags: &mut Diagnostics) {
     let ctx = &placed.ctx;
     let at = |field: &str| {
         let base = join(&placed.path, placed.step.action.key());
-        if field.is_empty() { base } else { join(&base, field) }
+        if field.is_empty() {
+            base
+        } else {
+            join(&base, field)
+        }
     };
     let regex = |field: &str, pattern: &str, diags: &mut Diagnostics| {
+        // A pattern with `${...}` is checked after substitution, when the scenario is bound.
+        if pattern.contains("${") {
+            return;
+        }
         if let Err(e) = regex::Regex::new(pattern) {
-            diags.push(ctx.error(at(field), format!("invalid regular expression: {}", crate::check::regex_error(&e))));
+            diags.push(ctx.error(
+                at(field),
+                format!(
+                    "invalid regular expression: {}",
+                    crate::check::regex_error(&e)
+                ),
+            ));
         }
     };
     match &placed.step.action {
@@ -23,17 +37,19 @@ pub fn step(placed: &PlacedStep, diags: &mut Diagnostics) {
                 regex("until", until, diags);
             }
             if c.until.is_none() && c.duration.is_none() {
-                diags.push(ctx.error(at(""), "a capture needs an end").with_help("give `until: PATTERN` or `for: DURATION`"));
+                diags.push(
+                    ctx.error(at(""), "a capture needs an end")
+                        .with_help("give `until: PATTERN` or `for: DURATION`"),
+                );
             }
         }
         Action::Measure(m) => {
             let sources = [m.from.is_some(), m.capture.is_some(), m.expr.is_some()];
             match sources.iter().filter(|s| **s).count() {
                 1 => {}
-                0 => diags.push(
-                    ctx.error(at(""), "a measurement needs a source")
-                        .with_help("give one of `from: INSTRUMENT.CHANNEL`, `capture: NAME` or `expr: EXPRESSION`"),
-                ),
+                0 => diags.push(ctx.error(at(""), "a measurement needs a source").with_help(
+                    "give one of `from: INSTRUMENT.CHANNEL`, `capture: NAME` or `expr: EXPRESSION`",
+                )),
                 _ => diags.push(
                     ctx.error(at(""), "a measurement takes one source")
                         .with_help("give only one of `from`, `capture` and `expr`"),
@@ -48,7 +64,10 @@ pub fn step(placed: &PlacedStep, diags: &mut Diagnostics) {
                 diags.push(ctx.error(at("samples"), "zero samples measure nothing"));
             }
             if m.samples.is_some() && m.from.is_none() {
-                diags.push(ctx.key_error(at("samples"), "`samples` averages instrument readings; it needs `from`"));
+                diags.push(ctx.key_error(
+                    at("samples"),
+                    "`samples` averages instrument readings; it needs `from`",
+                ));
             }
             m.limits.check(ctx, &at("limits"), diags);
         }
@@ -67,9 +86,16 @@ pub fn step(placed: &PlacedStep, diags: &mut Diagnostics) {
             if let Some(loss) = n.loss_percent
                 && !(0.0..=100.0).contains(&loss)
             {
-                diags.push(ctx.error(at("loss-percent"), format!("{loss} is not a percentage (0 to 100)")));
+                diags.push(ctx.error(
+                    at("loss-percent"),
+                    format!("{loss} is not a percentage (0 to 100)"),
+                ));
             }
-            if n.latency.is_none() && n.loss_percent.is_none() && n.bandwidth_kbps.is_none() && !n.partition {
+            if n.latency.is_none()
+                && n.loss_percent.is_none()
+                && n.bandwidth_kbps.is_none()
+                && !n.partition
+            {
                 diags.push(
                     ctx.error(at(""), "an impairment that changes nothing")
                         .with_help("give `latency`, `jitter`, `loss-percent`, `bandwidth-kbps` or `partition: true`"),
@@ -83,10 +109,11 @@ pub fn step(placed: &PlacedStep, diags: &mut Diagnostics) {
                 diags.push(ctx.error(at("volts"), format!("{v} V is not a supply voltage")));
             }
         }
-        Action::Prompt(p) => {
-            if p.choices.len() == 1 {
-                diags.push(ctx.error(at("choices"), "one choice is no choice").with_help("give two or more, or none"));
-            }
+        Action::Prompt(p) if p.choices.len() == 1 => {
+            diags.push(
+                ctx.error(at("choices"), "one choice is no choice")
+                    .with_help("give two or more, or none"),
+            );
         }
         _ => {}
     }

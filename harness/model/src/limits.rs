@@ -159,11 +159,18 @@ impl Limits {
     /// Checks the limits on their own (one comparator, sensible order, a unit for numbers, a
     /// pattern that compiles). Returns `None` when they refer to a profile variable, which the
     /// binder resolves, or when a problem was reported.
-    pub fn check(&self, ctx: &FileContext, path: &str, diags: &mut Diagnostics) -> Option<CheckedLimits> {
+    pub fn check(
+        &self,
+        ctx: &FileContext,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<CheckedLimits> {
         let numeric = [self.low, self.high, self.above, self.below, self.equals]
             .iter()
             .any(Option::is_some);
-        let kinds = usize::from(numeric) + usize::from(self.matches.is_some()) + usize::from(self.from_profile.is_some());
+        let kinds = usize::from(numeric)
+            + usize::from(self.matches.is_some())
+            + usize::from(self.from_profile.is_some());
         if kinds == 0 {
             diags.push(ctx.error(path, "limits say nothing to compare against").with_help(
                 "give `low`/`high` (inclusive), `above`/`below` (exclusive), `equals`, `matches` or `from-profile`",
@@ -172,24 +179,38 @@ impl Limits {
         }
         if kinds > 1 {
             diags.push(
-                ctx.error(path, "limits mix numeric bounds, `matches` and `from-profile`")
-                    .with_help("use one kind of limit per measurement"),
+                ctx.error(
+                    path,
+                    "limits mix numeric bounds, `matches` and `from-profile`",
+                )
+                .with_help("use one kind of limit per measurement"),
             );
             return None;
         }
         if self.from_profile.is_some() {
-            if let Some(k) = [("low", self.low), ("high", self.high)].iter().find(|(_, v)| v.is_some()) {
-                diags.push(ctx.error(join(path, k.0), "a bound cannot be combined with `from-profile`"));
+            if let Some(k) = [("low", self.low), ("high", self.high)]
+                .iter()
+                .find(|(_, v)| v.is_some())
+            {
+                diags.push(ctx.error(
+                    join(path, k.0),
+                    "a bound cannot be combined with `from-profile`",
+                ));
             }
             return None;
         }
         if let Some(pattern) = &self.matches {
             if let Err(e) = regex::Regex::new(pattern) {
-                diags.push(ctx.error(join(path, "matches"), format!("invalid regular expression: {e}")));
+                diags.push(ctx.error(
+                    join(path, "matches"),
+                    format!("invalid regular expression: {e}"),
+                ));
                 return None;
             }
             if self.unit.is_some() {
-                diags.push(ctx.key_error(join(path, "unit"), "a text limit (`matches`) has no unit"));
+                diags.push(
+                    ctx.key_error(join(path, "unit"), "a text limit (`matches`) has no unit"),
+                );
             }
             return Some(CheckedLimits {
                 comparator: Comparator::Matches {
@@ -214,15 +235,24 @@ impl Limits {
             };
             if x.is_some() && y.is_some() {
                 diags.push(
-                    ctx.key_error(join(path, b), format!("`{b}` and `{a}` both bound the same side"))
-                        .with_help(format!("keep `{a}` (inclusive) or `{b}` (exclusive)")),
+                    ctx.key_error(
+                        join(path, b),
+                        format!("`{b}` and `{a}` both bound the same side"),
+                    )
+                    .with_help(format!("keep `{a}` (inclusive) or `{b}` (exclusive)")),
                 );
                 ok = false;
             }
         }
         if let Some(v) = self.equals {
-            if [self.low, self.high, self.above, self.below].iter().any(Option::is_some) {
-                diags.push(ctx.key_error(join(path, "equals"), "`equals` cannot be combined with a range"));
+            if [self.low, self.high, self.above, self.below]
+                .iter()
+                .any(Option::is_some)
+            {
+                diags.push(ctx.key_error(
+                    join(path, "equals"),
+                    "`equals` cannot be combined with a range",
+                ));
                 return None;
             }
             return ok.then_some(CheckedLimits {
@@ -231,19 +261,30 @@ impl Limits {
                 marginal: None,
             });
         }
-        let low = self.low.map(Bound::Inclusive).or(self.above.map(Bound::Exclusive));
-        let high = self.high.map(Bound::Inclusive).or(self.below.map(Bound::Exclusive));
+        let low = self
+            .low
+            .map(Bound::Inclusive)
+            .or(self.above.map(Bound::Exclusive));
+        let high = self
+            .high
+            .map(Bound::Inclusive)
+            .or(self.below.map(Bound::Exclusive));
         if let (Some(l), Some(h)) = (low, high)
             && l.value() > h.value()
         {
             diags.push(ctx.error(
                 join(path, if self.low.is_some() { "low" } else { "above" }),
-                format!("the lower limit {} is above the upper limit {}", l.value(), h.value()),
+                format!(
+                    "the lower limit {} is above the upper limit {}",
+                    l.value(),
+                    h.value()
+                ),
             ));
             ok = false;
         }
         if let Some(band) = self.marginal {
-            let inside = |v: f64| low.is_none_or(|l| v >= l.value()) && high.is_none_or(|h| v <= h.value());
+            let inside =
+                |v: f64| low.is_none_or(|l| v >= l.value()) && high.is_none_or(|h| v <= h.value());
             for (name, v) in [("low", band.low), ("high", band.high)] {
                 if let Some(v) = v
                     && !inside(v)

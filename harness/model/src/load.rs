@@ -90,7 +90,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            diags.push(Diagnostic::new(Origin::new(Arc::from(dir), None), "", format!("cannot read directory: {e}")));
+            diags.push(Diagnostic::new(
+                Origin::new(Arc::from(dir), None),
+                "",
+                format!("cannot read directory: {e}"),
+            ));
             return;
         }
     };
@@ -98,7 +102,10 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
         let path = entry.path();
         if path.is_dir() {
             walk(&path, files, diags);
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             files.push(path);
         }
     }
@@ -129,7 +136,11 @@ impl Loader {
         let text: Arc<str> = match std::fs::read_to_string(file) {
             Ok(t) => Arc::from(t),
             Err(e) => {
-                diags.push(Diagnostic::new(Origin::new(Arc::from(file), None), "", format!("cannot read file: {e}")));
+                diags.push(Diagnostic::new(
+                    Origin::new(Arc::from(file), None),
+                    "",
+                    format!("cannot read file: {e}"),
+                ));
                 return;
             }
         };
@@ -141,19 +152,41 @@ impl Loader {
         let Some(kind) = kind_of(&value, &ctx, diags) else {
             return;
         };
-        let locate = |path: &str, key: bool| if key { ctx.key_origin(path) } else { ctx.origin(path) };
-        let id = value.get(kind.key()).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let locate = |path: &str, key: bool| {
+            if key {
+                ctx.key_origin(path)
+            } else {
+                ctx.origin(path)
+            }
+        };
+        let id = value
+            .get(kind.key())
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let before = diags.len();
         match kind {
             Kind::Profile => self.profiles.push((value, ctx)),
             Kind::Scenario => self.scenarios.push((value, ctx)),
             Kind::Rig => match from_value(value, locate) {
-                Ok(v) => insert_unique(&mut self.catalog.rigs, "rig", Entry { value: v, ctx }, |r| r.rig.clone(), diags),
-                Err(d) => diags.push(d),
+                Ok(v) => insert_unique(
+                    &mut self.catalog.rigs,
+                    "rig",
+                    Entry { value: v, ctx },
+                    |r| r.rig.clone(),
+                    diags,
+                ),
+                Err(d) => diags.push(*d),
             },
             Kind::Fixture => match from_value(value, locate) {
-                Ok(v) => insert_unique(&mut self.catalog.fixtures, "fixture", Entry { value: v, ctx }, |f| f.fixture.clone(), diags),
-                Err(d) => diags.push(d),
+                Ok(v) => insert_unique(
+                    &mut self.catalog.fixtures,
+                    "fixture",
+                    Entry { value: v, ctx },
+                    |f| f.fixture.clone(),
+                    diags,
+                ),
+                Err(d) => diags.push(*d),
             },
             Kind::InstrumentModel => match from_value(value, locate) {
                 Ok(v) => insert_unique(
@@ -163,14 +196,14 @@ impl Loader {
                     |m| m.instrument_model.clone(),
                     diags,
                 ),
-                Err(d) => diags.push(d),
+                Err(d) => diags.push(*d),
             },
             Kind::Fragment => match from_value::<Fragment>(value, locate) {
                 Ok(v) => {
                     let key = canonical(file);
                     self.catalog.fragments.insert(key, Entry { value: v, ctx });
                 }
-                Err(d) => diags.push(d),
+                Err(d) => diags.push(*d),
             },
         }
         if diags.len() > before {
@@ -197,7 +230,11 @@ impl Loader {
     fn resolve_profiles(&mut self, diags: &mut Diagnostics) {
         let mut by_id: BTreeMap<String, (Value, FileContext)> = BTreeMap::new();
         for (value, ctx) in std::mem::take(&mut self.profiles) {
-            let Some(id) = value.get("profile").and_then(Value::as_str).map(str::to_owned) else {
+            let Some(id) = value
+                .get("profile")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
                 diags.push(ctx.error("profile", "a profile's id must be text"));
                 continue;
             };
@@ -216,7 +253,12 @@ impl Loader {
             let mut seen = vec![id.clone()];
             let mut current = id.clone();
             let mut broken = false;
-            while let Some(parent) = by_id[&current].0.get("extends").and_then(Value::as_str).map(str::to_owned) {
+            while let Some(parent) = by_id[&current]
+                .0
+                .get("extends")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            {
                 let here = &by_id[&current].1;
                 if seen.contains(&parent) {
                     seen.push(parent.clone());
@@ -238,8 +280,11 @@ impl Loader {
                     self.catalog.broken.profiles.insert(id.clone());
                     let help = suggest::help(&parent, by_id.keys().map(String::as_str));
                     diags.push(
-                        here.error("extends", format!("`extends` names an unknown profile `{parent}`"))
-                            .with_optional_help(help),
+                        here.error(
+                            "extends",
+                            format!("`extends` names an unknown profile `{parent}`"),
+                        )
+                        .with_optional_help(help),
                     );
                     broken = true;
                     break;
@@ -264,26 +309,33 @@ impl Loader {
                 }
                 Err(d) => {
                     self.catalog.broken.profiles.insert(id.clone());
-                    diags.push(d);
+                    diags.push(*d);
                 }
             }
         }
     }
 
     fn add_scenario(&mut self, value: Value, ctx: FileContext, diags: &mut Diagnostics) {
-        let locate = |path: &str, key: bool| if key { ctx.key_origin(path) } else { ctx.origin(path) };
+        let locate = |path: &str, key: bool| {
+            if key {
+                ctx.key_origin(path)
+            } else {
+                ctx.origin(path)
+            }
+        };
         let scenario: crate::scenario::Scenario = match from_value(value, locate) {
             Ok(s) => s,
-            Err(d) => return diags.push(d),
+            Err(d) => return diags.push(*d),
         };
         let mut hasher = Sha256::new();
         if let Some(text) = self.texts.get(ctx.file.as_ref()) {
             hasher.update(text.as_bytes());
         }
         let mut stack = vec![canonical(&ctx.file)];
-        let mut expand = |steps: &[Step], section: &str, this: &mut Self, diags: &mut Diagnostics| {
-            this.expand(steps, &ctx, section, None, &mut stack, &mut hasher, diags)
-        };
+        let mut expand =
+            |steps: &[Step], section: &str, this: &mut Self, diags: &mut Diagnostics| {
+                this.expand(steps, &ctx, section, None, &mut stack, &mut hasher, diags)
+            };
         let setup = expand(&scenario.setup, "setup", self, diags);
         let steps = expand(&scenario.steps, "steps", self, diags);
         let teardown = expand(&scenario.teardown, "teardown", self, diags);
@@ -301,12 +353,17 @@ impl Loader {
             diags.push(
                 entry
                     .ctx
-                    .error("scenario", format!("a second scenario named `{}`", entry.value.scenario))
+                    .error(
+                        "scenario",
+                        format!("a second scenario named `{}`", entry.value.scenario),
+                    )
                     .with_related("the first one is", first.ctx.origin("scenario")),
             );
             return;
         }
-        self.catalog.scenarios.insert(entry.value.scenario.clone(), entry);
+        self.catalog
+            .scenarios
+            .insert(entry.value.scenario.clone(), entry);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -328,7 +385,15 @@ impl Loader {
                     out.extend(self.include(include, ctx, &path, stack, hasher, diags));
                 }
                 Action::Retry(retry) => {
-                    let inner = self.expand(&retry.steps, ctx, &join(&path, "retry.steps"), arguments, stack, hasher, diags);
+                    let inner = self.expand(
+                        &retry.steps,
+                        ctx,
+                        &join(&path, "retry.steps"),
+                        arguments,
+                        stack,
+                        hasher,
+                        diags,
+                    );
                     out.push(PlacedStep {
                         step: step.clone(),
                         ctx: ctx.clone(),
@@ -359,13 +424,20 @@ impl Loader {
         diags: &mut Diagnostics,
     ) -> Vec<PlacedStep> {
         let at = join(path, "include.fragment");
-        let target = ctx.file.parent().unwrap_or(Path::new("")).join(&include.fragment);
+        let target = ctx
+            .file
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(&include.fragment);
         let key = canonical(&target);
         if let Some(pos) = stack.iter().position(|p| *p == key) {
             let cycle: Vec<String> = stack[pos..]
                 .iter()
                 .chain(std::iter::once(&key))
-                .map(|p| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
+                .map(|p| {
+                    p.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                })
                 .collect();
             diags.push(
                 ctx.error(&at, format!("include cycle: {}", cycle.join(" → ")))
@@ -375,9 +447,10 @@ impl Loader {
         }
         if !self.catalog.fragments.contains_key(&key) {
             if !target.is_file() {
-                diags.push(ctx.error(&at, format!("no fragment file at `{}`", target.display())).with_help(
-                    "the path is relative to the file that includes it",
-                ));
+                diags.push(
+                    ctx.error(&at, format!("no fragment file at `{}`", target.display()))
+                        .with_help("the path is relative to the file that includes it"),
+                );
                 return Vec::new();
             }
             let mut found = Diagnostics::default();
@@ -385,9 +458,12 @@ impl Loader {
             let is_fragment = self.catalog.fragments.contains_key(&key);
             if !found.is_empty() || !is_fragment {
                 if found.is_empty() {
-                    diags.push(ctx.error(&at, format!("`{}` is not a fragment", target.display())).with_help(
-                        "an included file starts with `fragment: NAME` and has `steps:`",
-                    ));
+                    diags.push(
+                        ctx.error(&at, format!("`{}` is not a fragment", target.display()))
+                            .with_help(
+                                "an included file starts with `fragment: NAME` and has `steps:`",
+                            ),
+                    );
                 }
                 diags.extend(found);
                 return Vec::new();
@@ -431,9 +507,15 @@ fn fragment_arguments(
         } else {
             let help = suggest::help(name, params.keys().map(String::as_str));
             diags.push(
-                ctx.key_error(join(path, &format!("include.with.{name}")), format!("fragment `{}` has no parameter `{name}`", fragment.value.fragment))
-                    .with_optional_help(help)
-                    .with_related("the fragment is", fragment.ctx.origin("parameters")),
+                ctx.key_error(
+                    join(path, &format!("include.with.{name}")),
+                    format!(
+                        "fragment `{}` has no parameter `{name}`",
+                        fragment.value.fragment
+                    ),
+                )
+                .with_optional_help(help)
+                .with_related("the fragment is", fragment.ctx.origin("parameters")),
             );
         }
     }
@@ -446,9 +528,18 @@ fn fragment_arguments(
                 values.insert(name.clone(), d.clone());
             }
             None => diags.push(
-                ctx.error(join(path, "include"), format!("fragment `{}` needs a value for `{name}`", fragment.value.fragment))
-                    .with_help(format!("add `with: {{ {name}: ... }}`"))
-                    .with_related("the parameter is declared", fragment.ctx.origin(&join("parameters", name))),
+                ctx.error(
+                    join(path, "include"),
+                    format!(
+                        "fragment `{}` needs a value for `{name}`",
+                        fragment.value.fragment
+                    ),
+                )
+                .with_help(format!("add `with: {{ {name}: ... }}`"))
+                .with_related(
+                    "the parameter is declared",
+                    fragment.ctx.origin(&join("parameters", name)),
+                ),
             ),
         }
     }
@@ -458,22 +549,41 @@ fn fragment_arguments(
 /// Which kind a file is, by its top-level key.
 fn kind_of(value: &Value, ctx: &FileContext, diags: &mut Diagnostics) -> Option<Kind> {
     let Some(map) = value.as_mapping() else {
-        diags.push(ctx.error("", "a rigor file is a mapping at its top level").with_help(kinds_help()));
+        diags.push(
+            ctx.error("", "a rigor file is a mapping at its top level")
+                .with_help(kinds_help()),
+        );
         return None;
     };
-    let kinds: Vec<Kind> = Kind::ALL.into_iter().filter(|k| map.contains_key(k.key())).collect();
+    let kinds: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| map.contains_key(k.key()))
+        .collect();
     match kinds.as_slice() {
         [one] => Some(*one),
         [] => {
-            let first = map.keys().next().and_then(Value::as_str).unwrap_or_default();
+            let first = map
+                .keys()
+                .next()
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let help = suggest::nearest(first, Kind::ALL.iter().map(|k| k.key()))
                 .map_or_else(kinds_help, |k| format!("did you mean `{k}`?"));
-            diags.push(ctx.error("", "cannot tell what kind of rigor file this is").with_help(help));
+            diags.push(
+                ctx.error("", "cannot tell what kind of rigor file this is")
+                    .with_help(help),
+            );
             None
         }
         several => {
             let keys: Vec<&str> = several.iter().map(|k| k.key()).collect();
-            diags.push(ctx.key_error(several[1].key(), format!("a file may be one kind only, but has `{}`", keys.join("` and `"))));
+            diags.push(ctx.key_error(
+                several[1].key(),
+                format!(
+                    "a file may be one kind only, but has `{}`",
+                    keys.join("` and `")
+                ),
+            ));
             None
         }
     }
@@ -481,7 +591,10 @@ fn kind_of(value: &Value, ctx: &FileContext, diags: &mut Diagnostics) -> Option<
 
 fn kinds_help() -> String {
     let keys: Vec<String> = Kind::ALL.iter().map(|k| format!("`{}`", k.key())).collect();
-    format!("start the file with one of the keys {} followed by its id", keys.join(", "))
+    format!(
+        "start the file with one of the keys {} followed by its id",
+        keys.join(", ")
+    )
 }
 
 fn insert_unique<T>(
@@ -531,8 +644,10 @@ fn canonical(p: &Path) -> PathBuf {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }

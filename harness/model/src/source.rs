@@ -101,14 +101,22 @@ pub fn scan(ctx_file: &Path, text: &str) -> (SourceMap, Diagnostics) {
                 documents += 1;
                 if documents > 1 {
                     diags.push(
-                        Diagnostic::new(Origin::new(file.clone(), Some(at)), "", "a second YAML document in one file")
-                            .with_help("put each profile, rig, fixture or scenario in its own file"),
+                        Diagnostic::new(
+                            Origin::new(file.clone(), Some(at)),
+                            "",
+                            "a second YAML document in one file",
+                        )
+                        .with_help("put each profile, rig, fixture or scenario in its own file"),
                     );
                     return (map, diags);
                 }
             }
             Event::Scalar(value, ..) => {
-                if let Some(Frame::Mapping { path, pending_key, seen }) = stack.last_mut()
+                if let Some(Frame::Mapping {
+                    path,
+                    pending_key,
+                    seen,
+                }) = stack.last_mut()
                     && pending_key.is_none()
                 {
                     let key = value.into_owned();
@@ -169,7 +177,9 @@ pub fn scan(ctx_file: &Path, text: &str) -> (SourceMap, Diagnostics) {
 fn child_path(stack: &mut [Frame]) -> String {
     match stack.last_mut() {
         None => String::new(),
-        Some(Frame::Mapping { path, pending_key, .. }) => match pending_key {
+        Some(Frame::Mapping {
+            path, pending_key, ..
+        }) => match pending_key {
             Some(k) => join(path, k),
             // A complex (non-scalar) key: not something rigor files use; give it a path nobody asks for.
             None => join(path, "?"),
@@ -202,7 +212,10 @@ pub struct Parsed<T> {
 ///
 /// YAML syntax errors and duplicate keys are reported here, each at its own place (the YAML
 /// library places duplicates at line 1).
-pub fn read_value(file: &Path, text: &str) -> Result<(yaml_serde::Value, FileContext), Diagnostics> {
+pub fn read_value(
+    file: &Path,
+    text: &str,
+) -> Result<(yaml_serde::Value, FileContext), Diagnostics> {
     let (map, diags) = scan(file, text);
     let ctx = FileContext::new(file, map);
     if !diags.is_empty() {
@@ -233,25 +246,31 @@ pub fn read_value(file: &Path, text: &str) -> Result<(yaml_serde::Value, FileCon
 pub fn from_value<T: DeserializeOwned>(
     value: yaml_serde::Value,
     locate: impl Fn(&str, bool) -> Origin,
-) -> Result<T, Diagnostic> {
+) -> Result<T, Box<Diagnostic>> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         let raw = e.into_inner().to_string();
         let about_a_key = raw.starts_with("unknown field") || raw.starts_with("duplicate field");
-        serde_diagnostic(&path, &raw, locate(&path, about_a_key))
+        Box::new(serde_diagnostic(&path, &raw, locate(&path, about_a_key)))
     })
 }
 
 /// Parses `text` (from `file`) into `T`, reporting every problem with file, line, column and key path.
 pub fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<Parsed<T>, Diagnostics> {
     let (value, ctx) = read_value(file, text)?;
-    let locate = |path: &str, key: bool| if key { ctx.key_origin(path) } else { ctx.origin(path) };
+    let locate = |path: &str, key: bool| {
+        if key {
+            ctx.key_origin(path)
+        } else {
+            ctx.origin(path)
+        }
+    };
     match from_value(value, locate) {
         Ok(value) => Ok(Parsed { value, ctx }),
         Err(d) => {
             let mut diags = Diagnostics::default();
-            diags.push(d);
+            diags.push(*d);
             Err(diags)
         }
     }
@@ -272,7 +291,8 @@ fn serde_diagnostic(path: &str, raw: &str, origin: Origin) -> Diagnostic {
                 .map(|(_, list)| backticked(list))
                 .unwrap_or_default();
             let help = suggest::help(&name, expected.iter().map(String::as_str));
-            return Diagnostic::new(origin, path, format!("unknown {noun} `{name}`")).with_optional_help(help);
+            return Diagnostic::new(origin, path, format!("unknown {noun} `{name}`"))
+                .with_optional_help(help);
         }
     }
     if let Some(rest) = message.strip_prefix("missing field") {
@@ -314,14 +334,32 @@ mod tests {
 
     #[test]
     fn locates_nested_keys_and_values() {
-        let (map, diags) = scan(Path::new("f.yaml"), "a: 1\nb:\n  c: [x, y]\n  d:\n    - e: 2\n");
+        let (map, diags) = scan(
+            Path::new("f.yaml"),
+            "a: 1\nb:\n  c: [x, y]\n  d:\n    - e: 2\n",
+        );
         assert!(diags.is_empty());
         assert_eq!(map.locate("a"), Some(Location { line: 1, column: 4 }));
         assert_eq!(map.locate_key("b.c"), Some(Location { line: 3, column: 3 }));
-        assert_eq!(map.locate("b.c[1]"), Some(Location { line: 3, column: 10 }));
-        assert_eq!(map.locate("b.d[0].e"), Some(Location { line: 5, column: 10 }));
+        assert_eq!(
+            map.locate("b.c[1]"),
+            Some(Location {
+                line: 3,
+                column: 10
+            })
+        );
+        assert_eq!(
+            map.locate("b.d[0].e"),
+            Some(Location {
+                line: 5,
+                column: 10
+            })
+        );
         // Unknown paths fall back to the nearest enclosing value.
-        assert_eq!(map.locate("b.d[0].zzz"), Some(Location { line: 5, column: 7 }));
+        assert_eq!(
+            map.locate("b.d[0].zzz"),
+            Some(Location { line: 5, column: 7 })
+        );
     }
 
     #[test]
@@ -330,7 +368,9 @@ mod tests {
         let d: Vec<_> = diags.iter().map(ToString::to_string).collect();
         assert_eq!(
             d,
-            ["f.yaml:4:3: b.c: duplicate key `c`\n  help: `c` is already set at line 3, column 3; a key may appear once in a mapping"]
+            [
+                "f.yaml:4:3: b.c: duplicate key `c`\n  help: `c` is already set at line 3, column 3; a key may appear once in a mapping"
+            ]
         );
     }
 }

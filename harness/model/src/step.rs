@@ -76,7 +76,10 @@ impl<'de> DeserializeSeed<'de> for UnknownKey<'_> {
     fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
         let candidates = Action::KEYS.iter().chain(COMMON_KEYS).copied();
         let help = crate::suggest::help(self.0, candidates).unwrap_or_default();
-        Err(de::Error::custom(format!("unknown key `{}`\nhelp: {help}", self.0)))
+        Err(de::Error::custom(format!(
+            "unknown key `{}`\nhelp: {help}",
+            self.0
+        )))
     }
 }
 
@@ -210,7 +213,13 @@ impl<'de> Deserialize<'de> for Step {
                         "a step without an action\nhelp: add one key naming what it does, like `power: on`, `console.expect: ...` or `measure: {...}`",
                     ));
                 };
-                Ok(Step { id: step.0, name: step.1, timeout: step.2, on_fail: step.3, action })
+                Ok(Step {
+                    id: step.0,
+                    name: step.1,
+                    timeout: step.2,
+                    on_fail: step.3,
+                    action,
+                })
             }
         }
         d.deserialize_map(V)
@@ -225,7 +234,10 @@ impl JsonSchema for Step {
         let mut properties = Action::schemas(g);
         properties.insert("id".into(), serde_json::json!({ "type": "string" }));
         properties.insert("name".into(), serde_json::json!({ "type": "string" }));
-        properties.insert("timeout".into(), g.subschema_for::<HumanDuration>().to_value());
+        properties.insert(
+            "timeout".into(),
+            g.subschema_for::<HumanDuration>().to_value(),
+        );
         properties.insert("on-fail".into(), g.subschema_for::<OnFail>().to_value());
         let one_action: Vec<serde_json::Value> = Action::KEYS
             .iter()
@@ -244,6 +256,9 @@ impl JsonSchema for Step {
 impl Step {
     /// The step's label in reports: its id, else its name, else its action key.
     pub fn label(&self) -> &str {
-        self.id.as_deref().or(self.name.as_deref()).unwrap_or(self.action.key())
+        self.id
+            .as_deref()
+            .or(self.name.as_deref())
+            .unwrap_or(self.action.key())
     }
 }

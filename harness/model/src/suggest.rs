@@ -12,7 +12,10 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// A help line for an unknown `name`: the nearest candidate if there is one, else the full list.
-pub fn help<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> Option<String> {
+pub fn help<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+) -> Option<String> {
     if let Some(best) = nearest(name, candidates.clone()) {
         return Some(format!("did you mean `{best}`?"));
     }
@@ -29,7 +32,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(nearest("door_swich", ["door_switch", "alarm_led"]), Some("door_switch"));
+        assert_eq!(
+            nearest("door_swich", ["door_switch", "alarm_led"]),
+            Some("door_switch")
+        );
         assert_eq!(nearest("xyz", ["door_switch", "alarm_led"]), None);
         assert_eq!(
             help("xyz", ["a_long_name", "another"]).as_deref(),

@@ -111,8 +111,7 @@ impl<'de> Deserialize<'de> for Unit {
         let s = String::deserialize(d)?;
         Unit::parse(&s).ok_or_else(|| {
             let symbols: Vec<&str> = Unit::ALL.iter().map(|u| u.symbol()).collect();
-            let help = crate::suggest::help(&s, symbols.iter().copied())
-                .unwrap_or_default();
+            let help = crate::suggest::help(&s, symbols.iter().copied()).unwrap_or_default();
             serde::de::Error::custom(format!("unknown unit `{s}`\nhelp: {help}"))
         })
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rigor_model::Catalog;
 use rigor_model::action::{Edge, RegisterRef};
 use rigor_model::catalog::{Entry, PlacedStep, ProfileEntry, ScenarioEntry};
 use rigor_model::diagnostic::{Diagnostic, Diagnostics, Origin, join};
@@ -18,12 +19,11 @@ use rigor_model::step::{Action, OnFail};
 use rigor_model::suggest;
 use rigor_model::unit::Unit;
 use rigor_model::value::Scalar;
-use rigor_model::Catalog;
 use sha2::{Digest, Sha256};
 
 use crate::plan::{
-    BoundAction, BoundLimits, BoundPlan, BoundStep, ConsoleBinding, I2cTarget, InstrumentBinding, LineBinding,
-    LinkBinding, MeasureSource, PowerBinding, ScenarioIdentity,
+    BoundAction, BoundLimits, BoundPlan, BoundStep, ConsoleBinding, I2cTarget, InstrumentBinding,
+    LineBinding, LinkBinding, MeasureSource, PowerBinding, ScenarioIdentity,
 };
 use crate::scope::{Captures, Scope};
 
@@ -46,27 +46,56 @@ pub struct Target<'a> {
 }
 
 /// Binds one combination. `parameters` are values given for this run (`--param`).
-pub fn bind(cat: &Catalog, target: Target<'_>, parameters: &BTreeMap<String, Scalar>) -> Result<BoundPlan, Diagnostics> {
+pub fn bind(
+    cat: &Catalog,
+    target: Target<'_>,
+    parameters: &BTreeMap<String, Scalar>,
+) -> Result<BoundPlan, Diagnostics> {
     let Some(slot) = target.rig.value.slots.get(target.slot) else {
         let mut d = Diagnostics::default();
         d.push(
             target
                 .rig
                 .ctx
-                .error("slots", format!("rig `{}` has no slot `{}`", target.rig.value.rig, target.slot))
-                .with_optional_help(suggest::help(target.slot, target.rig.value.slots.keys().map(String::as_str))),
+                .error(
+                    "slots",
+                    format!(
+                        "rig `{}` has no slot `{}`",
+                        target.rig.value.rig, target.slot
+                    ),
+                )
+                .with_optional_help(suggest::help(
+                    target.slot,
+                    target.rig.value.slots.keys().map(String::as_str),
+                )),
         );
         return Err(d);
     };
     let fits = &target.fixture.value.fits;
-    if fits.family != target.profile.family() || !fits.generations.iter().any(|g| g == target.profile.generation()) {
+    if fits.family != target.profile.family()
+        || !fits
+            .generations
+            .iter()
+            .any(|g| g == target.profile.generation())
+    {
         let mut d = Diagnostics::default();
         d.push(
             target
                 .fixture
                 .ctx
-                .error("fits", format!("fixture `{}` does not fit `{}`", target.fixture.value.fixture, target.profile.value.profile))
-                .with_help(format!("it holds {} {}; use a fixture made for {}", fits.family, fits.generations.join(", "), target.profile.generation()))
+                .error(
+                    "fits",
+                    format!(
+                        "fixture `{}` does not fit `{}`",
+                        target.fixture.value.fixture, target.profile.value.profile
+                    ),
+                )
+                .with_help(format!(
+                    "it holds {} {}; use a fixture made for {}",
+                    fits.family,
+                    fits.generations.join(", "),
+                    target.profile.generation()
+                ))
                 .with_related("the profile is", target.profile.origin("")),
         );
         return Err(d);
@@ -77,11 +106,23 @@ pub fn bind(cat: &Catalog, target: Target<'_>, parameters: &BTreeMap<String, Sca
             target
                 .fixture
                 .ctx
-                .error("slot-kind", format!(
-                    "fixture `{}` plugs into `{}` slots, but slot `{}` is a `{}` slot",
-                    target.fixture.value.fixture, target.fixture.value.slot_kind, target.slot, slot.kind
-                ))
-                .with_related("the slot is", target.rig.ctx.origin(&format!("slots.{}.kind", target.slot))),
+                .error(
+                    "slot-kind",
+                    format!(
+                        "fixture `{}` plugs into `{}` slots, but slot `{}` is a `{}` slot",
+                        target.fixture.value.fixture,
+                        target.fixture.value.slot_kind,
+                        target.slot,
+                        slot.kind
+                    ),
+                )
+                .with_related(
+                    "the slot is",
+                    target
+                        .rig
+                        .ctx
+                        .origin(&format!("slots.{}.kind", target.slot)),
+                ),
         );
         return Err(d);
     }
@@ -135,7 +176,8 @@ fn limit_set_hash(plan: &BoundPlan) -> String {
     let mut h = Sha256::new();
     for step in plan.all_steps() {
         let (name, limits) = match &step.action {
-            BoundAction::Measure { name, limits, .. } | BoundAction::GpioMeasure { name, limits, .. } => (name, limits),
+            BoundAction::Measure { name, limits, .. }
+            | BoundAction::GpioMeasure { name, limits, .. } => (name, limits),
             _ => continue,
         };
         h.update(name.as_bytes());
@@ -164,7 +206,11 @@ struct At<'p> {
 impl At<'_> {
     fn field(&self, field: &str) -> String {
         let base = join(&self.placed.path, self.placed.step.action.key());
-        if field.is_empty() { base } else { join(&base, field) }
+        if field.is_empty() {
+            base
+        } else {
+            join(&base, field)
+        }
     }
     fn error(&self, field: &str, msg: impl Into<String>) -> Diagnostic {
         self.placed.ctx.error(self.field(field), msg)
@@ -196,14 +242,23 @@ impl<'a> Binder<'a> {
         for (k, v) in builtins {
             scope.set(k, Scalar::Text(v));
         }
+        // The generation's banner pattern, so one scenario can wait for the banner of every generation.
+        if let Some(banner) = p.value.console.as_ref().and_then(|c| c.boot_banner.clone()) {
+            scope.set("boot_banner", Scalar::Text(banner));
+        }
         let sc = &self.t.scenario;
         for (name, param) in &sc.value.parameters {
             match given.get(name).or(param.default.as_ref()) {
                 Some(v) => scope.set(name.clone(), v.clone()),
                 None => self.diags.push(
                     sc.ctx
-                        .error(join("parameters", name), format!("parameter `{name}` has no default and no value was given"))
-                        .with_help(format!("run with `--param {name}=VALUE`, or give it a `default:`")),
+                        .error(
+                            join("parameters", name),
+                            format!("parameter `{name}` has no default and no value was given"),
+                        )
+                        .with_help(format!(
+                            "run with `--param {name}=VALUE`, or give it a `default:`"
+                        )),
                 ),
             }
         }
@@ -236,7 +291,13 @@ impl<'a> Binder<'a> {
             .value
             .defaults
             .step_timeout
-            .or(self.t.profile.value.defaults.as_ref().and_then(|d| d.step_timeout))
+            .or(self
+                .t
+                .profile
+                .value
+                .defaults
+                .as_ref()
+                .and_then(|d| d.step_timeout))
             .or(self.t.rig.value.defaults.step_timeout)
             .map_or(DEFAULT_STEP_TIMEOUT, |d| d.get());
         let explicit = step.timeout.map(|d| d.get());
@@ -245,7 +306,12 @@ impl<'a> Binder<'a> {
         let on_fail = step.on_fail.unwrap_or(if measures {
             OnFail::Continue
         } else {
-            self.t.scenario.value.defaults.on_fail.unwrap_or(OnFail::Stop)
+            self.t
+                .scenario
+                .value
+                .defaults
+                .on_fail
+                .unwrap_or(OnFail::Stop)
         });
         let mut wait_for = |what: &str, d: Option<Duration>, binder: &mut Self| -> Duration {
             let d = d.unwrap_or(timeout);
@@ -253,8 +319,11 @@ impl<'a> Binder<'a> {
                 && d > t
             {
                 binder.diags.push(
-                    at.error(what, format!("waits {} but the step's timeout is {}", fmt(d), fmt(t)))
-                        .with_help("raise `timeout` or lower the wait"),
+                    at.error(
+                        what,
+                        format!("waits {} but the step's timeout is {}", fmt(d), fmt(t)),
+                    )
+                    .with_help("raise `timeout` or lower the wait"),
                 );
             }
             d
@@ -266,9 +335,15 @@ impl<'a> Binder<'a> {
             | BoundAction::GpioExpect { within, .. }
             | BoundAction::GpioWaitEdge { within, .. } => Some(*within),
             BoundAction::GpioMeasure { window, .. } => Some(*window),
-            BoundAction::GpioPulse { duration, .. } | BoundAction::Wait { duration } => Some(*duration),
+            BoundAction::GpioPulse { duration, .. } | BoundAction::Wait { duration } => {
+                Some(*duration)
+            }
             BoundAction::ConsoleCapture { duration, .. } => *duration,
-            BoundAction::Retry { attempts, steps, backoff } => Some(
+            BoundAction::Retry {
+                attempts,
+                steps,
+                backoff,
+            } => Some(
                 steps.iter().map(|s| s.timeout).sum::<Duration>() * *attempts
                     + backoff.unwrap_or_default() * attempts.saturating_sub(1),
             ),
@@ -292,7 +367,10 @@ impl<'a> Binder<'a> {
         match scope.substitute(text) {
             Ok(s) => Some(s),
             Err(e) => {
-                self.diags.push(at.error(field, format!("unknown variable `${{{}}}`", e.name)).with_optional_help(e.help));
+                self.diags.push(
+                    at.error(field, format!("unknown variable `${{{}}}`", e.name))
+                        .with_optional_help(e.help),
+                );
                 None
             }
         }
@@ -351,12 +429,18 @@ impl<'a> Binder<'a> {
                 self.console_profile(at)?;
                 let pattern = self.text(at, "pattern", &e.pattern, scope)?;
                 match regex::Regex::new(&pattern) {
-                    Ok(re) => re.capture_names().flatten().for_each(|n| self.captures.define(n)),
+                    Ok(re) => re
+                        .capture_names()
+                        .flatten()
+                        .for_each(|n| self.captures.define(n)),
                     Err(err) => {
                         // An invalid pattern as written was reported when the scenario was loaded.
-                        if regex::Regex::new(&e.pattern).is_ok() {
+                        if e.pattern.contains("${") || regex::Regex::new(&e.pattern).is_ok() {
                             let why = rigor_model::check::regex_error(&err);
-                            self.diags.push(at.error("pattern", format!("invalid regular expression after substitution: {why}")));
+                            self.diags.push(at.error(
+                                "pattern",
+                                format!("invalid regular expression after substitution: {why}"),
+                            ));
                         }
                         return None;
                     }
@@ -381,12 +465,19 @@ impl<'a> Binder<'a> {
             Action::GpioPulse(g) => {
                 let line = self.line(at, &g.signal, Some(Direction::Input))?;
                 let high = self.level(at, &g.signal, &g.level, &line)?;
-                BoundAction::GpioPulse { line, high, duration: g.duration.get() }
+                BoundAction::GpioPulse {
+                    line,
+                    high,
+                    duration: g.duration.get(),
+                }
             }
             Action::GpioRead(g) => {
                 let line = self.line(at, &g.signal, None)?;
                 self.captures.define(&g.name);
-                BoundAction::GpioRead { line, name: g.name.clone() }
+                BoundAction::GpioRead {
+                    line,
+                    name: g.name.clone(),
+                }
             }
             Action::GpioExpect(g) => {
                 let line = self.line(at, &g.signal, None)?;
@@ -421,12 +512,21 @@ impl<'a> Binder<'a> {
                 let target = self.i2c(at, &r.device)?;
                 let (register, width) = self.register(at, &r.device, &r.register)?;
                 self.captures.define(&r.name);
-                BoundAction::I2cRead { target, register, bytes: r.bytes.unwrap_or(width), name: r.name.clone() }
+                BoundAction::I2cRead {
+                    target,
+                    register,
+                    bytes: r.bytes.unwrap_or(width),
+                    name: r.name.clone(),
+                }
             }
             Action::I2cWrite(w) => {
                 let target = self.i2c(at, &w.device)?;
                 let (register, _) = self.register(at, &w.device, &w.register)?;
-                BoundAction::I2cWrite { target, register, data: w.data.clone() }
+                BoundAction::I2cWrite {
+                    target,
+                    register,
+                    data: w.data.clone(),
+                }
             }
             Action::I2cExpect(e) => {
                 let target = self.i2c(at, &e.device)?;
@@ -434,30 +534,64 @@ impl<'a> Binder<'a> {
                 if let Some(mask) = &e.mask
                     && mask.len() != e.equals.len()
                 {
-                    self.diags.push(at.error("mask", format!("{} mask bytes for {} expected bytes", mask.len(), e.equals.len())));
+                    self.diags.push(at.error(
+                        "mask",
+                        format!(
+                            "{} mask bytes for {} expected bytes",
+                            mask.len(),
+                            e.equals.len()
+                        ),
+                    ));
                 }
-                BoundAction::I2cExpect { target, register, equals: e.equals.clone(), mask: e.mask.clone() }
+                BoundAction::I2cExpect {
+                    target,
+                    register,
+                    equals: e.equals.clone(),
+                    mask: e.mask.clone(),
+                }
             }
             Action::InstrumentRead(r) => {
                 let (instrument, channel) = self.channel(at, "channel", &r.channel)?;
                 self.captures.define(&r.name);
-                BoundAction::InstrumentRead { instrument, channel, name: r.name.clone() }
+                BoundAction::InstrumentRead {
+                    instrument,
+                    channel,
+                    name: r.name.clone(),
+                }
             }
             Action::InstrumentWrite(w) => {
                 let (instrument, channel) = self.channel(at, "channel", &w.channel)?;
                 let ch = &instrument.model.channels[&channel];
                 if !ch.writable {
                     self.diags.push(
-                        at.error("channel", format!("channel `{channel}` of `{}` is read-only", instrument.model_id))
-                            .with_related("the channel is", self.model_origin(&instrument, &channel)),
+                        at.error(
+                            "channel",
+                            format!(
+                                "channel `{channel}` of `{}` is read-only",
+                                instrument.model_id
+                            ),
+                        )
+                        .with_related("the channel is", self.model_origin(&instrument, &channel)),
                     );
                 }
-                let ok = matches!((&w.value, ch.is_bool()), (Scalar::Bool(_), true) | (Scalar::Number(_), false));
+                let ok = matches!(
+                    (&w.value, ch.is_bool()),
+                    (Scalar::Bool(_), true) | (Scalar::Number(_), false)
+                );
                 if !ok {
-                    let want = if ch.is_bool() { "true or false" } else { "a number" };
-                    self.diags.push(at.error("value", format!("channel `{channel}` takes {want}")));
+                    let want = if ch.is_bool() {
+                        "true or false"
+                    } else {
+                        "a number"
+                    };
+                    self.diags
+                        .push(at.error("value", format!("channel `{channel}` takes {want}")));
                 }
-                BoundAction::InstrumentWrite { instrument, channel, value: w.value.clone() }
+                BoundAction::InstrumentWrite {
+                    instrument,
+                    channel,
+                    value: w.value.clone(),
+                }
             }
             Action::Measure(m) => self.measure(at, m, scope)?,
             Action::NetImpair(n) => BoundAction::NetImpair {
@@ -469,18 +603,28 @@ impl<'a> Binder<'a> {
                 partition: n.partition,
                 duration: n.duration.map(|d| d.get()),
             },
-            Action::NetClear(n) => BoundAction::NetClear { link: self.link(at, &n.link)? },
+            Action::NetClear(n) => BoundAction::NetClear {
+                link: self.link(at, &n.link)?,
+            },
             Action::Wait(d) => BoundAction::Wait { duration: d.get() },
             Action::Retry(r) => {
                 let steps = self.steps(&at.placed.inner, scope);
-                BoundAction::Retry { attempts: r.attempts, backoff: r.backoff.map(|d| d.get()), steps }
+                BoundAction::Retry {
+                    attempts: r.attempts,
+                    backoff: r.backoff.map(|d| d.get()),
+                    steps,
+                }
             }
             Action::Prompt(p) => {
                 let message = self.text(at, "message", &p.message, scope)?;
                 if let Some(name) = &p.input {
                     self.captures.define(name);
                 }
-                BoundAction::Prompt { message, input: p.input.clone(), choices: p.choices.clone() }
+                BoundAction::Prompt {
+                    message,
+                    input: p.input.clone(),
+                    choices: p.choices.clone(),
+                }
             }
             Action::Shell(s) => {
                 if !self.t.rig.value.allow_shell {
@@ -494,18 +638,35 @@ impl<'a> Binder<'a> {
                 if let Some(name) = &s.output {
                     self.captures.define(name);
                 }
-                BoundAction::Shell { run: self.text(at, "run", &s.run, scope)?, expect_exit: s.expect_exit, output: s.output.clone() }
+                BoundAction::Shell {
+                    run: self.text(at, "run", &s.run, scope)?,
+                    expect_exit: s.expect_exit,
+                    output: s.output.clone(),
+                }
             }
             // Includes were expanded when the scenario was loaded.
             Action::Include(_) => return None,
         })
     }
 
-    fn flash_method(&mut self, at: &At<'_>, forced: Option<FlashMethod>) -> Option<(FlashMethod, Probe)> {
+    fn flash_method(
+        &mut self,
+        at: &At<'_>,
+        forced: Option<FlashMethod>,
+    ) -> Option<(FlashMethod, Probe)> {
         let Some(probe) = &self.slot.probe else {
             self.diags.push(
-                at.error("", format!("slot `{}` of rig `{}` has no debug probe", self.t.slot, self.t.rig.value.rig))
-                    .with_related("the slot is", self.t.rig.ctx.origin(&format!("slots.{}", self.t.slot))),
+                at.error(
+                    "",
+                    format!(
+                        "slot `{}` of rig `{}` has no debug probe",
+                        self.t.slot, self.t.rig.value.rig
+                    ),
+                )
+                .with_related(
+                    "the slot is",
+                    self.t.rig.ctx.origin(&format!("slots.{}", self.t.slot)),
+                ),
             );
             return None;
         };
@@ -514,14 +675,34 @@ impl<'a> Binder<'a> {
             Probe::GdbRemote(_) => FlashMethod::GdbRemote,
             Probe::Virtual => FlashMethod::Virtual,
         };
-        let methods = self.t.profile.value.flash.as_ref().map(|f| f.methods.clone()).unwrap_or_default();
+        let methods = self
+            .t
+            .profile
+            .value
+            .flash
+            .as_ref()
+            .map(|f| f.methods.clone())
+            .unwrap_or_default();
         let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
         if let Some(m) = forced
             && m != supported
         {
             self.diags.push(
-                at.error("method", format!("the slot's probe is `{}`, so it cannot flash with `{}`", supported.name(), m.name()))
-                    .with_related("the probe is", self.t.rig.ctx.origin(&format!("slots.{}.probe", self.t.slot))),
+                at.error(
+                    "method",
+                    format!(
+                        "the slot's probe is `{}`, so it cannot flash with `{}`",
+                        supported.name(),
+                        m.name()
+                    ),
+                )
+                .with_related(
+                    "the probe is",
+                    self.t
+                        .rig
+                        .ctx
+                        .origin(&format!("slots.{}.probe", self.t.slot)),
+                ),
             );
             return None;
         }
@@ -533,10 +714,17 @@ impl<'a> Binder<'a> {
                         "the slot's probe is `{}`, but `{}` is flashed with: {}",
                         supported.name(),
                         self.t.profile.value.profile,
-                        if names.is_empty() { "nothing (no `flash:` in the profile)".to_owned() } else { names.join(", ") }
+                        if names.is_empty() {
+                            "nothing (no `flash:` in the profile)".to_owned()
+                        } else {
+                            names.join(", ")
+                        }
                     ),
                 )
-                .with_related("the profile's methods are", self.profile_origin("flash.methods")),
+                .with_related(
+                    "the profile's methods are",
+                    self.profile_origin("flash.methods"),
+                ),
             );
             return None;
         }
@@ -544,18 +732,30 @@ impl<'a> Binder<'a> {
     }
 
     fn model_origin(&self, instrument: &InstrumentBinding, channel: &str) -> Origin {
-        self.cat
-            .instruments
-            .get(&instrument.model_id)
-            .map_or_else(|| self.t.rig.ctx.origin("instruments"), |m| m.ctx.origin(&join("channels", channel)))
+        self.cat.instruments.get(&instrument.model_id).map_or_else(
+            || self.t.rig.ctx.origin("instruments"),
+            |m| m.ctx.origin(&join("channels", channel)),
+        )
     }
 
     fn instrument(&mut self, at: &At<'_>, field: &str, alias: &str) -> Option<InstrumentBinding> {
         let Some(name) = self.slot.instruments.get(alias) else {
             self.diags.push(
-                at.error(field, format!("slot `{}` has no instrument named `{alias}`", self.t.slot))
-                    .with_optional_help(suggest::help(alias, self.slot.instruments.keys().map(String::as_str)))
-                    .with_related("the slot is", self.t.rig.ctx.origin(&format!("slots.{}.instruments", self.t.slot))),
+                at.error(
+                    field,
+                    format!("slot `{}` has no instrument named `{alias}`", self.t.slot),
+                )
+                .with_optional_help(suggest::help(
+                    alias,
+                    self.slot.instruments.keys().map(String::as_str),
+                ))
+                .with_related(
+                    "the slot is",
+                    self.t
+                        .rig
+                        .ctx
+                        .origin(&format!("slots.{}.instruments", self.t.slot)),
+                ),
             );
             return None;
         };
@@ -571,20 +771,37 @@ impl<'a> Binder<'a> {
     }
 
     /// Resolves `alias.channel`.
-    fn channel(&mut self, at: &At<'_>, field: &str, reference: &str) -> Option<(InstrumentBinding, String)> {
+    fn channel(
+        &mut self,
+        at: &At<'_>,
+        field: &str,
+        reference: &str,
+    ) -> Option<(InstrumentBinding, String)> {
         let Some((alias, channel)) = reference.split_once('.') else {
             self.diags.push(
-                at.error(field, format!("`{reference}` does not name an instrument channel"))
-                    .with_help("write INSTRUMENT.CHANNEL, e.g. `psu.current`"),
+                at.error(
+                    field,
+                    format!("`{reference}` does not name an instrument channel"),
+                )
+                .with_help("write INSTRUMENT.CHANNEL, e.g. `psu.current`"),
             );
             return None;
         };
         let instrument = self.instrument(at, field, alias)?;
         if !instrument.model.channels.contains_key(channel) {
             self.diags.push(
-                at.error(field, format!("instrument model `{}` has no channel `{channel}`", instrument.model_id))
-                    .with_optional_help(suggest::help(channel, instrument.model.channels.keys().map(String::as_str)))
-                    .with_related("the model is", self.model_origin(&instrument, "")),
+                at.error(
+                    field,
+                    format!(
+                        "instrument model `{}` has no channel `{channel}`",
+                        instrument.model_id
+                    ),
+                )
+                .with_optional_help(suggest::help(
+                    channel,
+                    instrument.model.channels.keys().map(String::as_str),
+                ))
+                .with_related("the model is", self.model_origin(&instrument, "")),
             );
             return None;
         }
@@ -594,9 +811,18 @@ impl<'a> Binder<'a> {
     fn power_switch(&mut self, at: &At<'_>) -> Option<PowerBinding> {
         let Some(switch) = &self.slot.power else {
             self.diags.push(
-                at.error("", format!("slot `{}` of rig `{}` has no power switch", self.t.slot, self.t.rig.value.rig))
-                    .with_help("describe it in the slot: `power: { supply: { instrument: psu } }`")
-                    .with_related("the slot is", self.t.rig.ctx.origin(&format!("slots.{}", self.t.slot))),
+                at.error(
+                    "",
+                    format!(
+                        "slot `{}` of rig `{}` has no power switch",
+                        self.t.slot, self.t.rig.value.rig
+                    ),
+                )
+                .with_help("describe it in the slot: `power: { supply: { instrument: psu } }`")
+                .with_related(
+                    "the slot is",
+                    self.t.rig.ctx.origin(&format!("slots.{}", self.t.slot)),
+                ),
             );
             return None;
         };
@@ -618,16 +844,25 @@ impl<'a> Binder<'a> {
         self.console_used = true;
         let Some(console) = self.t.profile.value.console.clone() else {
             self.diags.push(
-                at.error("", format!("profile `{}` has no console", self.t.profile.value.profile))
-                    .with_related("the profile is", self.profile_origin("")),
+                at.error(
+                    "",
+                    format!("profile `{}` has no console", self.t.profile.value.profile),
+                )
+                .with_related("the profile is", self.profile_origin("")),
             );
             return None;
         };
         if self.t.fixture.value.console.is_none() {
             self.diags.push(
-                at.error("", format!("fixture `{}` does not wire the console", self.t.fixture.value.fixture))
-                    .with_help("add `console: CHANNEL` to the fixture")
-                    .with_related("the fixture is", self.t.fixture.ctx.origin("")),
+                at.error(
+                    "",
+                    format!(
+                        "fixture `{}` does not wire the console",
+                        self.t.fixture.value.fixture
+                    ),
+                )
+                .with_help("add `console: CHANNEL` to the fixture")
+                .with_related("the fixture is", self.t.fixture.ctx.origin("")),
             );
             return None;
         }
@@ -647,22 +882,41 @@ impl<'a> Binder<'a> {
         })
     }
 
-    fn line(&mut self, at: &At<'_>, signal: &str, must_be: Option<Direction>) -> Option<LineBinding> {
+    fn line(
+        &mut self,
+        at: &At<'_>,
+        signal: &str,
+        must_be: Option<Direction>,
+    ) -> Option<LineBinding> {
         let profile = &self.t.profile.value;
         let Some(def) = profile.signals.get(signal) else {
             self.diags.push(
-                at.error("signal", format!("profile `{}` has no signal `{signal}`", profile.profile))
-                    .with_optional_help(suggest::help(signal, profile.signals.keys().map(String::as_str)))
-                    .with_related("the profile's signals are", self.profile_origin("signals")),
+                at.error(
+                    "signal",
+                    format!("profile `{}` has no signal `{signal}`", profile.profile),
+                )
+                .with_optional_help(suggest::help(
+                    signal,
+                    profile.signals.keys().map(String::as_str),
+                ))
+                .with_related("the profile's signals are", self.profile_origin("signals")),
             );
             return None;
         };
         let fixture = self.t.fixture;
         let Some(channel) = fixture.value.signals.get(signal) else {
             self.diags.push(
-                at.error("signal", format!("fixture `{}` does not wire signal `{signal}`", fixture.value.fixture))
-                    .with_help(format!("wire it in the fixture: `signals: {{ {signal}: CHANNEL }}`"))
-                    .with_related("the fixture is", fixture.ctx.origin("signals")),
+                at.error(
+                    "signal",
+                    format!(
+                        "fixture `{}` does not wire signal `{signal}`",
+                        fixture.value.fixture
+                    ),
+                )
+                .with_help(format!(
+                    "wire it in the fixture: `signals: {{ {signal}: CHANNEL }}`"
+                ))
+                .with_related("the fixture is", fixture.ctx.origin("signals")),
             );
             return None;
         };
@@ -670,8 +924,14 @@ impl<'a> Binder<'a> {
             && def.direction == Direction::Output
         {
             self.diags.push(
-                at.error("signal", format!("`{signal}` is an output of the device; the rig can only read it"))
-                    .with_related("the signal is", self.profile_origin(&join("signals", signal))),
+                at.error(
+                    "signal",
+                    format!("`{signal}` is an output of the device; the rig can only read it"),
+                )
+                .with_related(
+                    "the signal is",
+                    self.profile_origin(&join("signals", signal)),
+                ),
             );
             return None;
         }
@@ -685,7 +945,13 @@ impl<'a> Binder<'a> {
     }
 
     /// Resolves a level name to an electrical level (true is high).
-    fn level(&mut self, at: &At<'_>, signal: &str, level: &str, line: &LineBinding) -> Option<bool> {
+    fn level(
+        &mut self,
+        at: &At<'_>,
+        signal: &str,
+        level: &str,
+        line: &LineBinding,
+    ) -> Option<bool> {
         let def = self.t.profile.value.signals.get(signal)?;
         let mut names = vec!["active", "inactive", "high", "low"];
         if let Some(s) = &def.states {
@@ -704,7 +970,10 @@ impl<'a> Binder<'a> {
                 self.diags.push(
                     at.error("level", format!("`{level}` is not a level of `{signal}`"))
                         .with_optional_help(help)
-                        .with_related("the signal is", self.profile_origin(&join("signals", signal))),
+                        .with_related(
+                            "the signal is",
+                            self.profile_origin(&join("signals", signal)),
+                        ),
                 );
                 return None;
             }
@@ -716,34 +985,63 @@ impl<'a> Binder<'a> {
         let profile = &self.t.profile.value;
         let Some(part) = profile.i2c.get(device) else {
             self.diags.push(
-                at.error("device", format!("profile `{}` has no I²C part `{device}`", profile.profile))
-                    .with_optional_help(suggest::help(device, profile.i2c.keys().map(String::as_str)))
-                    .with_related("the profile's I²C parts are", self.profile_origin("i2c")),
+                at.error(
+                    "device",
+                    format!("profile `{}` has no I²C part `{device}`", profile.profile),
+                )
+                .with_optional_help(suggest::help(
+                    device,
+                    profile.i2c.keys().map(String::as_str),
+                ))
+                .with_related("the profile's I²C parts are", self.profile_origin("i2c")),
             );
             return None;
         };
         let Some(channel) = self.t.fixture.value.i2c.clone() else {
             self.diags.push(
-                at.error("device", format!("fixture `{}` does not wire the I²C bus", self.t.fixture.value.fixture))
-                    .with_related("the fixture is", self.t.fixture.ctx.origin("")),
+                at.error(
+                    "device",
+                    format!(
+                        "fixture `{}` does not wire the I²C bus",
+                        self.t.fixture.value.fixture
+                    ),
+                )
+                .with_related("the fixture is", self.t.fixture.ctx.origin("")),
             );
             return None;
         };
         let bus = self.slot.i2c.get(&channel)?.clone();
-        Some(I2cTarget { channel, bus, device: device.to_owned(), address: part.address })
+        Some(I2cTarget {
+            channel,
+            bus,
+            device: device.to_owned(),
+            address: part.address,
+        })
     }
 
     fn register(&mut self, at: &At<'_>, device: &str, r: &RegisterRef) -> Option<(u8, u8)> {
         let part = self.t.profile.value.i2c.get(device)?;
         match r {
-            RegisterRef::Address(a) => Some((*a, part.registers.values().find(|x| x.address == *a).map_or(1, |x| x.bytes))),
+            RegisterRef::Address(a) => Some((
+                *a,
+                part.registers
+                    .values()
+                    .find(|x| x.address == *a)
+                    .map_or(1, |x| x.bytes),
+            )),
             RegisterRef::Name(n) => match part.registers.get(n) {
                 Some(reg) => Some((reg.address, reg.bytes)),
                 None => {
                     self.diags.push(
-                        at.error("register", format!("I²C part `{device}` has no register `{n}`"))
-                            .with_optional_help(suggest::help(n, part.registers.keys().map(String::as_str)))
-                            .with_related("the part is", self.profile_origin(&join("i2c", device))),
+                        at.error(
+                            "register",
+                            format!("I²C part `{device}` has no register `{n}`"),
+                        )
+                        .with_optional_help(suggest::help(
+                            n,
+                            part.registers.keys().map(String::as_str),
+                        ))
+                        .with_related("the part is", self.profile_origin(&join("i2c", device))),
                     );
                     None
                 }
@@ -755,37 +1053,73 @@ impl<'a> Binder<'a> {
         let profile = &self.t.profile.value;
         if !profile.network.contains_key(link) {
             self.diags.push(
-                at.error("link", format!("profile `{}` has no network link `{link}`", profile.profile))
-                    .with_optional_help(suggest::help(link, profile.network.keys().map(String::as_str)))
-                    .with_related("the profile is", self.profile_origin("network")),
+                at.error(
+                    "link",
+                    format!("profile `{}` has no network link `{link}`", profile.profile),
+                )
+                .with_optional_help(suggest::help(
+                    link,
+                    profile.network.keys().map(String::as_str),
+                ))
+                .with_related("the profile is", self.profile_origin("network")),
             );
             return None;
         }
         let Some(channel) = self.t.fixture.value.network.get(link) else {
             self.diags.push(
-                at.error("link", format!("fixture `{}` does not route link `{link}` through an impairment point", self.t.fixture.value.fixture))
-                    .with_help(format!("add `network: {{ {link}: CHANNEL }}` to the fixture"))
-                    .with_related("the fixture is", self.t.fixture.ctx.origin("")),
+                at.error(
+                    "link",
+                    format!(
+                        "fixture `{}` does not route link `{link}` through an impairment point",
+                        self.t.fixture.value.fixture
+                    ),
+                )
+                .with_help(format!(
+                    "add `network: {{ {link}: CHANNEL }}` to the fixture"
+                ))
+                .with_related("the fixture is", self.t.fixture.ctx.origin("")),
             );
             return None;
         };
         let point = self.slot.net.get(channel)?.clone();
-        Some(LinkBinding { link: link.to_owned(), channel: channel.clone(), point })
+        Some(LinkBinding {
+            link: link.to_owned(),
+            channel: channel.clone(),
+            point,
+        })
     }
 
-    fn measure(&mut self, at: &At<'_>, m: &rigor_model::action::Measure, scope: &Scope) -> Option<BoundAction> {
+    fn measure(
+        &mut self,
+        at: &At<'_>,
+        m: &rigor_model::action::Measure,
+        scope: &Scope,
+    ) -> Option<BoundAction> {
         let (source, source_unit) = if let Some(from) = &m.from {
             let (instrument, channel) = self.channel(at, "from", from)?;
             let unit = instrument.model.channels[&channel].unit;
             if unit.is_none() {
                 self.diags.push(
-                    at.error("from", format!("channel `{channel}` of `{}` has no unit, so it cannot be measured", instrument.model_id))
-                        .with_related("the channel is", self.model_origin(&instrument, &channel)),
+                    at.error(
+                        "from",
+                        format!(
+                            "channel `{channel}` of `{}` has no unit, so it cannot be measured",
+                            instrument.model_id
+                        ),
+                    )
+                    .with_related("the channel is", self.model_origin(&instrument, &channel)),
                 );
                 return None;
             }
             let origin = self.model_origin(&instrument, &channel);
-            (MeasureSource::Instrument { instrument, channel, samples: m.samples.unwrap_or(1) }, unit.map(|u| (u, Some(origin))))
+            (
+                MeasureSource::Instrument {
+                    instrument,
+                    channel,
+                    samples: m.samples.unwrap_or(1),
+                },
+                unit.map(|u| (u, Some(origin))),
+            )
         } else if let Some(name) = &m.capture {
             if !self.captures.has(name) && scope.get(name).is_none() {
                 self.diags.push(
@@ -795,13 +1129,18 @@ impl<'a> Binder<'a> {
                 );
                 return None;
             }
-            (MeasureSource::Capture(name.clone()), m.unit.map(|u| (u, None)))
+            (
+                MeasureSource::Capture(name.clone()),
+                m.unit.map(|u| (u, None)),
+            )
         } else if let Some(expr) = &m.expr {
             let tree = evalexpr::build_operator_tree::<evalexpr::DefaultNumericTypes>(expr).ok()?;
             for var in tree.iter_variable_identifiers() {
                 let numeric = matches!(scope.get(var), Some(Scalar::Number(_)));
                 if !self.captures.has(var) && !numeric {
-                    let numeric = scope.names().filter(|n| matches!(scope.get(n), Some(Scalar::Number(_))));
+                    let numeric = scope
+                        .names()
+                        .filter(|n| matches!(scope.get(n), Some(Scalar::Number(_))));
                     let names: Vec<&str> = self.captures.names().chain(numeric).collect();
                     self.diags.push(
                         at.error("expr", format!("`{var}` in the expression is neither captured by an earlier step nor a numeric variable"))
@@ -827,43 +1166,77 @@ impl<'a> Binder<'a> {
     }
 
     /// Resolves limits (from the profile if they say so) and checks their unit against the source's.
-    fn limits(&mut self, at: &At<'_>, limits: &Limits, source: Option<(Unit, Option<Origin>)>) -> Option<BoundLimits> {
+    fn limits(
+        &mut self,
+        at: &At<'_>,
+        limits: &Limits,
+        source: Option<(Unit, Option<Origin>)>,
+    ) -> Option<BoundLimits> {
         let field = |f: &str| join("limits", f);
         let (checked, origin) = if let Some(var) = &limits.from_profile {
             let profile = &self.t.profile.value;
             let Some(v) = profile.variables.get(var) else {
                 self.diags.push(
-                    at.error(&field("from-profile"), format!("profile `{}` has no variable `{var}`", profile.profile))
-                        .with_optional_help(suggest::help(var, profile.variables.keys().map(String::as_str)))
-                        .with_related("the profile's variables are", self.profile_origin("variables")),
+                    at.error(
+                        &field("from-profile"),
+                        format!("profile `{}` has no variable `{var}`", profile.profile),
+                    )
+                    .with_optional_help(suggest::help(
+                        var,
+                        profile.variables.keys().map(String::as_str),
+                    ))
+                    .with_related(
+                        "the profile's variables are",
+                        self.profile_origin("variables"),
+                    ),
                 );
                 return None;
             };
             let origin = self.profile_origin(&join("variables", var));
             if v.low.is_none() && v.high.is_none() {
                 self.diags.push(
-                    at.error(&field("from-profile"), format!("profile variable `{var}` has no range (`low`/`high`)"))
-                        .with_related("the variable is", origin),
+                    at.error(
+                        &field("from-profile"),
+                        format!("profile variable `{var}` has no range (`low`/`high`)"),
+                    )
+                    .with_related("the variable is", origin),
                 );
                 return None;
             }
-            let as_limits = Limits { low: v.low, high: v.high, unit: v.unit, ..Limits::default() };
+            let as_limits = Limits {
+                low: v.low,
+                high: v.high,
+                unit: v.unit,
+                ..Limits::default()
+            };
             let mut ignore = Diagnostics::default();
             let ctx = &self.t.profile.chain[0];
             (as_limits.check(ctx, "", &mut ignore)?, origin)
         } else {
             let mut d = Diagnostics::default();
             // Problems of the limits on their own were reported when the scenario was loaded.
-            (limits.check(&at.placed.ctx, &at.field("limits"), &mut d)?, at.placed.ctx.origin(&at.field("limits")))
+            (
+                limits.check(&at.placed.ctx, &at.field("limits"), &mut d)?,
+                at.placed.ctx.origin(&at.field("limits")),
+            )
         };
         if let (Some((source_unit, source_origin)), Some(limit_unit)) = (&source, checked.unit)
             && source_unit.dimension() != limit_unit.dimension()
         {
             let mut d = at
-                .error(&field(if limits.from_profile.is_some() { "from-profile" } else { "unit" }), format!(
-                    "the limits are in {limit_unit}, but the value is measured in {source_unit}"
-                ))
-                .with_help(format!("write the limits in {source_unit} or another unit of the same kind"));
+                .error(
+                    &field(if limits.from_profile.is_some() {
+                        "from-profile"
+                    } else {
+                        "unit"
+                    }),
+                    format!(
+                        "the limits are in {limit_unit}, but the value is measured in {source_unit}"
+                    ),
+                )
+                .with_help(format!(
+                    "write the limits in {source_unit} or another unit of the same kind"
+                ));
             if let Some(o) = source_origin {
                 d = d.with_related("the channel is", o.clone());
             }
@@ -871,14 +1244,21 @@ impl<'a> Binder<'a> {
             return None;
         }
         if source.is_none() && checked.unit.is_none() && checked.comparator.is_numeric() {
-            self.diags.push(at.error(&field("unit"), "the value has no unit").with_help("give `unit:` to the measurement or its limits"));
+            self.diags.push(
+                at.error(&field("unit"), "the value has no unit")
+                    .with_help("give `unit:` to the measurement or its limits"),
+            );
             return None;
         }
-        Some(BoundLimits { comparator: checked.comparator, unit: checked.unit, marginal: checked.marginal, origin })
+        Some(BoundLimits {
+            comparator: checked.comparator,
+            unit: checked.unit,
+            marginal: checked.marginal,
+            origin,
+        })
     }
 }
 
 fn fmt(d: Duration) -> String {
     rigor_model::duration::HumanDuration(d).to_string()
 }
-

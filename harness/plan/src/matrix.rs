@@ -72,22 +72,38 @@ pub fn skip_reason(scenario: &ScenarioEntry, profile: &ProfileEntry) -> Option<S
         .collect();
     match missing.as_slice() {
         [] => None,
-        [one] => Some(format!("requires capability `{one}`, which {} lacks", profile.value.profile)),
-        many => Some(format!("requires capabilities `{}`, which {} lacks", many.join("`, `"), profile.value.profile)),
+        [one] => Some(format!(
+            "requires capability `{one}`, which {} lacks",
+            profile.value.profile
+        )),
+        many => Some(format!(
+            "requires capabilities `{}`, which {} lacks",
+            many.join("`, `"),
+            profile.value.profile
+        )),
     }
 }
 
 /// Binds every scenario everywhere it applies. Returns the rows, the plans that bound, and every problem.
-pub fn matrix(cat: &Catalog, parameters: &BTreeMap<String, Scalar>) -> (Vec<Row>, Vec<BoundPlan>, Diagnostics) {
+pub fn matrix(
+    cat: &Catalog,
+    parameters: &BTreeMap<String, Scalar>,
+) -> (Vec<Row>, Vec<BoundPlan>, Diagnostics) {
     let mut rows = Vec::new();
     let mut plans = Vec::new();
     let mut diags = Diagnostics::default();
     for scenario in cat.scenarios.values() {
-        let mut profiles: Vec<&ProfileEntry> =
-            cat.profiles.values().filter(|p| p.family() == scenario.value.applies_to.family).collect();
+        let mut profiles: Vec<&ProfileEntry> = cat
+            .profiles
+            .values()
+            .filter(|p| p.family() == scenario.value.applies_to.family)
+            .collect();
         profiles.sort_by(|a, b| a.generation().cmp(b.generation()));
         for profile in profiles {
-            let row = |fixture: Option<&str>, rig: Option<&str>, slots: Vec<String>, status: Status| Row {
+            let row = |fixture: Option<&str>,
+                       rig: Option<&str>,
+                       slots: Vec<String>,
+                       status: Status| Row {
                 scenario: scenario.value.scenario.clone(),
                 version: scenario.value.version,
                 profile: profile.value.profile.clone(),
@@ -104,7 +120,14 @@ pub fn matrix(cat: &Catalog, parameters: &BTreeMap<String, Scalar>) -> (Vec<Row>
             let fixtures: Vec<_> = cat
                 .fixtures
                 .values()
-                .filter(|f| f.value.fits.family == profile.family() && f.value.fits.generations.iter().any(|g| g == profile.generation()))
+                .filter(|f| {
+                    f.value.fits.family == profile.family()
+                        && f.value
+                            .fits
+                            .generations
+                            .iter()
+                            .any(|g| g == profile.generation())
+                })
                 .collect();
             if fixtures.is_empty() {
                 let reason = format!("no fixture fits {}", profile.value.profile);
@@ -114,8 +137,13 @@ pub fn matrix(cat: &Catalog, parameters: &BTreeMap<String, Scalar>) -> (Vec<Row>
             for fixture in fixtures {
                 let mut any_slot = false;
                 for rig in cat.rigs.values() {
-                    let slots: Vec<&String> =
-                        rig.value.slots.iter().filter(|(_, s)| s.kind == fixture.value.slot_kind).map(|(n, _)| n).collect();
+                    let slots: Vec<&String> = rig
+                        .value
+                        .slots
+                        .iter()
+                        .filter(|(_, s)| s.kind == fixture.value.slot_kind)
+                        .map(|(n, _)| n)
+                        .collect();
                     if slots.is_empty() {
                         continue;
                     }
@@ -123,7 +151,13 @@ pub fn matrix(cat: &Catalog, parameters: &BTreeMap<String, Scalar>) -> (Vec<Row>
                     let mut problems = 0;
                     let mut bound = Vec::new();
                     for slot in &slots {
-                        let target = Target { scenario, profile, fixture, rig, slot };
+                        let target = Target {
+                            scenario,
+                            profile,
+                            fixture,
+                            rig,
+                            slot,
+                        };
                         match bind(cat, target, parameters) {
                             Ok(plan) => bound.push(plan),
                             Err(d) => {
@@ -141,7 +175,8 @@ pub fn matrix(cat: &Catalog, parameters: &BTreeMap<String, Scalar>) -> (Vec<Row>
                                 .filter(|s| {
                                     matches!(
                                         s.action,
-                                        crate::plan::BoundAction::Measure { .. } | crate::plan::BoundAction::GpioMeasure { .. }
+                                        crate::plan::BoundAction::Measure { .. }
+                                            | crate::plan::BoundAction::GpioMeasure { .. }
                                     )
                                 })
                                 .count(),
@@ -150,11 +185,24 @@ pub fn matrix(cat: &Catalog, parameters: &BTreeMap<String, Scalar>) -> (Vec<Row>
                     };
                     plans.extend(bound);
                     let slots = slots.into_iter().cloned().collect();
-                    rows.push(row(Some(&fixture.value.fixture), Some(&rig.value.rig), slots, status));
+                    rows.push(row(
+                        Some(&fixture.value.fixture),
+                        Some(&rig.value.rig),
+                        slots,
+                        status,
+                    ));
                 }
                 if !any_slot {
-                    let reason = format!("no rig has a `{}` slot for fixture {}", fixture.value.slot_kind, fixture.value.fixture);
-                    rows.push(row(Some(&fixture.value.fixture), None, Vec::new(), Status::Skipped { reason }));
+                    let reason = format!(
+                        "no rig has a `{}` slot for fixture {}",
+                        fixture.value.slot_kind, fixture.value.fixture
+                    );
+                    rows.push(row(
+                        Some(&fixture.value.fixture),
+                        None,
+                        Vec::new(),
+                        Status::Skipped { reason },
+                    ));
                 }
             }
         }

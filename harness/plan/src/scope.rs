@@ -111,7 +111,10 @@ mod tests {
         let mut s = Scope::default();
         s.set("generation", Scalar::Text("gen2".into()));
         s.set("build_dir", Scalar::Text("out".into()));
-        assert_eq!(s.substitute("${build_dir}/fw-${generation}.elf").unwrap(), "out/fw-gen2.elf");
+        assert_eq!(
+            s.substitute("${build_dir}/fw-${generation}.elf").unwrap(),
+            "out/fw-gen2.elf"
+        );
         assert_eq!(s.substitute("cost $${x} ok$").unwrap(), "cost ${x} ok$");
         let e = s.substitute("${generaton}").unwrap_err();
         assert_eq!(e.help.as_deref(), Some("did you mean `generation`?"));

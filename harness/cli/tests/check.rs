@@ -1,0 +1,122 @@
+//! `rigor check` end to end: the binary against the shipped tree and against a broken one.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
+
+use std::path::Path;
+use std::process::Command;
+
+fn rigor() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rigor"));
+    c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+    c
+}
+
+#[test]
+fn the_shipped_tree_checks_clean_and_prints_the_matrix() {
+    let out = rigor().arg("check").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+    let row = |scenario: &str, generation: &str| {
+        stdout
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!("{scenario} v"))
+                    && l.split_whitespace().nth(2) == Some(generation)
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // Every generation runs the smoke scenario on the virtual bench.
+    for generation in ["gen1", "gen2", "gen3"] {
+        assert!(
+            row("smoke", generation)
+                .iter()
+                .any(|l| l.contains("virtual-bench") && l.contains("runs:")),
+            "smoke on {generation}:\n{stdout}"
+        );
+    }
+    // Network resilience needs the uplink, which gen1 lacks: skipped, with the reason.
+    let gen1 = row("network-resilience", "gen1");
+    assert_eq!(gen1.len(), 1, "{stdout}");
+    assert!(
+        gen1[0].contains("skipped: requires capability `uplink`, which fridge-ctl-gen1 lacks"),
+        "{}",
+        gen1[0]
+    );
+    assert!(
+        row("network-resilience", "gen2")
+            .iter()
+            .all(|l| l.contains("runs:")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0 invalid; 0 problems"), "{stdout}");
+}
+
+#[test]
+fn a_broken_tree_exits_3_with_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        "scenario: s\nversion: one\napplies-to: { family: f }\nsteps: []\n",
+    )
+    .unwrap();
+    let out = rigor().arg("check").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "error: {}:2:10: version: invalid type: string \"one\", expected u32\n",
+        dir.path().join("s.yaml").display()
+    );
+    assert_eq!(stderr, expected);
+}
+
+#[test]
+fn json_output_carries_diagnostics_and_the_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        "scenario: s\nversion: 1\napplies-to: { family: f }\nsteps: [ { wiat: 1s } ]\n",
+    )
+    .unwrap();
+    let out = rigor()
+        .args(["check", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &doc["diagnostics"][0];
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(4), Some(18))
+    );
+    assert_eq!(d["path"], "steps[0].wiat");
+    assert_eq!(d["message"], "unknown key `wiat`");
+    assert_eq!(d["help"], "did you mean `wait`?");
+    assert!(doc["matrix"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn schema_prints_each_kind() {
+    for kind in [
+        "profile",
+        "rig",
+        "fixture",
+        "instrument-model",
+        "scenario",
+        "fragment",
+    ] {
+        let out = rigor().args(["schema", kind]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(schema["required"][0], kind, "{kind}");
+    }
+    let out = rigor().args(["schema", "scenaro"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,6 @@
+//! rigor's engine: runs bound plans on rig slots through the hardware seams, judges measurements,
+//! and emits events that the store, the terminal and CI reports subscribe to.
+
+pub mod event;
+pub mod lock;
+pub mod measurement;
