@@ -564,8 +564,8 @@ fn cases() -> Vec<Case> {
             "unknown network link",
             "- net.impair: { link: uplnk, partition: true }",
             &[
-                "scenarios/smoke.yaml:9:25: steps[3].net.impair.link: profile `dev-gen1` has no network link `uplnk`\n  help: did you mean `uplink`?\n  note: the profile is at profiles/gen1.yaml:14:3",
-                "scenarios/smoke.yaml:9:25: steps[3].net.impair.link: profile `dev-gen2` has no network link `uplnk`\n  help: did you mean `uplink`?\n  note: the profile is at profiles/gen1.yaml:14:3",
+                "scenarios/smoke.yaml:9:25: steps[3].net.impair.link: profile `dev-gen1` has no network link `uplnk`\n  help: did you mean `uplink`?\n  note: the profile's network links are at profiles/gen1.yaml:14:3",
+                "scenarios/smoke.yaml:9:25: steps[3].net.impair.link: profile `dev-gen2` has no network link `uplnk`\n  help: did you mean `uplink`?\n  note: the profile's network links are at profiles/gen1.yaml:14:3",
             ],
         ),
         step(
