@@ -136,7 +136,7 @@ pub struct Catalog {
     /// Fixtures by id.
     pub fixtures: BTreeMap<String, Entry<Fixture>>,
     /// Instrument models by id.
-    pub instruments: BTreeMap<String, Entry<InstrumentModel>>,
+    pub instruments: BTreeMap<String, Entry<Arc<InstrumentModel>>>,
     /// Scenarios by name.
     pub scenarios: BTreeMap<String, ScenarioEntry>,
     /// Fragments by file.

@@ -214,7 +214,7 @@ pub fn catalog(cat: &Catalog, diags: &mut Diagnostics) {
     }
 }
 
-fn instrument_model(m: &Entry<InstrumentModel>, diags: &mut Diagnostics) {
+fn instrument_model(m: &Entry<std::sync::Arc<InstrumentModel>>, diags: &mut Diagnostics) {
     for (name, ch) in &m.value.channels {
         let path = join("channels", name);
         if matches!(ch.table, Table::Coil | Table::Discrete) && !ch.is_bool() {

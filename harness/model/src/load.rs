@@ -12,6 +12,7 @@ use crate::action::Include;
 use crate::catalog::{Catalog, Entry, PlacedStep, ProfileEntry, ScenarioEntry, locate_in_chain};
 use crate::check;
 use crate::diagnostic::{Diagnostic, Diagnostics, FileContext, Origin, index, join};
+use crate::instrument::InstrumentModel;
 use crate::scenario::Fragment;
 use crate::source::{from_value, read_value};
 use crate::step::{Action, Step};
@@ -188,11 +189,14 @@ impl Loader {
                 ),
                 Err(d) => diags.push(*d),
             },
-            Kind::InstrumentModel => match from_value(value, locate) {
+            Kind::InstrumentModel => match from_value::<InstrumentModel>(value, locate) {
                 Ok(v) => insert_unique(
                     &mut self.catalog.instruments,
                     "instrument-model",
-                    Entry { value: v, ctx },
+                    Entry {
+                        value: Arc::new(v),
+                        ctx,
+                    },
                     |m| m.instrument_model.clone(),
                     diags,
                 ),

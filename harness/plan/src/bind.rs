@@ -4,7 +4,6 @@
 //! side (the profile, fixture, rig or instrument model that lacks what the step needs).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rigor_model::Catalog;
@@ -306,9 +305,10 @@ impl<'a> Binder<'a> {
 
     pub(super) fn step(&mut self, placed: &PlacedStep, scope: &Scope) -> Option<BoundStep> {
         let scope = match &placed.fragment_arguments {
-            Some(args) => scope.with(args),
-            None => scope.clone(),
+            Some(args) => std::borrow::Cow::Owned(scope.with(args)),
+            None => std::borrow::Cow::Borrowed(scope),
         };
+        let scope: &Scope = &scope;
         let at = At { placed };
         let step = &placed.step;
         let default_timeout = self
@@ -354,7 +354,7 @@ impl<'a> Binder<'a> {
             }
             d
         };
-        let action = self.action(&at, &scope, &mut wait_for)?;
+        let action = self.action(&at, scope, &mut wait_for)?;
         // A step's own wait (within/for/window) extends its timeout unless the step set one.
         let needed = match &action {
             BoundAction::ConsoleExpect { within, .. }

@@ -6,6 +6,7 @@
 //! touched, and every problem is reported at the scenario step with a note at the other side.
 
 pub mod bind;
+pub mod cache;
 pub mod matrix;
 pub mod plan;
 pub mod scope;

@@ -55,15 +55,13 @@ impl Binder<'_> {
             Action::ConsoleExpect(e) => {
                 self.console_profile(at)?;
                 let pattern = self.text(at, "pattern", &e.pattern, scope)?;
-                match regex::Regex::new(&pattern) {
-                    Ok(re) => re
-                        .capture_names()
-                        .flatten()
-                        .for_each(|n| self.captures.define(n)),
-                    Err(err) => {
+                match crate::cache::capture_names(&pattern) {
+                    Ok(names) => names.iter().for_each(|n| self.captures.define(n)),
+                    Err(why) => {
                         // An invalid pattern as written was reported when the scenario was loaded.
-                        if e.pattern.contains("${") || regex::Regex::new(&e.pattern).is_ok() {
-                            let why = rigor_model::check::regex_error(&err);
+                        if e.pattern.contains("${")
+                            || crate::cache::capture_names(&e.pattern).is_ok()
+                        {
                             self.diags.push(at.error(
                                 "pattern",
                                 format!("invalid regular expression after substitution: {why}"),

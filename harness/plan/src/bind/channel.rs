@@ -124,7 +124,7 @@ impl Binder<'_> {
         Some(InstrumentBinding {
             alias: alias.to_owned(),
             name: name.clone(),
-            model: Arc::new(model.value.clone()),
+            model: model.value.clone(),
             model_id: conn.model.clone(),
             link: conn.modbus.clone(),
         })

@@ -48,8 +48,8 @@ impl Binder<'_> {
                 m.unit.map(|u| (u, None)),
             )
         } else if let Some(expr) = &m.expr {
-            let tree = evalexpr::build_operator_tree::<evalexpr::DefaultNumericTypes>(expr).ok()?;
-            for var in tree.iter_variable_identifiers() {
+            let variables = crate::cache::expression_variables(expr)?;
+            for var in variables.iter().map(String::as_str) {
                 let numeric = matches!(scope.get(var), Some(Scalar::Number(_)));
                 if !self.captures.has(var) && !numeric {
                     let numeric = scope
