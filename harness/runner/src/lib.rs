@@ -1,6 +1,7 @@
 //! rigor's engine: runs bound plans on rig slots through the hardware seams, judges measurements,
 //! and emits events that the store, the terminal and CI reports subscribe to.
 
+pub mod console;
 pub mod event;
 pub mod lock;
 pub mod measurement;
