@@ -1,7 +1,11 @@
 //! rigor's engine: runs bound plans on rig slots through the hardware seams, judges measurements,
 //! and emits events that the store, the terminal and CI reports subscribe to.
 
+pub mod action;
 pub mod console;
+pub mod devices;
+pub mod engine;
 pub mod event;
 pub mod lock;
 pub mod measurement;
+pub mod recorder;

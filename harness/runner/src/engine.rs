@@ -1,0 +1,525 @@
+//! Running one bound plan on one slot: setup, steps and teardown in order, a timeout on every
+//! step, failure policies, retries, a safe state at the end, and every event recorded first.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use rigor_model::step::OnFail;
+use rigor_plan::plan::{BoundAction, BoundPlan, BoundStep, PowerBinding};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::console::Console;
+use crate::devices::SlotDevices;
+use crate::event::{Event, FailureClass, RunInfo, RunOutcome, StepOutcome, Subscriber};
+use crate::measurement::{Judged, Value};
+use crate::recorder::{RecordError, Recorder};
+
+/// Where events go: the recorder first (it must succeed), then every subscriber.
+#[derive(Clone)]
+pub struct Sinks {
+    recorder: Arc<Mutex<Box<dyn Recorder>>>,
+    subscribers: Arc<Mutex<Vec<Box<dyn Subscriber>>>>,
+}
+
+impl Sinks {
+    /// Sinks with a recorder and subscribers; shared by every slot's run.
+    pub fn new(recorder: Box<dyn Recorder>, subscribers: Vec<Box<dyn Subscriber>>) -> Self {
+        Self {
+            recorder: Arc::new(Mutex::new(recorder)),
+            subscribers: Arc::new(Mutex::new(subscribers)),
+        }
+    }
+
+    fn begin(&self, run: &RunInfo) -> Result<u32, RecordError> {
+        lock(&self.recorder).begin(run)
+    }
+
+    fn emit(&self, event: &Event) -> Result<(), RecordError> {
+        lock(&self.recorder).record(event)?;
+        for s in lock(&self.subscribers).iter_mut() {
+            s.on_event(event);
+        }
+        Ok(())
+    }
+
+    /// Lets every subscriber write its output; returns their errors.
+    pub fn finish(&self) -> Vec<crate::event::SubscriberError> {
+        lock(&self.subscribers)
+            .iter_mut()
+            .filter_map(|s| s.finish().err())
+            .collect()
+    }
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What to run, on which unit, for whom.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The bound plan.
+    pub plan: BoundPlan,
+    /// The unit's serial number.
+    pub unit: String,
+    /// The operator's id.
+    pub operator: Option<String>,
+    /// Tries after the first for a step that failed for a rig reason (the rig's policy).
+    pub infrastructure_retries: u32,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    /// The attempt number the recorder gave the run.
+    pub attempt: u32,
+    /// The outcome.
+    pub outcome: RunOutcome,
+    /// Whose fault, unless it passed.
+    pub class: Option<FailureClass>,
+    /// The first problem, for people.
+    pub message: Option<String>,
+}
+
+/// A step's result before it becomes an event.
+#[derive(Debug, Clone)]
+pub(crate) enum Done {
+    Pass,
+    Fail(String),
+    Error(FailureClass, String),
+}
+
+impl Done {
+    fn outcome(&self) -> StepOutcome {
+        match self {
+            Done::Pass => StepOutcome::Pass,
+            Done::Fail(m) => StepOutcome::Fail { message: m.clone() },
+            Done::Error(class, m) => StepOutcome::Error {
+                class: *class,
+                message: m.clone(),
+            },
+        }
+    }
+}
+
+/// The state of one run while it executes.
+pub(crate) struct Run {
+    pub(crate) plan: Arc<BoundPlan>,
+    pub(crate) info: Arc<RunInfo>,
+    pub(crate) devices: SlotDevices,
+    pub(crate) console: Option<Console>,
+    pub(crate) captures: BTreeMap<String, Value>,
+    pub(crate) measured: Vec<Judged>,
+    sinks: Sinks,
+    /// Each step's position in the flattened plan, by the step's address.
+    index: HashMap<usize, u32>,
+    retries: u32,
+    cancel: watch::Receiver<bool>,
+    first_problem: Option<(RunOutcome, FailureClass, String)>,
+    stopped: bool,
+}
+
+/// Runs `request` on its slot's `devices`. Returns when teardown is done; errs only if recording failed.
+pub async fn run(
+    request: RunRequest,
+    devices: SlotDevices,
+    sinks: Sinks,
+    cancel: watch::Receiver<bool>,
+) -> Result<RunResult, RecordError> {
+    let started = Instant::now();
+    let plan = Arc::new(request.plan);
+    let mut info = RunInfo {
+        unit: request.unit,
+        attempt: 0,
+        family: plan.family.clone(),
+        generation: plan.generation.clone(),
+        profile: plan.profile.clone(),
+        scenario: plan.scenario.name.clone(),
+        scenario_version: plan.scenario.version,
+        scenario_hash: plan.scenario.content_hash.clone(),
+        limit_set_hash: plan.limit_set_hash.clone(),
+        station: plan.station.clone(),
+        rig: plan.rig.clone(),
+        slot: plan.slot.clone(),
+        fixture: plan.fixture.clone(),
+        operator: request.operator,
+        firmware_version: None,
+        firmware_sha256: None,
+        started_at: SystemTime::now(),
+    };
+    info.attempt = sinks.begin(&info)?;
+    let info = Arc::new(info);
+    sinks.emit(&Event::RunStarted { run: info.clone() })?;
+    let index = plan
+        .all_steps()
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (s as *const BoundStep as usize, i as u32))
+        .collect();
+    let mut devices = devices;
+    let console = devices.console.take().map(Console::start);
+    let mut run = Run {
+        plan: plan.clone(),
+        info: info.clone(),
+        devices,
+        console,
+        captures: BTreeMap::new(),
+        measured: Vec::new(),
+        sinks: sinks.clone(),
+        index,
+        retries: request.infrastructure_retries,
+        cancel,
+        first_problem: None,
+        stopped: false,
+    };
+    if let (Some(console), Some(binding)) = (&run.console, &plan.console)
+        && let Err(e) = console.set_baud(binding.baud).await
+    {
+        run.note_problem(
+            &Done::Error(FailureClass::Infrastructure, e.to_string()),
+            true,
+        );
+        run.stopped = true;
+    }
+    run.section(&plan.setup, true, false).await?;
+    run.section(&plan.steps, false, false).await?;
+    run.section(&plan.teardown, false, true).await?;
+    run.safe_state().await?;
+    if let Some(console) = &run.console {
+        let transcript = console.transcript();
+        sinks.emit(&Event::Artifact {
+            slot: info.slot.clone(),
+            index: None,
+            name: "console.log".into(),
+            media_type: "text/plain; charset=utf-8".into(),
+            content: Arc::from(transcript.into_bytes()),
+        })?;
+    }
+    let aborted = *run.cancel.borrow();
+    let (outcome, class, message) = match (&run.first_problem, aborted) {
+        (_, true) => (
+            RunOutcome::Aborted,
+            None,
+            Some("interrupted; teardown done".to_owned()),
+        ),
+        (Some((o, c, m)), false) => (*o, Some(*c), Some(m.clone())),
+        (None, false) => (RunOutcome::Pass, None, None),
+    };
+    sinks.emit(&Event::RunFinished {
+        run: info.clone(),
+        outcome,
+        class,
+        message: message.clone(),
+        duration: started.elapsed(),
+    })?;
+    Ok(RunResult {
+        attempt: info.attempt,
+        outcome,
+        class,
+        message,
+    })
+}
+
+impl Run {
+    fn slot(&self) -> String {
+        self.info.slot.clone()
+    }
+
+    fn cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// Remembers the first problem of the run; a setup failure is never the unit's fault alone.
+    fn note_problem(&mut self, done: &Done, setup: bool) {
+        if self.first_problem.is_some() {
+            return;
+        }
+        self.first_problem = match done {
+            Done::Pass => None,
+            Done::Fail(m) if setup => Some((RunOutcome::Error, FailureClass::Device, m.clone())),
+            Done::Fail(m) => Some((RunOutcome::Fail, FailureClass::Device, m.clone())),
+            Done::Error(c, m) => Some((RunOutcome::Error, *c, m.clone())),
+        };
+    }
+
+    async fn section(
+        &mut self,
+        steps: &[BoundStep],
+        setup: bool,
+        teardown: bool,
+    ) -> Result<(), RecordError> {
+        for step in steps {
+            if !teardown && (self.stopped || self.cancelled()) {
+                self.skip(step)?;
+                continue;
+            }
+            let done = self.step(step, 1).await?;
+            if !teardown {
+                self.note_problem(&done, setup);
+            }
+            let stop = match done {
+                Done::Pass => false,
+                Done::Fail(_) | Done::Error(..) => step.on_fail == OnFail::Stop || setup,
+            };
+            if stop && !teardown {
+                self.stopped = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, step: &BoundStep) -> Result<(), RecordError> {
+        let index = self
+            .index
+            .get(&(step as *const BoundStep as usize))
+            .copied()
+            .unwrap_or(u32::MAX);
+        self.sinks.emit(&Event::StepFinished {
+            slot: self.slot(),
+            index,
+            label: step.label.clone(),
+            kind: kind(&step.action),
+            attempt: 1,
+            outcome: StepOutcome::Skipped,
+            duration: Duration::ZERO,
+        })
+    }
+
+    /// Runs one step (a retry group runs its steps), with the rig's infrastructure retries.
+    fn step<'a>(
+        &'a mut self,
+        step: &'a BoundStep,
+        attempt: u32,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Done, RecordError>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let index = self
+                .index
+                .get(&(step as *const BoundStep as usize))
+                .copied()
+                .unwrap_or(u32::MAX);
+            if let BoundAction::Retry {
+                attempts,
+                backoff,
+                steps,
+            } = &step.action
+            {
+                return self
+                    .retry_group(step, index, *attempts, *backoff, steps)
+                    .await;
+            }
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let this_attempt = attempt + tries - 1;
+                self.sinks.emit(&Event::StepStarted {
+                    slot: self.slot(),
+                    index,
+                    label: step.label.clone(),
+                    kind: kind(&step.action),
+                    attempt: this_attempt,
+                })?;
+                let began = Instant::now();
+                self.measured.clear();
+                let done = match tokio::time::timeout(step.timeout, self.action(step)).await {
+                    Ok(done) => done,
+                    Err(_) => Done::Error(
+                        FailureClass::Infrastructure,
+                        format!(
+                            "step `{}` did not finish within its timeout of {:?}",
+                            step.label, step.timeout
+                        ),
+                    ),
+                };
+                for judged in std::mem::take(&mut self.measured) {
+                    self.sinks.emit(&Event::Measured {
+                        slot: self.slot(),
+                        index,
+                        judged,
+                    })?;
+                }
+                self.sinks.emit(&Event::StepFinished {
+                    slot: self.slot(),
+                    index,
+                    label: step.label.clone(),
+                    kind: kind(&step.action),
+                    attempt: this_attempt,
+                    outcome: done.outcome(),
+                    duration: began.elapsed(),
+                })?;
+                let retry = matches!(done, Done::Error(FailureClass::Infrastructure, _))
+                    && tries <= self.retries;
+                if !retry || self.cancelled() {
+                    return Ok(done);
+                }
+            }
+        })
+    }
+
+    async fn retry_group(
+        &mut self,
+        group: &BoundStep,
+        index: u32,
+        attempts: u32,
+        backoff: Option<Duration>,
+        steps: &[BoundStep],
+    ) -> Result<Done, RecordError> {
+        let mut last = Done::Pass;
+        for attempt in 1..=attempts {
+            self.sinks.emit(&Event::StepStarted {
+                slot: self.slot(),
+                index,
+                label: group.label.clone(),
+                kind: "retry",
+                attempt,
+            })?;
+            let began = Instant::now();
+            last = Done::Pass;
+            for step in steps {
+                let done = self.step(step, attempt).await?;
+                if !matches!(done, Done::Pass) {
+                    last = done;
+                    break;
+                }
+            }
+            self.sinks.emit(&Event::StepFinished {
+                slot: self.slot(),
+                index,
+                label: group.label.clone(),
+                kind: "retry",
+                attempt,
+                outcome: last.outcome(),
+                duration: began.elapsed(),
+            })?;
+            if matches!(last, Done::Pass) || self.cancelled() {
+                break;
+            }
+            if attempt < attempts
+                && let Some(b) = backoff
+            {
+                tokio::time::sleep(b).await;
+            }
+        }
+        Ok(last)
+    }
+
+    /// Whatever the scenario's teardown did: impairments cleared and power off, recorded as a step.
+    async fn safe_state(&mut self) -> Result<(), RecordError> {
+        let power = self.plan.all_steps().iter().find_map(|s| match &s.action {
+            BoundAction::Power { switch, .. } => Some(switch.clone()),
+            _ => None,
+        });
+        if power.is_none() && self.devices.links.is_empty() {
+            return Ok(());
+        }
+        self.sinks.emit(&Event::StepStarted {
+            slot: self.slot(),
+            index: u32::MAX,
+            label: "safe-state".into(),
+            kind: "teardown",
+            attempt: 1,
+        })?;
+        let began = Instant::now();
+        let mut problems = Vec::new();
+        for (name, link) in &self.devices.links {
+            if let Err(e) = link.clear().await {
+                problems.push(format!("clearing {name}: {e}"));
+            }
+        }
+        if let Some(switch) = power
+            && let Err(e) =
+                switch_power(&self.devices.instruments, &switch, false, None, None).await
+        {
+            problems.push(format!("power off: {e}"));
+        }
+        let done = if problems.is_empty() {
+            Done::Pass
+        } else {
+            Done::Error(FailureClass::Infrastructure, problems.join("; "))
+        };
+        self.note_problem(&done, false);
+        self.sinks.emit(&Event::StepFinished {
+            slot: self.slot(),
+            index: u32::MAX,
+            label: "safe-state".into(),
+            kind: "teardown",
+            attempt: 1,
+            outcome: done.outcome(),
+            duration: began.elapsed(),
+        })
+    }
+}
+
+/// Switches a slot's power through its instruments.
+pub(crate) async fn switch_power(
+    instruments: &HashMap<String, Arc<dyn rigor_hal::Instrument>>,
+    switch: &PowerBinding,
+    on: bool,
+    volts: Option<f64>,
+    amps: Option<f64>,
+) -> Result<(), rigor_hal::HalError> {
+    use rigor_hal::Reading;
+    let instrument = |name: &str| {
+        instruments
+            .get(name)
+            .cloned()
+            .ok_or_else(|| rigor_hal::HalError::Unsupported {
+                what: format!("instrument `{name}`"),
+                backend: "this slot (no backend was opened for it)".into(),
+            })
+    };
+    match switch {
+        PowerBinding::Supply {
+            instrument: i,
+            enable,
+            set_voltage,
+            set_current,
+        } => {
+            let psu = instrument(&i.name)?;
+            if on {
+                if let (Some(ch), Some(v)) = (set_voltage, volts) {
+                    psu.write(ch, Reading::Number(v)).await?;
+                }
+                if let (Some(ch), Some(a)) = (set_current, amps) {
+                    psu.write(ch, Reading::Number(a)).await?;
+                }
+            }
+            psu.write(enable, Reading::Bool(on)).await
+        }
+        PowerBinding::Relay {
+            instrument: i,
+            channel,
+        } => instrument(&i.name)?.write(channel, Reading::Bool(on)).await,
+    }
+}
+
+/// The YAML key of an action, for events.
+pub fn kind(action: &BoundAction) -> &'static str {
+    match action {
+        BoundAction::Flash { .. } => "flash",
+        BoundAction::Power { .. } => "power",
+        BoundAction::ConsoleSend { .. } => "console.send",
+        BoundAction::ConsoleExpect { .. } => "console.expect",
+        BoundAction::ConsoleCapture { .. } => "console.capture",
+        BoundAction::GpioSet { .. } => "gpio.set",
+        BoundAction::GpioPulse { .. } => "gpio.pulse",
+        BoundAction::GpioRead { .. } => "gpio.read",
+        BoundAction::GpioExpect { .. } => "gpio.expect",
+        BoundAction::GpioWaitEdge { .. } => "gpio.wait-edge",
+        BoundAction::GpioMeasure { .. } => "gpio.measure",
+        BoundAction::I2cRead { .. } => "i2c.read",
+        BoundAction::I2cWrite { .. } => "i2c.write",
+        BoundAction::I2cExpect { .. } => "i2c.expect",
+        BoundAction::InstrumentRead { .. } => "instrument.read",
+        BoundAction::InstrumentWrite { .. } => "instrument.write",
+        BoundAction::Measure { .. } => "measure",
+        BoundAction::NetImpair { .. } => "net.impair",
+        BoundAction::NetClear { .. } => "net.clear",
+        BoundAction::Wait { .. } => "wait",
+        BoundAction::Retry { .. } => "retry",
+        BoundAction::Prompt { .. } => "prompt",
+        BoundAction::Shell { .. } => "shell",
+    }
+}

@@ -1,0 +1,414 @@
+//! The engine end to end on fakes: the shipped smoke scenario, bound for gen2 on the virtual
+//! bench's slot1, run against fake backends that play a fridge controller.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rigor_hal::fake::{
+    ConsoleDevice, FakeConsole, FakeFlasher, FakeI2c, FakeInstrument, FakeLine, FakeNet,
+};
+use rigor_hal::{HalError, Reading};
+use rigor_model::value::Scalar;
+use rigor_runner::devices::SlotDevices;
+use rigor_runner::engine::{RunRequest, RunResult, Sinks, run};
+use rigor_runner::event::{Event, FailureClass, RunOutcome, StepOutcome};
+use rigor_runner::recorder::{MemoryRecorder, RecordError, Recorder};
+
+fn plan(build_dir: &Path) -> rigor_plan::BoundPlan {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let paths: Vec<_> = ["device-profiles", "rigs", "fixtures", "examples"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    let (cat, diags) = rigor_model::load_paths(&paths);
+    assert!(diags.is_empty(), "{diags}");
+    let target = rigor_plan::Target {
+        scenario: &cat.scenarios["smoke"],
+        profile: &cat.profiles["fridge-ctl-gen2"],
+        fixture: &cat.fixtures["fx-fridge-gen2"],
+        rig: &cat.rigs["virtual-bench"],
+        slot: "slot1",
+    };
+    let params = BTreeMap::from([(
+        "build_dir".to_owned(),
+        Scalar::Text(build_dir.display().to_string()),
+    )]);
+    rigor_plan::bind(&cat, target, &params).unwrap()
+}
+
+/// Fake backends wired as fx-fridge-gen2 wires a gen2 board, and a device task playing its firmware.
+struct Bench {
+    psu: FakeInstrument,
+    lines: BTreeMap<&'static str, FakeLine>,
+    flasher: FakeFlasher,
+}
+
+fn fake_bench(temp_reported: &'static str) -> (Bench, SlotDevices) {
+    let psu = FakeInstrument::default();
+    psu.set("current", Reading::Number(0.070));
+    psu.set("voltage", Reading::Number(12.01));
+    psu.set("power", Reading::Number(5.2));
+    let mut lines = BTreeMap::new();
+    for (name, ch) in [
+        ("btn_up", "dio0"),
+        ("btn_down", "dio1"),
+        ("btn_set", "dio2"),
+        ("door_switch", "dio4"),
+        ("alarm_led", "dio5"),
+        ("compressor_relay", "dio6"),
+        ("btn_light", "dio7"),
+    ] {
+        // Buttons and the door switch are active low: idle high.
+        let idle_high = matches!(
+            name,
+            "btn_up" | "btn_down" | "btn_set" | "btn_light" | "door_switch"
+        );
+        lines.insert(ch, FakeLine::new(idle_high));
+        let _ = name;
+    }
+    lines["dio5"].blink(Duration::from_secs(1));
+    let i2c = FakeI2c::default();
+    i2c.add_part(0x49);
+    // 4.25 °C as a TMP102 reads it: 68 LSB of 0.0625 °C, left-justified by 4 bits.
+    i2c.poke(0x49, 0x00, &[0x04, 0x40]);
+    let (console, device) = FakeConsole::pair();
+    tokio::spawn(light_button(device.clone(), lines["dio7"].clone()));
+    tokio::spawn(firmware(
+        device,
+        lines["dio6"].clone(),
+        psu.clone(),
+        temp_reported,
+    ));
+    let flasher = FakeFlasher::default();
+    let net = FakeNet::default();
+    let devices = SlotDevices {
+        console: Some(Box::new(console)),
+        flasher: Some(Box::new(flasher.clone())),
+        lines: lines
+            .iter()
+            .map(|(k, v)| {
+                (
+                    (*k).to_owned(),
+                    Arc::new(v.clone()) as Arc<dyn rigor_hal::DigitalLine>,
+                )
+            })
+            .collect(),
+        i2c: [(
+            "bus0".to_owned(),
+            Arc::new(i2c) as Arc<dyn rigor_hal::I2cBus>,
+        )]
+        .into(),
+        instruments: [(
+            "psu-1".to_owned(),
+            Arc::new(psu.clone()) as Arc<dyn rigor_hal::Instrument>,
+        )]
+        .into(),
+        links: [(
+            "wan0".to_owned(),
+            Arc::new(net) as Arc<dyn rigor_hal::NetImpairment>,
+        )]
+        .into(),
+        operator: None,
+    };
+    (
+        Bench {
+            psu,
+            lines,
+            flasher,
+        },
+        devices,
+    )
+}
+
+/// Plays a gen2 firmware's shell on the console: banner at once, then answers commands.
+async fn firmware(
+    device: ConsoleDevice,
+    compressor: FakeLine,
+    psu: FakeInstrument,
+    temp: &'static str,
+) {
+    device.send("fridge-ctl gen2 fw 2.1.0\r\nfridge> ");
+    let mut line = Vec::new();
+    while let Some(chunk) = device.received().await {
+        line.extend(chunk);
+        while let Some(end) = line.iter().position(|b| *b == b'\n') {
+            let cmd = String::from_utf8_lossy(&line[..end]).trim().to_owned();
+            line.drain(..=end);
+            let answer = match cmd.as_str() {
+                "temp" => format!("temp: {temp} C"),
+                "relay on" => {
+                    // Compressor firmware waits a start delay before closing the relay.
+                    let (line, psu) = (compressor.clone(), psu.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        line.drive(true);
+                        psu.set("current", Reading::Number(0.48));
+                    });
+                    "relay: on".into()
+                }
+                "relay off" => {
+                    compressor.drive(false);
+                    psu.set("current", Reading::Number(0.070));
+                    "relay: off".into()
+                }
+                "selftest" => "selftest: sensor ok\r\nselftest: eeprom ok\r\nselftest: ok".into(),
+                _ => format!("unknown command: {cmd}"),
+            };
+            device.send(format!("{answer}\r\nfridge> "));
+        }
+    }
+}
+
+/// The firmware's light button handler: a press (the line pulled low) toggles the cabinet light.
+async fn light_button(device: ConsoleDevice, button: FakeLine) {
+    let mut presses = 0;
+    let mut light = false;
+    loop {
+        // The firmware scans its buttons every 10 ms.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = button.driven().iter().filter(|high| !**high).count();
+        if now > presses {
+            presses = now;
+            light = !light;
+            device.send(format!(
+                "light: {}\r\nfridge> ",
+                if light { "on" } else { "off" }
+            ));
+        }
+    }
+}
+
+/// A recorder the test can read after the run.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<MemoryRecorder>>);
+
+impl Recorder for Shared {
+    fn begin(&mut self, run: &rigor_runner::event::RunInfo) -> Result<u32, RecordError> {
+        self.0.lock().unwrap().begin(run)
+    }
+    fn record(&mut self, event: &Event) -> Result<(), RecordError> {
+        self.0.lock().unwrap().record(event)
+    }
+}
+
+impl Shared {
+    fn steps(&self) -> Vec<(String, u32, StepOutcome)> {
+        self.0
+            .lock()
+            .unwrap()
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::StepFinished {
+                    label,
+                    attempt,
+                    outcome,
+                    ..
+                } => Some((label.clone(), *attempt, outcome.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+    fn measured(&self) -> BTreeMap<String, String> {
+        self.0
+            .lock()
+            .unwrap()
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Measured { judged, .. } => Some((
+                    judged.name.clone(),
+                    format!("{:?} {}", judged.verdict, judged.describe()),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+async fn go(
+    devices: SlotDevices,
+    recorder: &Shared,
+    build: &Path,
+    retries: u32,
+    cancel: tokio::sync::watch::Receiver<bool>,
+) -> RunResult {
+    let request = RunRequest {
+        plan: plan(build),
+        unit: "FC2-000042".into(),
+        operator: None,
+        infrastructure_retries: retries,
+    };
+    let sinks = Sinks::new(Box::new(recorder.clone()), Vec::new());
+    run(request, devices, sinks, cancel).await.unwrap()
+}
+
+fn firmware_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("fridge-ctl-gen2.elf"),
+        b"\x7fELF fake image",
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_good_unit_passes_smoke_and_is_left_powered_off() {
+    let (bench, devices) = fake_bench("4.25");
+    let dir = firmware_dir();
+    let recorder = Shared::default();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let result = go(devices, &recorder, dir.path(), 0, rx).await;
+    let failures: Vec<_> = recorder
+        .steps()
+        .into_iter()
+        .filter(|s| s.2 != StepOutcome::Pass)
+        .collect();
+    assert_eq!(result.outcome, RunOutcome::Pass, "{failures:#?}");
+    assert_eq!(result.attempt, 1);
+    let m = recorder.measured();
+    assert_eq!(
+        m["idle_current"],
+        "Pass idle_current = 0.07 A, limits 0.055 <= x <= 0.095 A"
+    );
+    assert_eq!(
+        m["sensor_temp"],
+        "Pass sensor_temp = 4.25 °C, limits 2 <= x <= 8 °C"
+    );
+    assert_eq!(
+        m["alarm_blink"],
+        "Pass alarm_blink = 1 Hz, limits 0.8 <= x <= 1.2 Hz"
+    );
+    assert_eq!(
+        m["compressor_current"],
+        "Pass compressor_current = 0.48 A, limits 0.37 <= x <= 0.68 A"
+    );
+    assert_eq!(
+        m["fw_version"],
+        "Pass fw_version = \"2.1.0\", limits x =~ /\\d+\\.\\d+\\.\\d+/"
+    );
+    assert_eq!(bench.flasher.images().len(), 1);
+    // The door was opened and closed through the active-low line: low, then high.
+    assert_eq!(bench.lines["dio4"].driven(), [false, true]);
+    // The light button was pulsed low and released.
+    assert_eq!(bench.lines["dio7"].driven(), [false, true]);
+    assert_eq!(bench.psu.value("output"), Some(Reading::Bool(false)));
+    assert_eq!(bench.psu.value("voltage_set"), Some(Reading::Number(12.0)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bad_reading_fails_the_unit_and_the_run_goes_on() {
+    // A firmware with the wrong sensor scaling reports twice the temperature.
+    let (_bench, devices) = fake_bench("8.50");
+    let dir = firmware_dir();
+    let recorder = Shared::default();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let result = go(devices, &recorder, dir.path(), 0, rx).await;
+    assert_eq!(result.outcome, RunOutcome::Fail);
+    assert_eq!(result.class, Some(FailureClass::Device));
+    assert_eq!(
+        result.message.as_deref(),
+        Some("firmware_temp = 8.5 °C, limits 2 <= x <= 8 °C")
+    );
+    // Measurements go on after a failed one: the footprint has every value.
+    assert!(recorder.measured()["compressor_current"].starts_with("Pass"));
+    assert!(recorder.steps().iter().all(|s| s.2 != StepOutcome::Skipped));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transport_fault_is_retried_per_rig_policy_and_recorded() {
+    let (bench, devices) = fake_bench("4.25");
+    bench.psu.fail_next(HalError::Disconnected {
+        what: "psu-1 at 127.0.0.1:5020".into(),
+        source: None,
+    });
+    let dir = firmware_dir();
+    let recorder = Shared::default();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let result = go(devices, &recorder, dir.path(), 1, rx).await;
+    assert_eq!(result.outcome, RunOutcome::Pass);
+    let power: Vec<_> = recorder
+        .steps()
+        .into_iter()
+        .filter(|s| s.0 == "power-on")
+        .collect();
+    assert_eq!(
+        power,
+        [
+            (
+                "power-on".to_owned(),
+                1,
+                StepOutcome::Error {
+                    class: FailureClass::Infrastructure,
+                    message: "psu-1 at 127.0.0.1:5020 is gone".into()
+                }
+            ),
+            ("power-on".to_owned(), 2, StepOutcome::Pass),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_retries_an_infrastructure_error_stops_the_run_and_teardown_still_runs() {
+    let (bench, devices) = fake_bench("4.25");
+    bench.psu.fail_next(HalError::Timeout {
+        what: "psu-1".into(),
+        after: Duration::from_secs(1),
+    });
+    let dir = firmware_dir();
+    let recorder = Shared::default();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let result = go(devices, &recorder, dir.path(), 0, rx).await;
+    assert_eq!(result.outcome, RunOutcome::Error);
+    assert_eq!(result.class, Some(FailureClass::Infrastructure));
+    let steps = recorder.steps();
+    assert_eq!(
+        steps.iter().find(|s| s.0 == "banner").map(|s| &s.2),
+        Some(&StepOutcome::Skipped)
+    );
+    // Teardown's power off and the safe state ran.
+    assert_eq!(
+        steps
+            .iter()
+            .rev()
+            .take(2)
+            .map(|s| (s.0.as_str(), &s.2))
+            .collect::<Vec<_>>(),
+        [
+            ("safe-state", &StepOutcome::Pass),
+            ("power", &StepOutcome::Pass)
+        ]
+    );
+    assert_eq!(bench.psu.value("output"), Some(Reading::Bool(false)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interrupted_run_is_aborted_after_teardown_and_a_second_run_is_attempt_2() {
+    let (first, devices) = fake_bench("4.25");
+    let bench = first;
+    let dir = firmware_dir();
+    let recorder = Shared::default();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    // Interrupt as soon as the compressor runs (mid-scenario).
+    let compressor = bench.lines["dio6"].clone();
+    tokio::spawn(async move {
+        use rigor_hal::DigitalLine;
+        while !compressor.get().await.unwrap() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tx.send(true).unwrap();
+    });
+    let result = go(devices, &recorder, dir.path(), 0, rx).await;
+    assert_eq!(result.outcome, RunOutcome::Aborted);
+    assert_eq!(bench.psu.value("output"), Some(Reading::Bool(false)));
+    assert!(recorder.steps().iter().any(|s| s.2 == StepOutcome::Skipped));
+
+    let (_again, devices) = fake_bench("4.25");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    assert_eq!(go(devices, &recorder, dir.path(), 0, rx).await.attempt, 2);
+}
