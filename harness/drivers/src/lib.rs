@@ -1,0 +1,6 @@
+//! rigor's hardware backends, one module per real interface, each behind a cargo feature where it
+//! pulls heavy dependencies. They implement the traits of `rigor-hal`; the virtual bench is reached
+//! through the same backends.
+
+#[cfg(feature = "modbus")]
+pub mod modbus;
