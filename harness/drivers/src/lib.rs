@@ -4,3 +4,6 @@
 
 #[cfg(feature = "modbus")]
 pub mod modbus;
+
+#[cfg(feature = "net-proxy")]
+pub mod net_proxy;
