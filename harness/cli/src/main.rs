@@ -1,7 +1,10 @@
 //! `rigor`: the hardware-in-the-loop test runner's command line.
 
+mod backends;
 mod check;
 mod exit_code;
+mod progress;
+mod run;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,6 +34,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: check::Format,
     },
+    /// Run a scenario on a rig's slots: flash, power, test, record every unit.
+    Run(run::RunArgs),
     /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.
     Schema {
         /// profile, rig, fixture, instrument-model, scenario or fragment.
@@ -49,7 +54,7 @@ fn parse_kind(s: &str) -> Result<Kind, String> {
     })
 }
 
-fn parse_param(s: &str) -> Result<(String, Scalar), String> {
+pub(crate) fn parse_param(s: &str) -> Result<(String, Scalar), String> {
     let (name, value) = s
         .split_once('=')
         .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
@@ -67,6 +72,7 @@ fn parse_param(s: &str) -> Result<(String, Scalar), String> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Run(args) => tokio::runtime::Runtime::new()?.block_on(run::run(args)),
         Command::Check {
             paths,
             params,

@@ -167,12 +167,47 @@ pub fn bind(
             .collect(),
         limit_set_hash: String::new(),
         console,
+        instruments: slot_instruments(cat, target.rig, slot),
         setup,
         steps,
         teardown,
     };
     plan.limit_set_hash = limit_set_hash(&plan);
     Ok(plan)
+}
+
+/// Every rig instrument a slot reaches: its own and those behind its Modbus lines.
+fn slot_instruments(
+    cat: &Catalog,
+    rig: &Entry<Rig>,
+    slot: &Slot,
+) -> BTreeMap<String, InstrumentBinding> {
+    let mut out = BTreeMap::new();
+    let own = slot
+        .instruments
+        .iter()
+        .map(|(alias, name)| (alias.clone(), name.clone()));
+    let lines = slot.gpio.values().filter_map(|l| match l {
+        rigor_model::rig::GpioLine::Modbus(m) => Some((m.instrument.clone(), m.instrument.clone())),
+        _ => None,
+    });
+    for (alias, name) in own.chain(lines) {
+        let Some(conn) = rig.value.instruments.get(&name) else {
+            continue;
+        };
+        let Some(model) = cat.instruments.get(&conn.model) else {
+            continue;
+        };
+        out.entry(name.clone())
+            .or_insert_with(|| InstrumentBinding {
+                alias,
+                name,
+                model: model.value.clone(),
+                model_id: conn.model.clone(),
+                link: conn.modbus.clone(),
+            });
+    }
+    out
 }
 
 fn limit_set_hash(plan: &BoundPlan) -> String {

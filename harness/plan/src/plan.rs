@@ -41,6 +41,8 @@ pub struct BoundPlan {
     pub limit_set_hash: String,
     /// The console, if the scenario uses it.
     pub console: Option<ConsoleBinding>,
+    /// Every rig instrument the slot reaches (its own, and those behind its Modbus lines), by rig name.
+    pub instruments: BTreeMap<String, InstrumentBinding>,
     /// Setup steps.
     pub setup: Vec<BoundStep>,
     /// Test steps.

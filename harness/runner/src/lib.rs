@@ -9,3 +9,4 @@ pub mod event;
 pub mod lock;
 pub mod measurement;
 pub mod recorder;
+pub mod station;

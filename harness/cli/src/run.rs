@@ -1,0 +1,304 @@
+//! `rigor run`: bind a scenario to a rig's slots, open their backends, run every slot in parallel,
+//! record every unit, and report.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rigor_model::Catalog;
+use rigor_model::value::Scalar;
+use rigor_plan::Target;
+use rigor_runner::engine::{RunRequest, Sinks};
+use rigor_runner::event::{RunOutcome, Subscriber};
+use rigor_runner::recorder::{MemoryRecorder, Recorder};
+use rigor_runner::station::{SlotJob, run_slots};
+
+use crate::exit_code;
+
+/// What `rigor run` was asked.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The rig's id.
+    #[arg(long)]
+    pub rig: String,
+    /// The scenario's name.
+    #[arg(long)]
+    pub scenario: String,
+    /// Slots to run (default: every slot of the rig).
+    #[arg(long = "slot")]
+    pub slots: Vec<String>,
+    /// The device profile in the slots (default: the one generation the slot's fixture fits).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// The unit's serial number (one slot), or `SLOT=SERIAL` (several).
+    #[arg(long = "unit")]
+    pub units: Vec<String>,
+    /// Scenario parameters, `NAME=VALUE`.
+    #[arg(long = "param", value_parser = crate::parse_param)]
+    pub params: Vec<(String, Scalar)>,
+    /// The operator's id, kept with every run.
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// Write a JUnit report here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Print every event as a JSON line instead of the progress lines.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: crate::check::Format,
+    /// Folders with rigor files (default: the shipped folders).
+    #[arg(long = "path")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Runs and returns the exit code.
+pub async fn run(args: RunArgs) -> i32 {
+    let paths = if args.paths.is_empty() {
+        crate::check::DEFAULT_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+            .collect()
+    } else {
+        args.paths.clone()
+    };
+    let (catalog, diags) = rigor_model::load_paths(&paths);
+    if !diags.is_empty() {
+        eprint!("{diags}");
+        return exit_code::INVALID_INPUT;
+    }
+    let params: BTreeMap<String, Scalar> = args.params.iter().cloned().collect();
+    let jobs = match prepare(&catalog, &args, &params).await {
+        Ok(jobs) => jobs,
+        Err((code, message)) => {
+            eprintln!("error: {message}");
+            return code;
+        }
+    };
+    let mut subscribers: Vec<Box<dyn Subscriber>> = Vec::new();
+    match args.format {
+        crate::check::Format::Json => {
+            subscribers.push(Box::new(rigor_report::JsonLines::new(std::io::stdout())))
+        }
+        crate::check::Format::Text => subscribers.push(Box::new(crate::progress::Progress)),
+    }
+    if let Some(path) = &args.junit {
+        subscribers.push(Box::new(rigor_report::JunitWriter::new(path)));
+    }
+    // The durable store is wired in with rigor-store; until then runs are kept in memory only.
+    let recorder: Box<dyn Recorder> = Box::new(MemoryRecorder::default());
+    let sinks = Sinks::new(recorder, subscribers);
+    let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        interrupted().await;
+        eprintln!("interrupted: tearing down, then recording the runs as aborted");
+        let _ = cancel_tx.send(true);
+    });
+    let results = run_slots(
+        jobs,
+        sinks.clone(),
+        rigor_runner::lock::default_dir(),
+        cancel,
+    )
+    .await;
+    for e in sinks.finish() {
+        eprintln!("error: {e}");
+    }
+    let mut code = exit_code::SUCCESS;
+    for (slot, result) in results {
+        let c = match result {
+            Ok(r) => match r.outcome {
+                RunOutcome::Pass => exit_code::SUCCESS,
+                RunOutcome::Fail => exit_code::TEST_FAILED,
+                RunOutcome::Error => exit_code::INFRASTRUCTURE,
+                RunOutcome::Aborted => exit_code::ABORTED,
+            },
+            Err(e) => {
+                eprintln!("error: slot `{slot}`: {e}");
+                exit_code::INFRASTRUCTURE
+            }
+        };
+        code = worst(code, c);
+    }
+    code
+}
+
+/// The code that matters most when slots differ: aborted, then infrastructure, then failed.
+fn worst(a: i32, b: i32) -> i32 {
+    let rank = |c| match c {
+        exit_code::ABORTED => 4,
+        exit_code::INFRASTRUCTURE => 3,
+        exit_code::TEST_FAILED => 2,
+        _ => 1,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Binds the scenario on each chosen slot and opens its backends.
+async fn prepare(
+    catalog: &Catalog,
+    args: &RunArgs,
+    params: &BTreeMap<String, Scalar>,
+) -> Result<Vec<SlotJob>, (i32, String)> {
+    let invalid = |m: String| (exit_code::INVALID_INPUT, m);
+    let names = |keys: Vec<&String>| {
+        keys.into_iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let rig = catalog.rigs.get(&args.rig).ok_or_else(|| {
+        invalid(format!(
+            "no rig `{}`; rigs: {}",
+            args.rig,
+            names(catalog.rigs.keys().collect())
+        ))
+    })?;
+    let scenario = catalog.scenarios.get(&args.scenario).ok_or_else(|| {
+        invalid(format!(
+            "no scenario `{}`; scenarios: {}",
+            args.scenario,
+            names(catalog.scenarios.keys().collect())
+        ))
+    })?;
+    let slots: Vec<String> = if args.slots.is_empty() {
+        rig.value.slots.keys().cloned().collect()
+    } else {
+        args.slots.clone()
+    };
+    let units = unit_serials(&args.units, &slots).map_err(invalid)?;
+    let mut jobs = Vec::new();
+    for slot_name in &slots {
+        let slot = rig.value.slots.get(slot_name).ok_or_else(|| {
+            invalid(format!(
+                "rig `{}` has no slot `{slot_name}`; slots: {}",
+                args.rig,
+                names(rig.value.slots.keys().collect())
+            ))
+        })?;
+        let (profile, fixture) =
+            choose(catalog, args.profile.as_deref(), &slot.kind, slot_name).map_err(invalid)?;
+        if let Some(reason) = rigor_plan::matrix::skip_reason(scenario, profile) {
+            return Err(invalid(format!(
+                "scenario `{}` does not run on {}: {reason}",
+                args.scenario, profile.value.profile
+            )));
+        }
+        let target = Target {
+            scenario,
+            profile,
+            fixture,
+            rig,
+            slot: slot_name,
+        };
+        let plan = rigor_plan::bind(catalog, target, params).map_err(|d| invalid(d.to_string()))?;
+        let devices = crate::backends::open(&plan)
+            .await
+            .map_err(|e| (exit_code::INFRASTRUCTURE, e.to_string()))?;
+        let unit = units.get(slot_name).cloned().ok_or_else(|| {
+            invalid(format!(
+                "no unit serial for slot `{slot_name}`: give `--unit {slot_name}=SERIAL`"
+            ))
+        })?;
+        let request = RunRequest {
+            plan,
+            unit,
+            operator: args.operator.clone(),
+            infrastructure_retries: rig.value.defaults.infrastructure_retries,
+        };
+        jobs.push(SlotJob { request, devices });
+    }
+    Ok(jobs)
+}
+
+/// `--unit SERIAL` for one slot, or `--unit SLOT=SERIAL` for several.
+fn unit_serials(given: &[String], slots: &[String]) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for g in given {
+        match g.split_once('=') {
+            Some((slot, serial)) => {
+                out.insert(slot.to_owned(), serial.to_owned());
+            }
+            None if slots.len() == 1 => {
+                out.insert(slots[0].clone(), g.clone());
+            }
+            None => {
+                return Err(format!(
+                    "`--unit {g}` with several slots: write `--unit SLOT={g}`"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The profile and fixture for a slot: the given profile, or the one generation a fixture of the
+/// slot's kind fits.
+fn choose<'c>(
+    catalog: &'c Catalog,
+    profile: Option<&str>,
+    kind: &str,
+    slot: &str,
+) -> Result<
+    (
+        &'c rigor_model::catalog::ProfileEntry,
+        &'c rigor_model::catalog::Entry<rigor_model::fixture::Fixture>,
+    ),
+    String,
+> {
+    let fixtures: Vec<_> = catalog
+        .fixtures
+        .values()
+        .filter(|f| f.value.slot_kind == kind)
+        .collect();
+    let fits = |p: &rigor_model::catalog::ProfileEntry,
+                f: &rigor_model::catalog::Entry<rigor_model::fixture::Fixture>| {
+        f.value.fits.family == p.family()
+            && f.value.fits.generations.iter().any(|g| g == p.generation())
+    };
+    match profile {
+        Some(id) => {
+            let p = catalog
+                .profiles
+                .get(id)
+                .ok_or_else(|| format!("no device profile `{id}`"))?;
+            let f = fixtures
+                .into_iter()
+                .find(|f| fits(p, f))
+                .ok_or_else(|| format!("no fixture for `{kind}` slots fits {id}"))?;
+            Ok((p, f))
+        }
+        None => {
+            let pairs: Vec<_> = catalog
+                .profiles
+                .values()
+                .flat_map(|p| {
+                    fixtures
+                        .iter()
+                        .filter(move |f| fits(p, f))
+                        .map(move |f| (p, *f))
+                })
+                .collect();
+            match pairs.as_slice() {
+                [one] => Ok(*one),
+                [] => Err(format!("no fixture fits slot `{slot}` ({kind})")),
+                _ => Err(format!(
+                    "slot `{slot}` takes several generations; say which with `--profile`"
+                )),
+            }
+        }
+    }
+}

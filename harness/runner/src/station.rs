@@ -1,0 +1,66 @@
+//! A station runs one task per slot, in parallel; each holds its slot's lock for the whole run, so
+//! two rigor processes never drive one slot.
+
+use std::path::PathBuf;
+
+use tokio::sync::watch;
+
+use crate::devices::SlotDevices;
+use crate::engine::{RunRequest, RunResult, Sinks, run};
+use crate::lock::{LockError, SlotLock};
+use crate::recorder::RecordError;
+
+/// One slot's run: the request and its opened backends.
+pub struct SlotJob {
+    /// What to run.
+    pub request: RunRequest,
+    /// The slot's backends.
+    pub devices: SlotDevices,
+}
+
+/// Why a slot's run did not happen or did not finish recording.
+#[derive(Debug, thiserror::Error)]
+pub enum SlotError {
+    /// The slot is in use.
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    /// Recording failed; the run stopped.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The slot's task panicked (a bug in rigor).
+    #[error("the run of slot `{0}` crashed")]
+    Crashed(String),
+}
+
+/// Runs every job in parallel, each under its slot's lock in `lock_dir`. Results come back in job order.
+pub async fn run_slots(
+    jobs: Vec<SlotJob>,
+    sinks: Sinks,
+    lock_dir: PathBuf,
+    cancel: watch::Receiver<bool>,
+) -> Vec<(String, Result<RunResult, SlotError>)> {
+    let mut tasks = Vec::new();
+    for job in jobs {
+        let slot = job.request.plan.slot.clone();
+        let (sinks, cancel, dir) = (sinks.clone(), cancel.clone(), lock_dir.clone());
+        let holder = format!(
+            "{} on unit {}",
+            job.request.plan.scenario.name, job.request.unit
+        );
+        let task = tokio::spawn(async move {
+            let _lock =
+                SlotLock::acquire(&dir, &job.request.plan.rig, &job.request.plan.slot, &holder)?;
+            Ok::<_, SlotError>(run(job.request, job.devices, sinks, cancel).await?)
+        });
+        tasks.push((slot, task));
+    }
+    let mut out = Vec::new();
+    for (slot, task) in tasks {
+        let result = match task.await {
+            Ok(r) => r,
+            Err(_) => Err(SlotError::Crashed(slot.clone())),
+        };
+        out.push((slot, result));
+    }
+    out
+}
