@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use rigor_drivers::modbus::{Endpoint, ModbusInstrument, ModbusLine};
 use rigor_drivers::net_proxy::ImpairmentProxy;
+use rigor_drivers::serial::{PortName, SerialConsole};
 use rigor_hal::{DigitalLine, Instrument, NetImpairment};
-use rigor_model::rig::{GpioLine, ImpairmentPoint, ModbusLink};
+use rigor_model::rig::{GpioLine, ImpairmentPoint, ModbusLink, SerialPort};
 use rigor_plan::plan::{BoundAction, BoundPlan, InstrumentBinding};
 use rigor_runner::devices::SlotDevices;
 
@@ -189,10 +190,34 @@ pub async fn open(plan: &BoundPlan) -> Result<SlotDevices, OpenError> {
             BoundAction::ConsoleSend { .. }
             | BoundAction::ConsoleExpect { .. }
             | BoundAction::ConsoleCapture { .. } => {
-                return Err(unavailable(
-                    "the console".into(),
-                    "the serial console backend is not in this build yet",
-                ));
+                if devices.console.is_some() {
+                    continue;
+                }
+                let Some(binding) = &plan.console else {
+                    continue;
+                };
+                let name = match &binding.port {
+                    SerialPort::Path(p) => PortName::Path(p.clone()),
+                    SerialPort::Usb(id) => PortName::usb(id).ok_or_else(|| {
+                        unavailable(
+                            format!("serial port `{id}`"),
+                            "it is not a VID:PID:SERIAL identity",
+                        )
+                    })?,
+                    SerialPort::Virtual => {
+                        return Err(unavailable(
+                            format!("virtual console `{}`", binding.channel),
+                            "the virtual bench is not in this build yet",
+                        ));
+                    }
+                };
+                let console =
+                    SerialConsole::open(name, binding.baud).map_err(|e| OpenError::Io {
+                        slot: slot.clone(),
+                        what: format!("console `{}`", binding.channel),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+                devices.console = Some(Box::new(console));
             }
             BoundAction::I2cRead { target, .. }
             | BoundAction::I2cWrite { target, .. }

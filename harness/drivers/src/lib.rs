@@ -7,3 +7,6 @@ pub mod modbus;
 
 #[cfg(feature = "net-proxy")]
 pub mod net_proxy;
+
+#[cfg(feature = "serial")]
+pub mod serial;
