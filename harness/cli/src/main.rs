@@ -4,6 +4,7 @@ mod backends;
 mod check;
 mod exit_code;
 mod progress;
+mod record;
 mod run;
 
 use std::collections::BTreeMap;

@@ -9,7 +9,7 @@ use rigor_model::value::Scalar;
 use rigor_plan::Target;
 use rigor_runner::engine::{RunRequest, Sinks};
 use rigor_runner::event::{RunOutcome, Subscriber};
-use rigor_runner::recorder::{MemoryRecorder, Recorder};
+use rigor_runner::recorder::Recorder;
 use rigor_runner::station::{SlotJob, run_slots};
 
 use crate::exit_code;
@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// Print every event as a JSON line instead of the progress lines.
     #[arg(long, value_enum, default_value = "text")]
     pub format: crate::check::Format,
+    /// The store file (SQLite) that keeps every unit's runs.
+    #[arg(long, default_value = "rigor.db")]
+    pub store: PathBuf,
     /// Folders with rigor files (default: the shipped folders).
     #[arg(long = "path")]
     pub paths: Vec<PathBuf>,
@@ -83,8 +86,14 @@ pub async fn run(args: RunArgs) -> i32 {
     if let Some(path) = &args.junit {
         subscribers.push(Box::new(rigor_report::JunitWriter::new(path)));
     }
-    // The durable store is wired in with rigor-store; until then runs are kept in memory only.
-    let recorder: Box<dyn Recorder> = Box::new(MemoryRecorder::default());
+    let store = match rigor_store::Store::open(&args.store) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot open the store {}: {e}", args.store.display());
+            return exit_code::INFRASTRUCTURE;
+        }
+    };
+    let recorder: Box<dyn Recorder> = Box::new(crate::record::StoreRecorder::new(store));
     let sinks = Sinks::new(recorder, subscribers);
     let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -385,6 +385,11 @@ mod tests {
                 value: Value::Number(0.121),
                 unit: Some(rigor_model_unit()),
                 limits: "0.04 <= x <= 0.08".into(),
+                comparator: rigor_model::limits::Comparator::Range {
+                    low: Some(rigor_model::limits::Bound::Inclusive(0.04)),
+                    high: Some(rigor_model::limits::Bound::Inclusive(0.08)),
+                },
+                marginal: None,
                 verdict: Verdict::Fail,
             },
         });

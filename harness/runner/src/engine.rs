@@ -193,7 +193,7 @@ pub async fn run(
             slot: info.slot.clone(),
             index: None,
             name: "console.log".into(),
-            media_type: "text/plain; charset=utf-8".into(),
+            media_type: "text/plain".into(),
             content: Arc::from(transcript.into_bytes()),
         })?;
     }

@@ -63,6 +63,10 @@ pub struct Judged {
     pub unit: Option<Unit>,
     /// The comparator as people read it (`0.04 <= x <= 0.08`).
     pub limits: String,
+    /// The comparator itself, in `unit`, for records.
+    pub comparator: Comparator,
+    /// The marginal band, in `unit`.
+    pub marginal: Option<rigor_model::limits::MarginalBand>,
     /// The verdict.
     pub verdict: Verdict,
 }
@@ -136,6 +140,8 @@ pub fn judge(
             value: Value::Text(text),
             unit: None,
             limits: described,
+            comparator: limits.comparator.clone(),
+            marginal: None,
             verdict,
         });
     }
@@ -199,6 +205,8 @@ pub fn judge(
         value: Value::Number(n),
         unit: limits.unit.or(unit),
         limits: described,
+        comparator: limits.comparator.clone(),
+        marginal: limits.marginal,
         verdict,
     })
 }

@@ -1,0 +1,253 @@
+//! Recording runs in the SQLite store: the engine's events become the store's append-only rows.
+//!
+//! The store numbers a run's executed steps in order (a retried step is a new row with its
+//! attempt), while the engine's step index names the step's place in the plan; this adapter
+//! keeps the execution count. A step's measurements are held until its row is written, so a
+//! crash never leaves measurements of a step the store does not know.
+
+use std::collections::HashMap;
+use std::time::{Duration, UNIX_EPOCH};
+
+use rigor_model::limits::{Bound, Comparator};
+use rigor_runner::event::{self, Event, RunInfo};
+use rigor_runner::measurement::{Judged, Value, Verdict};
+use rigor_runner::recorder::{RecordError, Recorder};
+use rigor_store::{
+    FailureClass, FixtureUse, Limits, MeasurementOutcome, MeasurementRecord, RunEnd, RunId,
+    RunOutcome, RunStart, ScenarioRef, StepOutcome, StepRecord, Store, Timestamp, UnitIdentity,
+};
+
+/// Records into a store file.
+pub struct StoreRecorder {
+    store: Store,
+    runs: HashMap<String, OpenRun>,
+}
+
+struct OpenRun {
+    id: RunId,
+    executed: u32,
+    pending: Vec<Judged>,
+}
+
+impl StoreRecorder {
+    /// Records into `store`.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            runs: HashMap::new(),
+        }
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> RecordError {
+    RecordError(e.to_string())
+}
+
+fn now() -> Timestamp {
+    Timestamp::now()
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl Recorder for StoreRecorder {
+    fn begin(&mut self, run: &RunInfo) -> Result<u32, RecordError> {
+        let started = run
+            .started_at
+            .duration_since(UNIX_EPOCH)
+            .map(micros)
+            .unwrap_or_default();
+        let start = RunStart {
+            unit: UnitIdentity {
+                serial: run.unit.clone(),
+                family: run.family.clone(),
+                generation: run.generation.clone(),
+            },
+            scenario: ScenarioRef {
+                name: run.scenario.clone(),
+                version: run.scenario_version.to_string(),
+                sha256: run.scenario_hash.clone(),
+            },
+            station: run.station.clone().unwrap_or_else(|| run.rig.clone()),
+            rig: run.rig.clone(),
+            slot: run.slot.clone(),
+            // Insertion counting needs the fixture's counter (a PLC register or an EEPROM): not read yet.
+            fixture: Some(FixtureUse {
+                id: run.fixture.clone(),
+                insertions: 0,
+            }),
+            operator: run.operator.clone().unwrap_or_default(),
+            firmware: None,
+            limits_sha256: run.limit_set_hash.clone(),
+            started_at: Timestamp(started),
+        };
+        let handle = self.store.begin_run(&start).map_err(err)?;
+        self.runs.insert(
+            run.slot.clone(),
+            OpenRun {
+                id: handle.id,
+                executed: 0,
+                pending: Vec::new(),
+            },
+        );
+        Ok(handle.attempt)
+    }
+
+    fn record(&mut self, event: &Event) -> Result<(), RecordError> {
+        match event {
+            Event::RunStarted { .. } | Event::StepStarted { .. } => Ok(()),
+            Event::Measured { slot, judged, .. } => {
+                let run = self
+                    .runs
+                    .get_mut(slot)
+                    .ok_or_else(|| err(format!("no open run on slot {slot}")))?;
+                run.pending.push(judged.clone());
+                Ok(())
+            }
+            Event::StepFinished {
+                slot,
+                label,
+                kind,
+                attempt,
+                outcome,
+                duration,
+                ..
+            } => {
+                let run = self
+                    .runs
+                    .get_mut(slot)
+                    .ok_or_else(|| err(format!("no open run on slot {slot}")))?;
+                let index = run.executed;
+                run.executed += 1;
+                let ended = now();
+                let (outcome, message) = match outcome {
+                    event::StepOutcome::Pass => (StepOutcome::Pass, None),
+                    event::StepOutcome::Skipped => (StepOutcome::Skipped, None),
+                    event::StepOutcome::Fail { message } => {
+                        (StepOutcome::Fail, Some(message.clone()))
+                    }
+                    event::StepOutcome::Error { class, message } => (
+                        StepOutcome::Error,
+                        Some(format!("{class:?}: {message}").to_lowercase()),
+                    ),
+                };
+                let step = StepRecord {
+                    index,
+                    step_id: label.clone(),
+                    kind: (*kind).to_owned(),
+                    attempt: *attempt,
+                    started_at: Timestamp(ended.as_micros() - micros(*duration)),
+                    ended_at: ended,
+                    outcome,
+                    message,
+                };
+                let id = run.id;
+                let pending = std::mem::take(&mut run.pending);
+                self.store.record_step(id, &step).map_err(err)?;
+                for judged in pending {
+                    self.store
+                        .record_measurement(id, &measurement(index, &judged))
+                        .map_err(err)?;
+                }
+                Ok(())
+            }
+            Event::Artifact {
+                slot,
+                name,
+                media_type,
+                content,
+                ..
+            } => {
+                let run = self
+                    .runs
+                    .get(slot)
+                    .ok_or_else(|| err(format!("no open run on slot {slot}")))?;
+                self.store
+                    .store_artifact(run.id, None, name, media_type, content)
+                    .map(|_| ())
+                    .map_err(err)
+            }
+            Event::RunFinished {
+                run,
+                outcome,
+                class,
+                message,
+                ..
+            } => {
+                let open = self
+                    .runs
+                    .remove(&run.slot)
+                    .ok_or_else(|| err(format!("no open run on slot {}", run.slot)))?;
+                let outcome = match outcome {
+                    event::RunOutcome::Pass => RunOutcome::Pass,
+                    event::RunOutcome::Fail => RunOutcome::Fail,
+                    event::RunOutcome::Error => RunOutcome::Error,
+                    event::RunOutcome::Aborted => RunOutcome::Aborted,
+                };
+                let failure_class = match outcome {
+                    RunOutcome::Pass => None,
+                    _ => class.map(|c| match c {
+                        event::FailureClass::Infrastructure => FailureClass::Infrastructure,
+                        event::FailureClass::Device => FailureClass::Device,
+                        event::FailureClass::Scenario => FailureClass::Scenario,
+                    }),
+                };
+                let end = RunEnd {
+                    ended_at: now(),
+                    outcome,
+                    failure_class,
+                    message: message.clone(),
+                };
+                self.store.end_run(open.id, &end).map_err(err)
+            }
+        }
+    }
+}
+
+/// A judged measurement as the store keeps it.
+fn measurement(step_index: u32, j: &Judged) -> MeasurementRecord {
+    let (value, text_value) = match &j.value {
+        Value::Number(n) => (Some(*n), None),
+        Value::Text(t) => (None, Some(t.clone())),
+    };
+    let bound = |b: Option<Bound>| match b {
+        Some(Bound::Inclusive(v)) => (Some(v), true),
+        Some(Bound::Exclusive(v)) => (Some(v), false),
+        None => (None, true),
+    };
+    let (comparator, (low, low_inclusive), (high, high_inclusive)) = match &j.comparator {
+        Comparator::Range { low, high } => ("range".to_owned(), bound(*low), bound(*high)),
+        Comparator::Equals { value } => (
+            "equals".to_owned(),
+            (Some(*value), true),
+            (Some(*value), true),
+        ),
+        Comparator::Matches { pattern } => {
+            (format!("matches /{pattern}/"), (None, true), (None, true))
+        }
+    };
+    MeasurementRecord {
+        step_index,
+        name: j.name.clone(),
+        value,
+        text_value,
+        unit: j.unit.map(|u| u.symbol().to_owned()),
+        limits: Limits {
+            comparator,
+            low,
+            low_inclusive,
+            high,
+            high_inclusive,
+            marginal_low: j.marginal.and_then(|m| m.low),
+            marginal_high: j.marginal.and_then(|m| m.high),
+        },
+        marginal: j.verdict == Verdict::Marginal,
+        outcome: if j.verdict.passed() {
+            MeasurementOutcome::Pass
+        } else {
+            MeasurementOutcome::Fail
+        },
+        measured_at: now(),
+    }
+}

@@ -1,0 +1,91 @@
+//! The store's one error type.
+
+use std::path::PathBuf;
+
+use crate::types::RunId;
+
+/// Why a store operation failed.
+///
+/// Messages are lowercase fragments; the CLI prints the source chain after them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or configured (WAL, synchronous, foreign keys).
+    #[error("cannot open store {path}")]
+    Open {
+        /// The file (or `:memory:`).
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file is an SQLite database of some other application.
+    #[error("not a rigor store: {reason}")]
+    NotARigorStore {
+        /// What gave it away.
+        reason: String,
+    },
+    /// The file was written by a newer rigor; this one will not guess at its layout.
+    #[error(
+        "store schema version {found} is newer than version {supported}, the newest this rigor \
+         knows; upgrade rigor"
+    )]
+    SchemaTooNew {
+        /// The version in the file (`PRAGMA user_version`).
+        found: i64,
+        /// The newest version this code knows.
+        supported: u32,
+    },
+    /// A migration's SQL failed; the whole upgrade was rolled back.
+    #[error("migration to schema version {version} failed")]
+    Migration {
+        /// The version being migrated to.
+        version: u32,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A unit came back with a different family or generation than it was first recorded with.
+    #[error(
+        "unit {serial} was first recorded as {recorded_family}/{recorded_generation}, \
+         not {family}/{generation}"
+    )]
+    UnitMismatch {
+        /// The serial number.
+        serial: String,
+        /// Family on record.
+        recorded_family: String,
+        /// Generation on record.
+        recorded_generation: String,
+        /// Family given now.
+        family: String,
+        /// Generation given now.
+        generation: String,
+    },
+    /// No run has this id.
+    #[error("run {0} does not exist")]
+    UnknownRun(RunId),
+    /// The run already has its end row; its record is sealed.
+    #[error("run {0} has already ended")]
+    RunAlreadyEnded(RunId),
+    /// A step with this index was already recorded for the run.
+    #[error("run {run} already has a step with index {index}")]
+    DuplicateStep {
+        /// The run.
+        run: RunId,
+        /// The step index recorded twice.
+        index: u32,
+    },
+    /// A field does not have the form the store requires.
+    #[error("invalid {field} {value:?}: expected {expected}")]
+    Invalid {
+        /// Which field (`scenario.sha256`, `failure_class`).
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// SQLite refused or failed an operation.
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
+}

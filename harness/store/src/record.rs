@@ -1,0 +1,221 @@
+//! Writing a run: its start, steps, measurements and end. Each call is one immediate
+//! transaction, committed before it returns, so a killed process keeps every finished record.
+
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::input::{MeasurementRecord, RunEnd, RunStart, StepRecord};
+use crate::store::Store;
+use crate::types::RunId;
+
+/// A started run: its id and its attempt number for this unit × scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RunHandle {
+    /// The run's id.
+    pub id: RunId,
+    /// 1 for the unit's first run of this scenario name, then 2, 3, … counting every attempt.
+    pub attempt: u32,
+}
+
+impl Store {
+    /// Records a run's start: the unit on its first sighting, then a `runs` row whose attempt
+    /// number is computed in the same transaction (highest attempt for this unit × scenario
+    /// name, plus one), so concurrent slots never share a number.
+    pub fn begin_run(&mut self, start: &RunStart) -> Result<RunHandle, StoreError> {
+        start.validate()?;
+        let tx = self.write()?;
+        record_unit(&tx, start)?;
+        let attempt: u32 = tx
+            .prepare_cached(
+                "SELECT coalesce(max(attempt), 0) + 1 FROM runs \
+                 WHERE unit_serial = ?1 AND scenario_name = ?2",
+            )?
+            .query_row(params![start.unit.serial, start.scenario.name], |row| {
+                row.get(0)
+            })?;
+        let fixture = start.fixture.as_ref();
+        let firmware = start.firmware.as_ref();
+        tx.prepare_cached(
+            "INSERT INTO runs (unit_serial, scenario_name, scenario_version, scenario_sha256, \
+             attempt, station, rig, slot, fixture_id, fixture_insertions, operator, \
+             firmware_sha256, firmware_version, limits_sha256, started_at_us) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?
+        .execute(params![
+            start.unit.serial,
+            start.scenario.name,
+            start.scenario.version,
+            start.scenario.sha256,
+            attempt,
+            start.station,
+            start.rig,
+            start.slot,
+            fixture.map(|f| &f.id),
+            fixture.map(|f| f.insertions),
+            start.operator,
+            firmware.map(|f| &f.sha256),
+            firmware.and_then(|f| f.version.as_ref()),
+            start.limits_sha256,
+            start.started_at,
+        ])?;
+        let id = RunId(tx.last_insert_rowid());
+        tx.commit()?;
+        Ok(RunHandle { id, attempt })
+    }
+
+    /// Records a finished step of an open run.
+    pub fn record_step(&mut self, run: RunId, step: &StepRecord) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        require_open_run(&tx, run)?;
+        let exists: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM steps WHERE run_id = ?1 AND step_index = ?2)",
+            )?
+            .query_row(params![run, step.index], |row| row.get(0))?;
+        if exists {
+            return Err(StoreError::DuplicateStep {
+                run,
+                index: step.index,
+            });
+        }
+        tx.prepare_cached(
+            "INSERT INTO steps (run_id, step_index, step_id, kind, attempt, started_at_us, \
+             ended_at_us, outcome, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            run,
+            step.index,
+            step.step_id,
+            step.kind,
+            step.attempt,
+            step.started_at,
+            step.ended_at,
+            step.outcome,
+            step.message,
+        ])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records one judged measurement of an open run.
+    pub fn record_measurement(
+        &mut self,
+        run: RunId,
+        measurement: &MeasurementRecord,
+    ) -> Result<(), StoreError> {
+        measurement.validate()?;
+        let tx = self.write()?;
+        require_open_run(&tx, run)?;
+        let m = measurement;
+        let limits = &m.limits;
+        let seq: i64 = tx
+            .prepare_cached("SELECT coalesce(max(seq) + 1, 0) FROM measurements WHERE run_id = ?1")?
+            .query_row([run], |row| row.get(0))?;
+        tx.prepare_cached(
+            "INSERT INTO measurements (run_id, seq, step_index, name, value, text_value, unit, \
+             comparator, low, low_inclusive, high, high_inclusive, marginal_low, marginal_high, \
+             marginal, outcome, measured_at_us) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        )?
+        .execute(params![
+            run,
+            seq,
+            m.step_index,
+            m.name,
+            m.value,
+            m.text_value,
+            m.unit,
+            limits.comparator,
+            limits.low,
+            limits.low_inclusive,
+            limits.high,
+            limits.high_inclusive,
+            limits.marginal_low,
+            limits.marginal_high,
+            m.marginal,
+            m.outcome,
+            m.measured_at,
+        ])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a run's end as a new `run_ends` row. A run ends once: a second end is
+    /// [`StoreError::RunAlreadyEnded`].
+    pub fn end_run(&mut self, run: RunId, end: &RunEnd) -> Result<(), StoreError> {
+        end.validate()?;
+        let tx = self.write()?;
+        require_open_run(&tx, run)?;
+        tx.prepare_cached(
+            "INSERT INTO run_ends (run_id, ended_at_us, outcome, failure_class, message) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            run,
+            end.ended_at,
+            end.outcome,
+            end.failure_class,
+            end.message
+        ])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Starts a write transaction that takes the write lock at once (waiting up to the busy
+    /// timeout), so a read-then-write never has to upgrade and deadlock with another slot.
+    pub(crate) fn write(&mut self) -> Result<Transaction<'_>, StoreError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+}
+
+/// Inserts the unit on its first sighting; refuses a changed family or generation.
+fn record_unit(tx: &Transaction<'_>, start: &RunStart) -> Result<(), StoreError> {
+    let unit = &start.unit;
+    let recorded: Option<(String, String)> = tx
+        .prepare_cached("SELECT family, generation FROM units WHERE serial = ?1")?
+        .query_row([&unit.serial], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    match recorded {
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO units (serial, family, generation, first_seen_us) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                unit.serial,
+                unit.family,
+                unit.generation,
+                start.started_at
+            ])?;
+            Ok(())
+        }
+        Some((family, generation)) if family == unit.family && generation == unit.generation => {
+            Ok(())
+        }
+        Some((recorded_family, recorded_generation)) => Err(StoreError::UnitMismatch {
+            serial: unit.serial.clone(),
+            recorded_family,
+            recorded_generation,
+            family: unit.family.clone(),
+            generation: unit.generation.clone(),
+        }),
+    }
+}
+
+/// Fails unless `run` exists and has no end row.
+pub(crate) fn require_open_run(tx: &Transaction<'_>, run: RunId) -> Result<(), StoreError> {
+    let ended: Option<bool> = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM run_ends WHERE run_id = ?1) FROM runs WHERE id = ?1",
+        )?
+        .query_row([run], |row| row.get(0))
+        .optional()?;
+    match ended {
+        None => Err(StoreError::UnknownRun(run)),
+        Some(true) => Err(StoreError::RunAlreadyEnded(run)),
+        Some(false) => Ok(()),
+    }
+}

@@ -1,0 +1,279 @@
+//! The schema, as an ordered list of migrations. A released migration is never edited: a change
+//! is a new entry at the end.
+//!
+//! # Tables (version 1)
+//! Times are `*_us` integers, microseconds since the Unix epoch (UTC); `run_summary` adds an
+//! RFC 3339 `started_at` for people. Digests are 64 lowercase hex digits (SHA-256).
+//!
+//! - `units`: one row per serial, written with the unit's first run.
+//! - `runs`: one row per run, written at its start, with the attempt number per
+//!   unit × scenario name.
+//! - `run_ends`: at most one row per run, written at its end; a run without one is incomplete.
+//! - `steps`: one row per executed step, written when it ends.
+//! - `measurements`: one row per judged value, keyed by run and `seq` (its position in the
+//!   run's recording order).
+//!
+//! Each index is one more page written per commit, and the page writes are most of a record's
+//! cost, so the record tables have none beyond their keys: `steps` and `measurements` are
+//! clustered by run (`WITHOUT ROWID`). An analyst may add an index (by measurement name, say);
+//! every writer then pays for it.
+//! - `artifact_blobs`: content by SHA-256, stored once however many runs link it.
+//! - `run_artifacts`: which run (and step) produced which blob, under which name.
+//!
+//! # Append-only
+//! Every table has `BEFORE UPDATE` and `BEFORE DELETE` triggers that abort with
+//! `rigor store is append-only: …`, whoever connects. `INSERT OR REPLACE` would delete the old
+//! row without firing delete triggers, so every table also has a `BEFORE INSERT` trigger that
+//! refuses an insert whose key already exists. Steps, measurements and artifacts of a run that
+//! has ended are refused too: an ended run's record is sealed.
+//!
+//! # Views
+//! - `run_summary`: runs with their unit and end; `outcome` is `incomplete` without an end row.
+//! - `unit_footprint`: each unit's first factory sequence. For each unit × scenario name, the
+//!   attempts `1..=p` where `p` is the lowest attempt that passed, or every attempt when none
+//!   has passed yet. Later runs (a retest after a pass, a return) are not part of it. Order by
+//!   `started_at_us, run_id` for time order.
+//! - `first_pass_yield`: per scenario name × family × generation, over the units whose attempt 1
+//!   has ended: how many there are, how many passed at attempt 1, how many of those that did not
+//!   pass at attempt 1 failed for infrastructure, how many passed at some attempt, and the
+//!   first-pass yield (passed at attempt 1 ÷ units). Attempts still incomplete do not count.
+
+/// One step of the schema's history.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    /// The `PRAGMA user_version` after this migration; versions run 1, 2, 3, … without gaps.
+    pub version: u32,
+    /// The SQL, run as one batch inside the upgrade transaction.
+    pub sql: &'static str,
+}
+
+/// Every migration, oldest first.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: V1,
+}];
+
+/// The schema version this code writes: the last migration's.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `PRAGMA application_id` of a rigor store (`rgr1` in ASCII), so rigor never migrates some other
+/// application's database.
+pub(crate) const APPLICATION_ID: i32 = 0x7267_7231;
+
+const V1: &str = r#"
+CREATE TABLE units (
+    serial        TEXT    NOT NULL PRIMARY KEY CHECK (length(serial) > 0),
+    family        TEXT    NOT NULL,
+    generation    TEXT    NOT NULL,
+    first_seen_us INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE runs (
+    id                 INTEGER NOT NULL PRIMARY KEY,
+    unit_serial        TEXT    NOT NULL REFERENCES units (serial),
+    scenario_name      TEXT    NOT NULL CHECK (length(scenario_name) > 0),
+    scenario_version   TEXT    NOT NULL,
+    scenario_sha256    TEXT    NOT NULL
+        CHECK (length(scenario_sha256) = 64 AND scenario_sha256 NOT GLOB '*[^0-9a-f]*'),
+    attempt            INTEGER NOT NULL CHECK (attempt >= 1),
+    station            TEXT    NOT NULL,
+    rig                TEXT    NOT NULL,
+    slot               TEXT    NOT NULL,
+    fixture_id         TEXT,
+    fixture_insertions INTEGER CHECK (fixture_insertions >= 0),
+    operator           TEXT    NOT NULL,
+    firmware_sha256    TEXT
+        CHECK (length(firmware_sha256) = 64 AND firmware_sha256 NOT GLOB '*[^0-9a-f]*'),
+    firmware_version   TEXT,
+    limits_sha256      TEXT    NOT NULL
+        CHECK (length(limits_sha256) = 64 AND limits_sha256 NOT GLOB '*[^0-9a-f]*'),
+    started_at_us      INTEGER NOT NULL,
+    CHECK ((fixture_id IS NULL) = (fixture_insertions IS NULL)),
+    CHECK (firmware_version IS NULL OR firmware_sha256 IS NOT NULL),
+    UNIQUE (unit_serial, scenario_name, attempt)
+) STRICT;
+
+CREATE TABLE run_ends (
+    run_id        INTEGER NOT NULL PRIMARY KEY REFERENCES runs (id),
+    ended_at_us   INTEGER NOT NULL,
+    outcome       TEXT    NOT NULL CHECK (outcome IN ('pass', 'fail', 'error', 'aborted')),
+    failure_class TEXT    CHECK (failure_class IN ('infrastructure', 'device', 'scenario')),
+    message       TEXT,
+    CHECK (CASE outcome
+               WHEN 'pass' THEN failure_class IS NULL
+               WHEN 'aborted' THEN 1
+               ELSE failure_class IS NOT NULL
+           END)
+) STRICT;
+
+CREATE TABLE steps (
+    run_id        INTEGER NOT NULL REFERENCES runs (id),
+    step_index    INTEGER NOT NULL CHECK (step_index >= 0),
+    step_id       TEXT    NOT NULL,
+    kind          TEXT    NOT NULL,
+    attempt       INTEGER NOT NULL CHECK (attempt >= 1),
+    started_at_us INTEGER NOT NULL,
+    ended_at_us   INTEGER NOT NULL,
+    outcome       TEXT    NOT NULL CHECK (outcome IN ('pass', 'fail', 'error', 'skipped')),
+    message       TEXT,
+    PRIMARY KEY (run_id, step_index)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE measurements (
+    run_id         INTEGER NOT NULL REFERENCES runs (id),
+    seq            INTEGER NOT NULL CHECK (seq >= 0),
+    step_index     INTEGER NOT NULL CHECK (step_index >= 0),
+    name           TEXT    NOT NULL CHECK (length(name) > 0),
+    value          REAL,
+    text_value     TEXT,
+    unit           TEXT,
+    comparator     TEXT    NOT NULL,
+    low            REAL,
+    low_inclusive  INTEGER NOT NULL CHECK (low_inclusive IN (0, 1)),
+    high           REAL,
+    high_inclusive INTEGER NOT NULL CHECK (high_inclusive IN (0, 1)),
+    marginal_low   REAL,
+    marginal_high  REAL,
+    marginal       INTEGER NOT NULL CHECK (marginal IN (0, 1)),
+    outcome        TEXT    NOT NULL CHECK (outcome IN ('pass', 'fail')),
+    measured_at_us INTEGER NOT NULL,
+    PRIMARY KEY (run_id, seq),
+    CHECK (NOT (marginal = 1 AND outcome = 'fail'))
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE artifact_blobs (
+    sha256  TEXT    NOT NULL PRIMARY KEY
+        CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),
+    size    INTEGER NOT NULL CHECK (size = length(content)),
+    content BLOB    NOT NULL
+) STRICT;
+
+CREATE TABLE run_artifacts (
+    id         INTEGER NOT NULL PRIMARY KEY,
+    run_id     INTEGER NOT NULL REFERENCES runs (id),
+    step_index INTEGER CHECK (step_index >= 0),
+    name       TEXT    NOT NULL CHECK (length(name) > 0),
+    media_type TEXT    NOT NULL CHECK (media_type LIKE '_%/_%'),
+    sha256     TEXT    NOT NULL REFERENCES artifact_blobs (sha256)
+) STRICT;
+CREATE INDEX run_artifacts_by_run ON run_artifacts (run_id);
+CREATE INDEX run_artifacts_by_blob ON run_artifacts (sha256);
+
+-- Append-only: no updates, no deletes, on any table.
+CREATE TRIGGER units_no_update BEFORE UPDATE ON units
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: units cannot be updated'); END;
+CREATE TRIGGER units_no_delete BEFORE DELETE ON units
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: units cannot be deleted'); END;
+CREATE TRIGGER runs_no_update BEFORE UPDATE ON runs
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: runs cannot be updated'); END;
+CREATE TRIGGER runs_no_delete BEFORE DELETE ON runs
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: runs cannot be deleted'); END;
+CREATE TRIGGER run_ends_no_update BEFORE UPDATE ON run_ends
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run_ends cannot be updated'); END;
+CREATE TRIGGER run_ends_no_delete BEFORE DELETE ON run_ends
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run_ends cannot be deleted'); END;
+CREATE TRIGGER steps_no_update BEFORE UPDATE ON steps
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: steps cannot be updated'); END;
+CREATE TRIGGER steps_no_delete BEFORE DELETE ON steps
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: steps cannot be deleted'); END;
+CREATE TRIGGER measurements_no_update BEFORE UPDATE ON measurements
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: measurements cannot be updated'); END;
+CREATE TRIGGER measurements_no_delete BEFORE DELETE ON measurements
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: measurements cannot be deleted'); END;
+CREATE TRIGGER artifact_blobs_no_update BEFORE UPDATE ON artifact_blobs
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: artifact_blobs cannot be updated'); END;
+CREATE TRIGGER artifact_blobs_no_delete BEFORE DELETE ON artifact_blobs
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: artifact_blobs cannot be deleted'); END;
+CREATE TRIGGER run_artifacts_no_update BEFORE UPDATE ON run_artifacts
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run_artifacts cannot be updated'); END;
+CREATE TRIGGER run_artifacts_no_delete BEFORE DELETE ON run_artifacts
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run_artifacts cannot be deleted'); END;
+
+-- No INSERT OR REPLACE over an existing key (REPLACE deletes without firing delete triggers).
+CREATE TRIGGER units_no_replace BEFORE INSERT ON units
+WHEN EXISTS (SELECT 1 FROM units WHERE serial = NEW.serial)
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: unit already recorded'); END;
+CREATE TRIGGER runs_no_replace BEFORE INSERT ON runs
+WHEN EXISTS (SELECT 1 FROM runs WHERE id = NEW.id)
+  OR EXISTS (SELECT 1 FROM runs WHERE unit_serial = NEW.unit_serial
+             AND scenario_name = NEW.scenario_name AND attempt = NEW.attempt)
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run already recorded'); END;
+CREATE TRIGGER run_ends_once BEFORE INSERT ON run_ends
+WHEN EXISTS (SELECT 1 FROM run_ends WHERE run_id = NEW.run_id)
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run has already ended'); END;
+CREATE TRIGGER steps_no_replace BEFORE INSERT ON steps
+WHEN EXISTS (SELECT 1 FROM steps WHERE run_id = NEW.run_id AND step_index = NEW.step_index)
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: step already recorded'); END;
+CREATE TRIGGER measurements_no_replace BEFORE INSERT ON measurements
+WHEN EXISTS (SELECT 1 FROM measurements WHERE run_id = NEW.run_id AND seq = NEW.seq)
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: measurement already recorded'); END;
+CREATE TRIGGER artifact_blobs_no_replace BEFORE INSERT ON artifact_blobs
+WHEN EXISTS (SELECT 1 FROM artifact_blobs WHERE sha256 = NEW.sha256)
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: blob already stored'); END;
+CREATE TRIGGER run_artifacts_no_replace BEFORE INSERT ON run_artifacts
+WHEN EXISTS (SELECT 1 FROM run_artifacts WHERE id = NEW.id)
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: artifact link already recorded'); END;
+
+-- An ended run is sealed.
+CREATE TRIGGER steps_after_end BEFORE INSERT ON steps
+WHEN EXISTS (SELECT 1 FROM run_ends WHERE run_id = NEW.run_id)
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run has already ended'); END;
+CREATE TRIGGER measurements_after_end BEFORE INSERT ON measurements
+WHEN EXISTS (SELECT 1 FROM run_ends WHERE run_id = NEW.run_id)
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run has already ended'); END;
+CREATE TRIGGER run_artifacts_after_end BEFORE INSERT ON run_artifacts
+WHEN EXISTS (SELECT 1 FROM run_ends WHERE run_id = NEW.run_id)
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run has already ended'); END;
+
+CREATE VIEW run_summary AS
+SELECT
+    r.id AS run_id,
+    r.unit_serial,
+    u.family,
+    u.generation,
+    r.scenario_name,
+    r.scenario_version,
+    r.attempt,
+    r.station,
+    r.rig,
+    r.slot,
+    r.operator,
+    r.started_at_us,
+    strftime('%Y-%m-%dT%H:%M:%fZ', r.started_at_us / 1000000.0, 'unixepoch') AS started_at,
+    e.ended_at_us,
+    CASE WHEN e.run_id IS NULL THEN 'incomplete' ELSE e.outcome END AS outcome,
+    e.failure_class,
+    e.message
+FROM runs AS r
+JOIN units AS u ON u.serial = r.unit_serial
+LEFT JOIN run_ends AS e ON e.run_id = r.id;
+
+CREATE VIEW unit_footprint AS
+SELECT s.*
+FROM run_summary AS s
+WHERE s.attempt <= coalesce(
+    (SELECT min(r.attempt)
+     FROM runs AS r JOIN run_ends AS e ON e.run_id = r.id
+     WHERE r.unit_serial = s.unit_serial
+       AND r.scenario_name = s.scenario_name
+       AND e.outcome = 'pass'),
+    s.attempt);
+
+CREATE VIEW first_pass_yield AS
+SELECT
+    s.scenario_name,
+    s.family,
+    s.generation,
+    count(*) AS units,
+    sum(s.outcome = 'pass') AS first_pass,
+    sum(s.outcome <> 'pass' AND s.failure_class IS 'infrastructure') AS first_infrastructure,
+    sum(EXISTS (SELECT 1
+                FROM runs AS r JOIN run_ends AS e ON e.run_id = r.id
+                WHERE r.unit_serial = s.unit_serial
+                  AND r.scenario_name = s.scenario_name
+                  AND e.outcome = 'pass')) AS eventually_passed,
+    CAST(sum(s.outcome = 'pass') AS REAL) / count(*) AS first_pass_yield
+FROM run_summary AS s
+WHERE s.attempt = 1 AND s.outcome <> 'incomplete'
+GROUP BY s.scenario_name, s.family, s.generation;
+"#;
