@@ -141,6 +141,10 @@ teardown:
 }
 
 fn rigor(dir: &Path, store: &Path) -> std::process::Output {
+    rigor_with(dir, store, &[])
+}
+
+fn rigor_with(dir: &Path, store: &Path, extra: &[&str]) -> std::process::Output {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     Command::new(env!("CARGO_BIN_EXE_rigor"))
         .args([
@@ -152,6 +156,7 @@ fn rigor(dir: &Path, store: &Path) -> std::process::Output {
             "--unit",
             "FC2-000042",
         ])
+        .args(extra)
         .arg("--store")
         .arg(store)
         .arg("--path")
@@ -246,7 +251,11 @@ fn a_unit_is_run_recorded_and_run_again_as_attempt_2() {
         .collect();
     assert_eq!(outcomes, ["pass", "pass"]);
     let transcript: i64 = db
-        .query_row("SELECT count(*) FROM run_artifacts WHERE name = 'console.log'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM run_artifacts WHERE name = 'console.log'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(transcript, 2, "a console transcript per run");
     // The store itself refuses to change what it recorded.
@@ -261,9 +270,10 @@ fn a_unit_is_run_recorded_and_run_again_as_attempt_2() {
 #[test]
 fn a_failed_measurement_exits_1_with_the_value_against_its_limits() {
     let (dir, store, _supply) = setup("8.50");
-    let out = rigor(dir.path(), &store);
+    let junit = dir.path().join("junit.xml");
+    let out = rigor_with(dir.path(), &store, &["--junit", junit.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         stdout.contains("FAILED: firmware_temp = 8.5 °C, limits 2 <= x <= 8 °C"),
         "{stdout}"
@@ -275,4 +285,101 @@ fn a_failed_measurement_exits_1_with_the_value_against_its_limits() {
         })
         .unwrap();
     assert_eq!((outcome.as_str(), class.as_str()), ("fail", "device"));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<testsuite name="bench-smoke FC2-000042 attempt 1" tests="8" failures="1" errors="0""#), "{xml}");
+    assert!(xml.contains(r#"<failure message="firmware_temp = 8.5 °C, limits 2 &lt;= x &lt;= 8 °C" type="device">"#), "{xml}");
+    assert!(
+        xml.contains(r#"<property name="serial" value="FC2-000042"/>"#),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_run_killed_mid_way_leaves_a_consistent_store_and_a_free_slot() {
+    let (dir, store, _supply) = setup("4.25");
+    // A scenario that powers the unit, checks the banner, then waits long enough to be killed.
+    std::fs::write(
+        dir.path().join("scenario.yaml"),
+        "scenario: bench-smoke\nversion: 2\napplies-to: { family: fridge-ctl }\nsteps:\n  - power: on\n  - id: banner\n    console.expect: { pattern: \"${boot_banner}\", within: 5s }\n  - wait: 10min\nteardown:\n  - power: off\n",
+    )
+    .unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .args([
+            "run",
+            "--rig",
+            "test-bench",
+            "--scenario",
+            "bench-smoke",
+            "--unit",
+            "FC2-000042",
+            "--store",
+        ])
+        .arg(&store)
+        .arg("--path")
+        .arg(root.join("device-profiles"))
+        .arg("--path")
+        .arg(root.join("rigs/instruments"))
+        .arg("--path")
+        .arg(dir.path())
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill it once the banner step is reported done (and so recorded: the recorder goes first).
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("banner ... ok") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+            "rigor ended before the banner"
+        );
+    }
+    child.kill().unwrap(); // SIGKILL: no teardown, no end row
+    child.wait().unwrap();
+
+    let db = rusqlite::Connection::open(&store).unwrap();
+    let steps: Vec<(String, String)> = db
+        .prepare("SELECT step_id, outcome FROM steps ORDER BY step_index")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("power".to_owned(), "pass".to_owned()),
+            ("banner".to_owned(), "pass".to_owned())
+        ]
+    );
+    let status: String = db
+        .query_row("SELECT outcome FROM run_summary", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "incomplete");
+    drop(db);
+
+    // The slot's lock died with the process: the next run takes the slot and is attempt 2.
+    std::fs::write(
+        dir.path().join("scenario.yaml"),
+        "scenario: bench-smoke\nversion: 2\napplies-to: { family: fridge-ctl }\nsteps:\n  - power: on\nteardown:\n  - power: off\n",
+    )
+    .unwrap();
+    let out = rigor(dir.path(), &store);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = rusqlite::Connection::open(&store).unwrap();
+    let attempts: Vec<u32> = db
+        .prepare("SELECT attempt FROM runs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(attempts, [1, 2]);
 }

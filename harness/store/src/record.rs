@@ -9,6 +9,13 @@ use crate::input::{MeasurementRecord, RunEnd, RunStart, StepRecord};
 use crate::store::Store;
 use crate::types::RunId;
 
+/// The next attempt number of a unit × scenario name.
+const NEXT_ATTEMPT: &str = "SELECT coalesce(max(attempt), 0) + 1 FROM runs \
+     WHERE unit_serial = ?1 AND scenario_name = ?2";
+
+/// The next measurement position in a run.
+const NEXT_SEQ: &str = "SELECT coalesce(max(seq) + 1, 0) FROM measurements WHERE run_id = ?1";
+
 /// A started run: its id and its attempt number for this unit × scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RunHandle {
@@ -27,10 +34,7 @@ impl Store {
         let tx = self.write()?;
         record_unit(&tx, start)?;
         let attempt: u32 = tx
-            .prepare_cached(
-                "SELECT coalesce(max(attempt), 0) + 1 FROM runs \
-                 WHERE unit_serial = ?1 AND scenario_name = ?2",
-            )?
+            .prepare_cached(NEXT_ATTEMPT)?
             .query_row(params![start.unit.serial, start.scenario.name], |row| {
                 row.get(0)
             })?;
@@ -110,7 +114,7 @@ impl Store {
         let m = measurement;
         let limits = &m.limits;
         let seq: i64 = tx
-            .prepare_cached("SELECT coalesce(max(seq) + 1, 0) FROM measurements WHERE run_id = ?1")?
+            .prepare_cached(NEXT_SEQ)?
             .query_row([run], |row| row.get(0))?;
         tx.prepare_cached(
             "INSERT INTO measurements (run_id, seq, step_index, name, value, text_value, unit, \
@@ -217,5 +221,73 @@ pub(crate) fn require_open_run(tx: &Transaction<'_>, run: RunId) -> Result<(), S
         None => Err(StoreError::UnknownRun(run)),
         Some(true) => Err(StoreError::RunAlreadyEnded(run)),
         Some(false) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    use super::*;
+    use crate::input::{Limits, ScenarioRef, UnitIdentity};
+    use crate::types::{MeasurementOutcome, Timestamp};
+
+    fn start() -> RunStart {
+        RunStart {
+            unit: UnitIdentity {
+                serial: "SN1".to_owned(),
+                family: "f".to_owned(),
+                generation: "g".to_owned(),
+            },
+            scenario: ScenarioRef {
+                name: "boot".to_owned(),
+                version: "1".to_owned(),
+                sha256: "a".repeat(64),
+            },
+            station: "s".to_owned(),
+            rig: "r".to_owned(),
+            slot: "1".to_owned(),
+            fixture: None,
+            operator: "o".to_owned(),
+            firmware: None,
+            limits_sha256: "b".repeat(64),
+            started_at: Timestamp(0),
+        }
+    }
+
+    /// Regression: under the bundled SQLite's STAT4, the key-prefix lookups of the hot path were
+    /// prepared again on every call, doubling a record's cost, until the store turned on the
+    /// query planner stability guarantee.
+    #[test]
+    fn hot_path_statements_are_not_prepared_again_per_call() {
+        let mut store = Store::open_in_memory().unwrap();
+        let run = store.begin_run(&start()).unwrap();
+        store.begin_run(&start()).unwrap();
+        let m = MeasurementRecord {
+            step_index: 0,
+            name: "v".to_owned(),
+            value: Some(1.0),
+            text_value: None,
+            unit: None,
+            limits: Limits {
+                comparator: "any".to_owned(),
+                low: None,
+                low_inclusive: true,
+                high: None,
+                high_inclusive: true,
+                marginal_low: None,
+                marginal_high: None,
+            },
+            marginal: false,
+            outcome: MeasurementOutcome::Pass,
+            measured_at: Timestamp(0),
+        };
+        for _ in 0..3 {
+            store.record_measurement(run.id, &m).unwrap();
+        }
+        for sql in [NEXT_ATTEMPT, NEXT_SEQ] {
+            let stmt = store.conn.prepare_cached(sql).unwrap();
+            assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0, "{sql}");
+        }
     }
 }
