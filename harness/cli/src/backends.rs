@@ -1,24 +1,28 @@
 //! Opening a bound plan's backends: the composition root where the rig's channel descriptions meet
 //! the driver crates. A channel kind without a working backend on this build is an error that says
-//! so, never a silent stand-in.
+//! so, never a silent stand-in. `virtual` channels are the virtual bench's, opened through the same
+//! serial and Modbus backends as a rack's.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use rigor_bench::SlotEndpoints;
 use rigor_drivers::modbus::{Endpoint, ModbusInstrument, ModbusLine};
 use rigor_drivers::net_proxy::ImpairmentProxy;
 use rigor_drivers::serial::{PortName, SerialConsole};
 use rigor_hal::{DigitalLine, Instrument, NetImpairment};
-use rigor_model::rig::{GpioLine, ImpairmentPoint, ModbusLink, SerialPort};
-use rigor_plan::plan::{BoundAction, BoundPlan, InstrumentBinding};
+use rigor_model::rig::{GpioLine, I2cBus, ImpairmentPoint, ModbusLink, Probe, SerialPort};
+use rigor_plan::plan::{
+    BoundAction, BoundPlan, InstrumentBinding, LineBinding, MeasureSource, PowerBinding,
+};
 use rigor_runner::devices::SlotDevices;
 
 /// A channel that cannot be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// This build has no backend for the channel kind yet.
-    #[error("slot `{slot}`: {what} is not available in this build of rigor ({why})")]
+    /// This build has no backend for the channel kind yet, or no bench runs for a virtual one.
+    #[error("slot `{slot}`: {what} is not available ({why})")]
     Unavailable {
         /// The slot.
         slot: String,
@@ -36,200 +40,286 @@ pub enum OpenError {
         address: String,
     },
     /// The OS refused (a port in use, a missing device).
-    #[error("slot `{slot}`: cannot open {what}")]
+    #[error("slot `{slot}`: cannot open {what}: {reason}")]
     Io {
         /// The slot.
         slot: String,
         /// The channel.
         what: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        reason: String,
     },
 }
 
-/// Opens every backend `plan` uses.
-pub async fn open(plan: &BoundPlan) -> Result<SlotDevices, OpenError> {
-    let slot = plan.slot.clone();
-    let unavailable = |what: String, why: &'static str| OpenError::Unavailable {
-        slot: slot.clone(),
-        what,
-        why,
-    };
-    let mut devices = SlotDevices::default();
-    let mut instruments: HashMap<String, Arc<dyn Instrument>> = HashMap::new();
-    let mut instrument = |b: &InstrumentBinding| -> Result<Arc<dyn Instrument>, OpenError> {
-        if let Some(i) = instruments.get(&b.name) {
+/// Opens backends for one slot, sharing instruments between the steps that use them.
+struct Opener<'a> {
+    plan: &'a BoundPlan,
+    bench: Option<&'a SlotEndpoints>,
+    devices: SlotDevices,
+    instruments: HashMap<String, Arc<dyn Instrument>>,
+    io_module: Option<Arc<dyn Instrument>>,
+}
+
+impl Opener<'_> {
+    fn unavailable(&self, what: String, why: &'static str) -> OpenError {
+        OpenError::Unavailable {
+            slot: self.plan.slot.clone(),
+            what,
+            why,
+        }
+    }
+
+    fn address(&self, text: &str) -> Result<SocketAddr, OpenError> {
+        text.parse().map_err(|_| OpenError::Address {
+            slot: self.plan.slot.clone(),
+            address: text.to_owned(),
+        })
+    }
+
+    fn instrument(&mut self, b: &InstrumentBinding) -> Result<Arc<dyn Instrument>, OpenError> {
+        if let Some(i) = self.instruments.get(&b.name) {
             return Ok(i.clone());
         }
-        let opened: Arc<dyn Instrument> = match &b.link {
-            ModbusLink::Tcp(tcp) => {
-                let address: SocketAddr = tcp.address.parse().map_err(|_| OpenError::Address {
-                    slot: slot.clone(),
-                    address: tcp.address.clone(),
-                })?;
-                Arc::new(ModbusInstrument::new(
-                    &b.name,
-                    b.model.clone(),
-                    Endpoint::Tcp {
-                        address,
-                        unit: tcp.unit,
-                    },
-                ))
-            }
+        let (address, unit) = match &b.link {
+            ModbusLink::Tcp(tcp) => (self.address(&tcp.address)?, tcp.unit),
+            ModbusLink::Virtual(v) => match self.bench.and_then(|e| e.instruments.get(&b.name)) {
+                Some(a) => (*a, v.unit),
+                None => {
+                    return Err(self.unavailable(
+                        format!("virtual instrument `{}`", b.name),
+                        "no virtual bench runs for this slot",
+                    ));
+                }
+            },
             ModbusLink::Rtu(_) => {
-                return Err(unavailable(
+                return Err(self.unavailable(
                     format!("Modbus RTU instrument `{}`", b.name),
-                    "RTU over a serial port lands with the serial backends",
-                ));
-            }
-            ModbusLink::Virtual(_) => {
-                return Err(unavailable(
-                    format!("virtual instrument `{}`", b.name),
-                    "the virtual bench is not in this build yet",
+                    "RTU lands with the serial instrument paths",
                 ));
             }
         };
-        instruments.insert(b.name.clone(), opened.clone());
+        let opened: Arc<dyn Instrument> = Arc::new(ModbusInstrument::new(
+            &b.name,
+            b.model.clone(),
+            Endpoint::Tcp { address, unit },
+        ));
+        self.instruments.insert(b.name.clone(), opened.clone());
         Ok(opened)
+    }
+
+    fn line(&mut self, line: &LineBinding) -> Result<(), OpenError> {
+        if self.devices.lines.contains_key(&line.channel) {
+            return Ok(());
+        }
+        let opened: Arc<dyn DigitalLine> = match &line.line {
+            GpioLine::Modbus(m) => {
+                let Some(conn) = self.plan.instruments.get(&m.instrument).cloned() else {
+                    return Err(self.unavailable(
+                        format!("instrument `{}`", m.instrument),
+                        "the rig does not describe it",
+                    ));
+                };
+                Arc::new(ModbusLine::new(
+                    self.instrument(&conn)?,
+                    &m.channel,
+                    &m.channel,
+                ))
+            }
+            GpioLine::Virtual => {
+                let Some(e) = self.bench else {
+                    return Err(self.unavailable(
+                        format!("virtual line `{}`", line.channel),
+                        "no virtual bench runs for this slot",
+                    ));
+                };
+                let io = self
+                    .io_module
+                    .get_or_insert_with(|| {
+                        Arc::new(ModbusInstrument::new(
+                            "digital-io",
+                            e.io_model.clone(),
+                            Endpoint::Tcp {
+                                address: e.io,
+                                unit: 1,
+                            },
+                        ))
+                    })
+                    .clone();
+                Arc::new(ModbusLine::new(
+                    io,
+                    format!("{}.drive", line.channel),
+                    format!("{}.level", line.channel),
+                ))
+            }
+            GpioLine::Gpiochip(_) => {
+                return Err(self.unavailable(
+                    format!("GPIO line `{}`", line.channel),
+                    "the Linux GPIO character-device backend is not written yet",
+                ));
+            }
+        };
+        self.devices.lines.insert(line.channel.clone(), opened);
+        Ok(())
+    }
+
+    async fn link(&mut self, channel: &str, point: &ImpairmentPoint) -> Result<(), OpenError> {
+        if self.devices.links.contains_key(channel) {
+            return Ok(());
+        }
+        let opened: Arc<dyn NetImpairment> = match point {
+            ImpairmentPoint::Proxy(p) => {
+                let listen = self.address(&p.listen)?;
+                let proxy = ImpairmentProxy::start(listen, p.upstream.clone())
+                    .await
+                    .map_err(|e| OpenError::Io {
+                        slot: self.plan.slot.clone(),
+                        what: format!("the impairment proxy on {listen}"),
+                        reason: e.to_string(),
+                    })?;
+                Arc::new(proxy)
+            }
+            ImpairmentPoint::Virtual => {
+                return Err(self.unavailable(
+                    format!("virtual impairment point `{channel}`"),
+                    "the bench does not simulate telemetry yet",
+                ));
+            }
+            ImpairmentPoint::Tun(_) | ImpairmentPoint::Netem(_) => {
+                return Err(self.unavailable(
+                    format!("impairment point `{channel}`"),
+                    "only the userspace proxy is written yet",
+                ));
+            }
+        };
+        self.devices.links.insert(channel.to_owned(), opened);
+        Ok(())
+    }
+
+    fn console(&mut self) -> Result<(), OpenError> {
+        let Some(binding) = &self.plan.console else {
+            return Ok(());
+        };
+        if self.devices.console.is_some() {
+            return Ok(());
+        }
+        let name = match &binding.port {
+            SerialPort::Path(p) => PortName::Path(p.clone()),
+            SerialPort::Usb(id) => match PortName::usb(id) {
+                Some(n) => n,
+                None => {
+                    return Err(self.unavailable(
+                        format!("serial port `{id}`"),
+                        "it is not a VID:PID:SERIAL identity",
+                    ));
+                }
+            },
+            SerialPort::Virtual => match self.bench {
+                Some(e) => PortName::Path(e.console.clone()),
+                None => {
+                    return Err(self.unavailable(
+                        format!("virtual console `{}`", binding.channel),
+                        "no virtual bench runs for this slot",
+                    ));
+                }
+            },
+        };
+        let console = SerialConsole::open(name, binding.baud).map_err(|e| OpenError::Io {
+            slot: self.plan.slot.clone(),
+            what: format!("console `{}`", binding.channel),
+            reason: e.to_string(),
+        })?;
+        self.devices.console = Some(Box::new(console));
+        Ok(())
+    }
+
+    fn flasher(&mut self, probe: &Probe) -> Result<(), OpenError> {
+        if self.devices.flasher.is_some() {
+            return Ok(());
+        }
+        match (probe, self.bench) {
+            (Probe::Virtual, Some(e)) => {
+                self.devices.flasher = Some(Box::new(e.flasher.clone()));
+                Ok(())
+            }
+            (Probe::Virtual, None) => Err(self.unavailable(
+                "the virtual probe".into(),
+                "no virtual bench runs for this slot",
+            )),
+            _ => Err(self.unavailable(
+                "the debug probe".into(),
+                "probe-rs and GDB-remote flashing land with the hardware paths",
+            )),
+        }
+    }
+
+    fn i2c(&mut self, channel: &str, bus: &I2cBus) -> Result<(), OpenError> {
+        if self.devices.i2c.contains_key(channel) {
+            return Ok(());
+        }
+        match (bus, self.bench) {
+            (I2cBus::Virtual, Some(e)) => {
+                self.devices
+                    .i2c
+                    .insert(channel.to_owned(), Arc::new(e.i2c.clone()));
+                Ok(())
+            }
+            _ => Err(self.unavailable(
+                format!("I²C bus `{channel}`"),
+                "only the virtual bench's bus is available; i2c-dev is not written yet",
+            )),
+        }
+    }
+}
+
+/// Opens every backend `plan` uses; `virtual` channels are the bench's, when one runs.
+pub async fn open(
+    plan: &BoundPlan,
+    bench: Option<&SlotEndpoints>,
+) -> Result<SlotDevices, OpenError> {
+    let mut o = Opener {
+        plan,
+        bench,
+        devices: SlotDevices::default(),
+        instruments: HashMap::new(),
+        io_module: None,
     };
     for step in plan.all_steps() {
         match &step.action {
             BoundAction::Power { switch, .. } => {
-                let b = match switch {
-                    rigor_plan::plan::PowerBinding::Supply { instrument, .. }
-                    | rigor_plan::plan::PowerBinding::Relay { instrument, .. } => instrument,
-                };
-                instrument(b)?;
+                let (PowerBinding::Supply { instrument, .. }
+                | PowerBinding::Relay { instrument, .. }) = switch;
+                o.instrument(instrument)?;
             }
-            BoundAction::InstrumentRead { instrument: b, .. }
-            | BoundAction::InstrumentWrite { instrument: b, .. } => {
-                instrument(b)?;
-            }
-            BoundAction::Measure {
-                source: rigor_plan::plan::MeasureSource::Instrument { instrument: b, .. },
+            BoundAction::InstrumentRead { instrument, .. }
+            | BoundAction::InstrumentWrite { instrument, .. }
+            | BoundAction::Measure {
+                source: MeasureSource::Instrument { instrument, .. },
                 ..
             } => {
-                instrument(b)?;
+                o.instrument(instrument)?;
             }
             BoundAction::GpioSet { line, .. }
             | BoundAction::GpioPulse { line, .. }
             | BoundAction::GpioRead { line, .. }
             | BoundAction::GpioExpect { line, .. }
             | BoundAction::GpioWaitEdge { line, .. }
-            | BoundAction::GpioMeasure { line, .. } => {
-                if devices.lines.contains_key(&line.channel) {
-                    continue;
-                }
-                let opened: Arc<dyn DigitalLine> = match &line.line {
-                    GpioLine::Modbus(m) => {
-                        let Some(conn) = plan.instruments.get(&m.instrument) else {
-                            return Err(unavailable(
-                                format!("instrument `{}`", m.instrument),
-                                "the rig does not describe it",
-                            ));
-                        };
-                        Arc::new(ModbusLine::new(instrument(conn)?, &m.channel, &m.channel))
-                    }
-                    GpioLine::Gpiochip(_) => {
-                        return Err(unavailable(
-                            format!("GPIO line `{}`", line.channel),
-                            "the Linux GPIO character-device backend is not written yet",
-                        ));
-                    }
-                    GpioLine::Virtual => {
-                        return Err(unavailable(
-                            format!("virtual line `{}`", line.channel),
-                            "the virtual bench is not in this build yet",
-                        ));
-                    }
-                };
-                devices.lines.insert(line.channel.clone(), opened);
-            }
+            | BoundAction::GpioMeasure { line, .. } => o.line(line)?,
             BoundAction::NetImpair { link, .. } | BoundAction::NetClear { link } => {
-                if devices.links.contains_key(&link.channel) {
-                    continue;
-                }
-                let opened: Arc<dyn NetImpairment> = match &link.point {
-                    ImpairmentPoint::Proxy(p) => {
-                        let listen: SocketAddr =
-                            p.listen.parse().map_err(|_| OpenError::Address {
-                                slot: slot.clone(),
-                                address: p.listen.clone(),
-                            })?;
-                        let proxy = ImpairmentProxy::start(listen, p.upstream.clone())
-                            .await
-                            .map_err(|source| OpenError::Io {
-                                slot: slot.clone(),
-                                what: format!("the impairment proxy on {listen}"),
-                                source,
-                            })?;
-                        Arc::new(proxy)
-                    }
-                    ImpairmentPoint::Tun(_) | ImpairmentPoint::Netem(_) => {
-                        return Err(unavailable(
-                            format!("impairment point `{}`", link.channel),
-                            "only the userspace proxy is written yet",
-                        ));
-                    }
-                    ImpairmentPoint::Virtual => {
-                        return Err(unavailable(
-                            format!("virtual impairment point `{}`", link.channel),
-                            "the virtual bench is not in this build yet",
-                        ));
-                    }
-                };
-                devices.links.insert(link.channel.clone(), opened);
+                o.link(&link.channel, &link.point).await?
             }
-            BoundAction::Flash { .. } => {
-                return Err(unavailable(
-                    "the debug probe".into(),
-                    "flashing backends land with the hardware paths",
-                ));
-            }
+            BoundAction::Flash { probe, .. } => o.flasher(probe)?,
             BoundAction::ConsoleSend { .. }
             | BoundAction::ConsoleExpect { .. }
-            | BoundAction::ConsoleCapture { .. } => {
-                if devices.console.is_some() {
-                    continue;
-                }
-                let Some(binding) = &plan.console else {
-                    continue;
-                };
-                let name = match &binding.port {
-                    SerialPort::Path(p) => PortName::Path(p.clone()),
-                    SerialPort::Usb(id) => PortName::usb(id).ok_or_else(|| {
-                        unavailable(
-                            format!("serial port `{id}`"),
-                            "it is not a VID:PID:SERIAL identity",
-                        )
-                    })?,
-                    SerialPort::Virtual => {
-                        return Err(unavailable(
-                            format!("virtual console `{}`", binding.channel),
-                            "the virtual bench is not in this build yet",
-                        ));
-                    }
-                };
-                let console =
-                    SerialConsole::open(name, binding.baud).map_err(|e| OpenError::Io {
-                        slot: slot.clone(),
-                        what: format!("console `{}`", binding.channel),
-                        source: std::io::Error::other(e.to_string()),
-                    })?;
-                devices.console = Some(Box::new(console));
-            }
+            | BoundAction::ConsoleCapture { .. } => o.console()?,
             BoundAction::I2cRead { target, .. }
             | BoundAction::I2cWrite { target, .. }
             | BoundAction::I2cExpect { target, .. } => {
-                return Err(unavailable(
-                    format!("I²C bus `{}`", target.channel),
-                    "the i2c-dev backend is not written yet",
-                ));
+                o.i2c(&target.channel, &target.bus)?;
             }
             _ => {}
         }
     }
-    devices.instruments = instruments;
+    let mut devices = o.devices;
+    devices.instruments = o.instruments;
     Ok(devices)
 }

@@ -2,6 +2,7 @@
 
 mod backends;
 mod check;
+mod demo;
 mod exit_code;
 mod progress;
 mod record;
@@ -35,6 +36,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: check::Format,
     },
+    /// The demo: four simulated units of three generations on the virtual bench, recorded and reported.
+    Demo(demo::DemoArgs),
     /// Run a scenario on a rig's slots: flash, power, test, record every unit.
     Run(run::RunArgs),
     /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.
@@ -74,6 +77,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Run(args) => tokio::runtime::Runtime::new()?.block_on(run::run(args)),
+        Command::Demo(args) => tokio::runtime::Runtime::new()?.block_on(demo::run(args)),
         Command::Check {
             paths,
             params,

@@ -2,8 +2,8 @@
 //!
 //! The store numbers a run's executed steps in order (a retried step is a new row with its
 //! attempt), while the engine's step index names the step's place in the plan; this adapter
-//! keeps the execution count. A step's measurements are held until its row is written, so a
-//! crash never leaves measurements of a step the store does not know.
+//! keeps the execution count. A step's measurements are held until the step ends and written in
+//! the same commit, so a crash keeps both or neither.
 
 use std::collections::HashMap;
 use std::time::{Duration, UNIX_EPOCH};
@@ -144,12 +144,11 @@ impl Recorder for StoreRecorder {
                 };
                 let id = run.id;
                 let pending = std::mem::take(&mut run.pending);
-                self.store.record_step(id, &step).map_err(err)?;
-                for judged in pending {
-                    self.store
-                        .record_measurement(id, &measurement(index, &judged))
-                        .map_err(err)?;
-                }
+                // One commit for the step and its measurements: a crash keeps both or neither.
+                let measurements: Vec<_> = pending.iter().map(|j| measurement(index, j)).collect();
+                self.store
+                    .record_step_with_measurements(id, &step, &measurements)
+                    .map_err(err)?;
                 Ok(())
             }
             Event::Artifact {

@@ -69,8 +69,9 @@ pub async fn run(args: RunArgs) -> i32 {
         return exit_code::INVALID_INPUT;
     }
     let params: BTreeMap<String, Scalar> = args.params.iter().cloned().collect();
-    let jobs = match prepare(&catalog, &args, &params).await {
-        Ok(jobs) => jobs,
+    // The bench (if the rig has one) lives until every run is over.
+    let (jobs, _bench) = match prepare(&catalog, &args, &params).await {
+        Ok(prepared) => prepared,
         Err((code, message)) => {
             eprintln!("error: {message}");
             return code;
@@ -141,7 +142,7 @@ fn worst(a: i32, b: i32) -> i32 {
     if rank(b) > rank(a) { b } else { a }
 }
 
-async fn interrupted() {
+pub(crate) async fn interrupted() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -161,7 +162,7 @@ async fn prepare(
     catalog: &Catalog,
     args: &RunArgs,
     params: &BTreeMap<String, Scalar>,
-) -> Result<Vec<SlotJob>, (i32, String)> {
+) -> Result<(Vec<SlotJob>, Option<rigor_bench::Bench>), (i32, String)> {
     let invalid = |m: String| (exit_code::INVALID_INPUT, m);
     let names = |keys: Vec<&String>| {
         keys.into_iter()
@@ -189,7 +190,7 @@ async fn prepare(
         args.slots.clone()
     };
     let units = unit_serials(&args.units, &slots).map_err(invalid)?;
-    let mut jobs = Vec::new();
+    let mut bound = Vec::new();
     for slot_name in &slots {
         let slot = rig.value.slots.get(slot_name).ok_or_else(|| {
             invalid(format!(
@@ -214,14 +215,35 @@ async fn prepare(
             slot: slot_name,
         };
         let plan = rigor_plan::bind(catalog, target, params).map_err(|d| invalid(d.to_string()))?;
-        let devices = crate::backends::open(&plan)
-            .await
-            .map_err(|e| (exit_code::INFRASTRUCTURE, e.to_string()))?;
         let unit = units.get(slot_name).cloned().ok_or_else(|| {
             invalid(format!(
                 "no unit serial for slot `{slot_name}`: give `--unit {slot_name}=SERIAL`"
             ))
         })?;
+        bound.push((plan, unit, profile.value.clone(), fixture.value.clone()));
+    }
+    let bench = match &rig.value.virtual_bench {
+        Some(settings) => {
+            let specs = bound
+                .iter()
+                .map(|(plan, unit, profile, fixture)| rigor_bench::UnitSpec {
+                    slot: plan.slot.clone(),
+                    serial: unit.clone(),
+                    profile: profile.clone(),
+                    fixture: fixture.clone(),
+                    faults: Vec::new(),
+                })
+                .collect();
+            Some(start_bench(catalog, &rig.value, specs, settings.seed).await?)
+        }
+        None => None,
+    };
+    let mut jobs = Vec::new();
+    for (plan, unit, _, _) in bound {
+        let endpoints = bench.as_ref().and_then(|b| b.slot(&plan.slot));
+        let devices = crate::backends::open(&plan, endpoints)
+            .await
+            .map_err(|e| (exit_code::INFRASTRUCTURE, e.to_string()))?;
         let request = RunRequest {
             plan,
             unit,
@@ -230,7 +252,29 @@ async fn prepare(
         };
         jobs.push(SlotJob { request, devices });
     }
-    Ok(jobs)
+    Ok((jobs, bench))
+}
+
+/// Starts the virtual bench for `rig` with these units.
+pub(crate) async fn start_bench(
+    catalog: &Catalog,
+    rig: &rigor_model::rig::Rig,
+    units: Vec<rigor_bench::UnitSpec>,
+    seed: u64,
+) -> Result<rigor_bench::Bench, (i32, String)> {
+    let models = catalog
+        .instruments
+        .iter()
+        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .collect();
+    rigor_bench::Bench::start(rig, &models, units, seed)
+        .await
+        .map_err(|e| {
+            (
+                exit_code::INFRASTRUCTURE,
+                format!("the virtual bench did not start: {e}"),
+            )
+        })
 }
 
 /// `--unit SERIAL` for one slot, or `--unit SLOT=SERIAL` for several.

@@ -273,7 +273,12 @@ fn a_failed_measurement_exits_1_with_the_value_against_its_limits() {
     let junit = dir.path().join("junit.xml");
     let out = rigor_with(dir.path(), &store, &["--junit", junit.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         stdout.contains("FAILED: firmware_temp = 8.5 °C, limits 2 <= x <= 8 °C"),
         "{stdout}"

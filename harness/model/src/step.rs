@@ -254,11 +254,17 @@ impl JsonSchema for Step {
 }
 
 impl Step {
-    /// The step's label in reports: its id, else its name, else its action key.
+    /// The step's label in reports: its id, else its name, else a measurement's name, else its action key.
     pub fn label(&self) -> &str {
+        let measured = match &self.action {
+            Action::Measure(m) => Some(m.name.as_str()),
+            Action::GpioMeasure(m) => Some(m.name.as_str()),
+            _ => None,
+        };
         self.id
             .as_deref()
             .or(self.name.as_deref())
+            .or(measured)
             .unwrap_or(self.action.key())
     }
 }

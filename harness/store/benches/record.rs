@@ -83,6 +83,26 @@ fn record(c: &mut Criterion) {
         });
     });
 
+    c.bench_function("record_step_with_3_measurements", |b| {
+        b.iter(|| {
+            let step = StepRecord {
+                index,
+                step_id: "measure-rails".to_owned(),
+                kind: "measure".to_owned(),
+                attempt: 1,
+                started_at: Timestamp(0),
+                ended_at: Timestamp(1),
+                outcome: StepOutcome::Pass,
+                message: None,
+            };
+            index += 1;
+            let taken = [m.clone(), m.clone(), m.clone()];
+            store
+                .record_step_with_measurements(run.id, black_box(&step), black_box(&taken))
+                .unwrap();
+        });
+    });
+
     let start = run_start("SN-BENCH");
     c.bench_function("begin_run", |b| {
         b.iter(|| store.begin_run(black_box(&start)).unwrap());

@@ -11,6 +11,12 @@
 //! busy timeout, and each record call is one short immediate transaction. See [`Durability`]
 //! for what a commit survives.
 //!
+//! A commit is most of a record's cost (tens of microseconds with the default durability), so
+//! [`Store::record_step_with_measurements`] writes a finished step and its measurements in one.
+//!
+//! The API is synchronous. [`Store`] is `Send`: an async engine owns it on a blocking thread (or
+//! calls it from `spawn_blocking`); each slot process opens its own.
+//!
 //! The schema, its views (`run_summary`, `unit_footprint`, `first_pass_yield`) and the
 //! append-only triggers are described in the [`schema`] module.
 

@@ -70,36 +70,7 @@ impl Store {
 
     /// Records a finished step of an open run.
     pub fn record_step(&mut self, run: RunId, step: &StepRecord) -> Result<(), StoreError> {
-        let tx = self.write()?;
-        require_open_run(&tx, run)?;
-        let exists: bool = tx
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM steps WHERE run_id = ?1 AND step_index = ?2)",
-            )?
-            .query_row(params![run, step.index], |row| row.get(0))?;
-        if exists {
-            return Err(StoreError::DuplicateStep {
-                run,
-                index: step.index,
-            });
-        }
-        tx.prepare_cached(
-            "INSERT INTO steps (run_id, step_index, step_id, kind, attempt, started_at_us, \
-             ended_at_us, outcome, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
-            run,
-            step.index,
-            step.step_id,
-            step.kind,
-            step.attempt,
-            step.started_at,
-            step.ended_at,
-            step.outcome,
-            step.message,
-        ])?;
-        tx.commit()?;
-        Ok(())
+        self.record_step_with_measurements(run, step, &[])
     }
 
     /// Records one judged measurement of an open run.
@@ -111,36 +82,28 @@ impl Store {
         measurement.validate()?;
         let tx = self.write()?;
         require_open_run(&tx, run)?;
-        let m = measurement;
-        let limits = &m.limits;
-        let seq: i64 = tx
-            .prepare_cached(NEXT_SEQ)?
-            .query_row([run], |row| row.get(0))?;
-        tx.prepare_cached(
-            "INSERT INTO measurements (run_id, seq, step_index, name, value, text_value, unit, \
-             comparator, low, low_inclusive, high, high_inclusive, marginal_low, marginal_high, \
-             marginal, outcome, measured_at_us) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-        )?
-        .execute(params![
-            run,
-            seq,
-            m.step_index,
-            m.name,
-            m.value,
-            m.text_value,
-            m.unit,
-            limits.comparator,
-            limits.low,
-            limits.low_inclusive,
-            limits.high,
-            limits.high_inclusive,
-            limits.marginal_low,
-            limits.marginal_high,
-            m.marginal,
-            m.outcome,
-            m.measured_at,
-        ])?;
+        insert_measurement(&tx, run, measurement)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a finished step and the measurements it took in one transaction: one commit
+    /// (the bulk of a record's cost) for the whole step, all or nothing.
+    pub fn record_step_with_measurements(
+        &mut self,
+        run: RunId,
+        step: &StepRecord,
+        measurements: &[MeasurementRecord],
+    ) -> Result<(), StoreError> {
+        for measurement in measurements {
+            measurement.validate()?;
+        }
+        let tx = self.write()?;
+        require_open_run(&tx, run)?;
+        insert_step(&tx, run, step)?;
+        for measurement in measurements {
+            insert_measurement(&tx, run, measurement)?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -173,6 +136,73 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
+}
+
+fn insert_step(tx: &Transaction<'_>, run: RunId, step: &StepRecord) -> Result<(), StoreError> {
+    let exists: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM steps WHERE run_id = ?1 AND step_index = ?2)",
+        )?
+        .query_row(params![run, step.index], |row| row.get(0))?;
+    if exists {
+        return Err(StoreError::DuplicateStep {
+            run,
+            index: step.index,
+        });
+    }
+    tx.prepare_cached(
+        "INSERT INTO steps (run_id, step_index, step_id, kind, attempt, started_at_us, \
+         ended_at_us, outcome, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        run,
+        step.index,
+        step.step_id,
+        step.kind,
+        step.attempt,
+        step.started_at,
+        step.ended_at,
+        step.outcome,
+        step.message,
+    ])?;
+    Ok(())
+}
+
+fn insert_measurement(
+    tx: &Transaction<'_>,
+    run: RunId,
+    m: &MeasurementRecord,
+) -> Result<(), StoreError> {
+    let limits = &m.limits;
+    let seq: i64 = tx
+        .prepare_cached(NEXT_SEQ)?
+        .query_row([run], |row| row.get(0))?;
+    tx.prepare_cached(
+        "INSERT INTO measurements (run_id, seq, step_index, name, value, text_value, unit, \
+         comparator, low, low_inclusive, high, high_inclusive, marginal_low, marginal_high, \
+         marginal, outcome, measured_at_us) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?
+    .execute(params![
+        run,
+        seq,
+        m.step_index,
+        m.name,
+        m.value,
+        m.text_value,
+        m.unit,
+        limits.comparator,
+        limits.low,
+        limits.low_inclusive,
+        limits.high,
+        limits.high_inclusive,
+        limits.marginal_low,
+        limits.marginal_high,
+        m.marginal,
+        m.outcome,
+        m.measured_at,
+    ])?;
+    Ok(())
 }
 
 /// Inserts the unit on its first sighting; refuses a changed family or generation.

@@ -415,3 +415,32 @@ fn measurement_outcome_and_marginal_flag_round_trip() {
     store.record_measurement(run.id, &m).unwrap();
     assert_eq!(store.run_detail(run.id).unwrap().measurements, vec![m]);
 }
+
+#[test]
+fn a_step_with_its_measurements_is_written_whole_or_not_at_all() {
+    let mut store = Store::open_in_memory().unwrap();
+    let run = store.begin_run(&start("SN1", "boot", 100)).unwrap();
+    let taken = [measurement(0, 3.3), measurement(0, 3.25)];
+    store
+        .record_step_with_measurements(run.id, &step(0, StepOutcome::Pass), &taken)
+        .unwrap();
+
+    // Step index 0 again: refused, and its measurement with it.
+    let err = store
+        .record_step_with_measurements(run.id, &step(0, StepOutcome::Fail), &[measurement(0, 1.0)])
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::DuplicateStep { index: 0, .. }),
+        "{err:?}"
+    );
+    let mut bad = measurement(1, 9.0);
+    bad.marginal = true;
+    let err = store
+        .record_step_with_measurements(run.id, &step(1, StepOutcome::Fail), &[bad])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+
+    let detail = store.run_detail(run.id).unwrap();
+    assert_eq!(detail.steps, vec![step(0, StepOutcome::Pass)]);
+    assert_eq!(detail.measurements, taken.to_vec());
+}

@@ -1,0 +1,174 @@
+//! Starting the virtual bench for a rig: a simulated unit in each slot, with its console on a
+//! pseudo-terminal, its supply and digital I/O as Modbus TCP servers, and its I²C bus and firmware
+//! slot in-process. Rigor reaches them through its ordinary backends.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rigor_model::fixture::Fixture;
+use rigor_model::instrument::InstrumentModel;
+use rigor_model::profile::Profile;
+use rigor_model::rig::{ModbusLink, Rig};
+use serialport::SerialPort;
+
+use crate::parts::{Bus, Slot};
+use crate::servers::{DigitalIo, Supply, serve};
+use crate::unit::{Fault, State, spawn_firmware};
+
+/// A unit to put in a slot.
+#[derive(Debug, Clone)]
+pub struct UnitSpec {
+    /// The slot.
+    pub slot: String,
+    /// Its serial number.
+    pub serial: String,
+    /// Its generation's profile (merged).
+    pub profile: Profile,
+    /// The fixture holding it.
+    pub fixture: Fixture,
+    /// Its faults.
+    pub faults: Vec<Fault>,
+}
+
+/// Where a slot's simulated hardware can be reached.
+#[derive(Clone)]
+pub struct SlotEndpoints {
+    /// The console's pseudo-terminal.
+    pub console: String,
+    /// Modbus TCP addresses of the slot's virtual rig instruments, by rig instrument name.
+    pub instruments: BTreeMap<String, SocketAddr>,
+    /// The digital I/O module.
+    pub io: SocketAddr,
+    /// The I/O module's register map (`CHANNEL.drive`, `CHANNEL.level`).
+    pub io_model: Arc<InstrumentModel>,
+    /// The I²C bus.
+    pub i2c: Bus,
+    /// The firmware slot.
+    pub flasher: Slot,
+    state: Arc<Mutex<State>>,
+}
+
+impl SlotEndpoints {
+    /// Sets the chamber temperature around the unit (°C).
+    pub fn set_chamber(&self, celsius: f64) {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .chamber = celsius;
+    }
+}
+
+/// Why the bench could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A slot the rig does not have.
+    #[error("rig `{rig}` has no slot `{slot}`")]
+    NoSlot {
+        /// The rig.
+        rig: String,
+        /// The slot.
+        slot: String,
+    },
+    /// An instrument model the bench was not given.
+    #[error("no instrument model `{0}`")]
+    NoModel(String),
+    /// The OS refused a pty or a socket.
+    #[error("cannot start the bench: {0}")]
+    Io(#[from] std::io::Error),
+    /// No pseudo-terminal.
+    #[error("cannot open a pseudo-terminal: {0}")]
+    Pty(#[from] serialport::Error),
+}
+
+/// A running virtual bench; dropping it stops every unit and server.
+pub struct Bench {
+    slots: BTreeMap<String, SlotEndpoints>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    // The consoles' slave ends stay open, so a pty survives between two runs that open it.
+    _ttys: Vec<serialport::TTYPort>,
+}
+
+impl Bench {
+    /// Starts a unit in each given slot of `rig`. Must run inside a tokio runtime.
+    pub async fn start(
+        rig: &Rig,
+        models: &BTreeMap<String, Arc<InstrumentModel>>,
+        units: Vec<UnitSpec>,
+        seed: u64,
+    ) -> Result<Bench, BenchError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut bench = Bench {
+            slots: BTreeMap::new(),
+            stop: stop.clone(),
+            tasks: Vec::new(),
+            _ttys: Vec::new(),
+        };
+        for spec in units {
+            let slot = rig
+                .slots
+                .get(&spec.slot)
+                .ok_or_else(|| BenchError::NoSlot {
+                    rig: rig.rig.clone(),
+                    slot: spec.slot.clone(),
+                })?;
+            let channels: Vec<String> = slot.gpio.keys().cloned().collect();
+            let state = Arc::new(Mutex::new(State::new(
+                &spec.serial,
+                &spec.profile,
+                &spec.fixture,
+                &channels,
+                spec.faults.clone(),
+                seed,
+            )));
+            let (master, slave) = serialport::TTYPort::pair()?;
+            let console = slave.name().unwrap_or_default();
+            bench._ttys.push(slave);
+            spawn_firmware(state.clone(), master, stop.clone());
+            let mut instruments = BTreeMap::new();
+            for name in slot.instruments.values() {
+                let Some(conn) = rig.instruments.get(name) else {
+                    continue;
+                };
+                if !matches!(conn.modbus, ModbusLink::Virtual(_)) {
+                    continue;
+                }
+                let model = models
+                    .get(&conn.model)
+                    .ok_or_else(|| BenchError::NoModel(conn.model.clone()))?;
+                let (addr, task) = serve(Supply::new(state.clone(), model)).await?;
+                bench.tasks.push(task);
+                instruments.insert(name.clone(), addr);
+            }
+            let (io, task) = serve(DigitalIo::new(state.clone(), channels.len())).await?;
+            bench.tasks.push(task);
+            let endpoints = SlotEndpoints {
+                console,
+                instruments,
+                io,
+                io_model: Arc::new(DigitalIo::model(&channels)),
+                i2c: Bus(state.clone()),
+                flasher: Slot(state.clone()),
+                state,
+            };
+            bench.slots.insert(spec.slot.clone(), endpoints);
+        }
+        Ok(bench)
+    }
+
+    /// The endpoints of a slot with a unit.
+    pub fn slot(&self, slot: &str) -> Option<&SlotEndpoints> {
+        self.slots.get(slot)
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The virtual bench end to end: `rigor run` and `rigor demo` against simulated units reached
+//! through a pty and Modbus TCP, the store read back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
+
+use std::path::Path;
+use std::process::Command;
+
+fn rigor() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rigor"));
+    c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+    c
+}
+
+fn rows(db: &Path, sql: &str) -> Vec<String> {
+    let db = rusqlite::Connection::open(db).unwrap();
+    db.prepare(sql)
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn every_generation_passes_smoke_on_its_good_build() {
+    let dir = tempfile::tempdir().unwrap();
+    for (generation, version, serial) in [
+        ("gen1", "1.4.2", "FC1-000900"),
+        ("gen2", "2.1.0", "FC2-000900"),
+        ("gen3", "3.0.2", "FC3-000900"),
+    ] {
+        let fw = dir.path().join(generation);
+        std::fs::create_dir_all(&fw).unwrap();
+        std::fs::write(
+            fw.join(format!("fridge-ctl-{generation}.elf")),
+            rigor_bench::firmware::build_image("fridge-ctl", generation, version),
+        )
+        .unwrap();
+        let store = dir.path().join("rigor.db");
+        let out = rigor()
+            .args([
+                "run",
+                "--rig",
+                "virtual-bench",
+                "--scenario",
+                "smoke",
+                "--slot",
+                "slot1",
+                "--unit",
+                serial,
+            ])
+            .args(["--profile", &format!("fridge-ctl-{generation}")])
+            .arg("--param")
+            .arg(format!("build_dir={}", fw.display()))
+            .arg("--store")
+            .arg(&store)
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{generation}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("alarm_blink ... ok") && stdout.contains("sensor_temp ... ok"),
+            "{stdout}"
+        );
+    }
+    let outcomes = rows(&dir.path().join("rigor.db"), "SELECT outcome FROM run_ends");
+    assert_eq!(outcomes, ["pass", "pass", "pass"]);
+}
+
+#[test]
+fn the_demo_catches_the_buggy_build_and_the_faulty_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("demo.db");
+    let junit = dir.path().join("demo.xml");
+    let out = rigor()
+        .arg("demo")
+        .arg("--store")
+        .arg(&store)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--firmware")
+        .arg(dir.path().join("fw"))
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("first-pass yield: 2/4 units"), "{stdout}");
+    let by_unit = rows(
+        &store,
+        "SELECT r.unit_serial || ' ' || e.outcome FROM runs r JOIN run_ends e ON e.run_id = r.id ORDER BY r.unit_serial",
+    );
+    assert_eq!(
+        by_unit,
+        [
+            "FC1-000101 pass",
+            "FC2-000201 fail",
+            "FC2-000202 fail",
+            "FC3-000301 pass"
+        ]
+    );
+    // The buggy build fails on the firmware's temperature, at twice the sensor's 4.25 °C (± its offset).
+    let failed = rows(
+        &store,
+        "SELECT r.unit_serial || ' ' || m.name || ' ' || printf('%.1f', m.value) FROM measurements m JOIN runs r ON r.id = m.run_id \
+         WHERE m.outcome = 'fail' ORDER BY r.unit_serial",
+    );
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed[0].starts_with("FC2-000201 firmware_temp 8."),
+        "{failed:?}"
+    );
+    assert_eq!(failed[1], "FC2-000202 alarm_blink 0.0");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("type=\"device\""), "{xml}");
+}
