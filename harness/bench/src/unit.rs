@@ -19,7 +19,7 @@ use crate::firmware::Header;
 pub enum Fault {
     /// Never boots; draws almost nothing.
     Dead,
-    /// Boots four times slower than its profile says.
+    /// Boots ten times slower than its profile says (past any sensible banner wait).
     SlowBoot,
     /// The alarm LED's pin is stuck low.
     StuckPin,
@@ -280,7 +280,7 @@ pub fn spawn_firmware(state: Arc<Mutex<State>>, mut uart: TTYPort, stop: Arc<Ato
                     s.compressor = false;
                 }
                 let boot = if s.has(Fault::SlowBoot) {
-                    s.boot_time * 4
+                    s.boot_time * 10
                 } else {
                     s.boot_time
                 };

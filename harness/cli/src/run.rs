@@ -44,6 +44,10 @@ pub struct RunArgs {
     /// Print every event as a JSON line instead of the progress lines.
     #[arg(long, value_enum, default_value = "text")]
     pub format: crate::check::Format,
+    /// On a virtual bench: build a slot's unit with a fault, `SLOT=FAULT` (dead, slow-boot,
+    /// stuck-pin, flaky-sensor, noisy-line).
+    #[arg(long = "fault", value_name = "SLOT=FAULT")]
+    pub faults: Vec<String>,
     /// The store file (SQLite) that keeps every unit's runs.
     #[arg(long, default_value = "rigor.db")]
     pub store: PathBuf,
@@ -222,6 +226,24 @@ async fn prepare(
         })?;
         bound.push((plan, unit, profile.value.clone(), fixture.value.clone()));
     }
+    let mut faults: BTreeMap<String, Vec<rigor_bench::Fault>> = BTreeMap::new();
+    for f in &args.faults {
+        let parsed = f
+            .split_once('=')
+            .and_then(|(slot, name)| Some((slot, rigor_bench::Fault::parse(name)?)));
+        let Some((slot, fault)) = parsed else {
+            return Err(invalid(format!(
+                "`--fault {f}`: write SLOT=FAULT with FAULT one of dead, slow-boot, stuck-pin, flaky-sensor, noisy-line"
+            )));
+        };
+        faults.entry(slot.to_owned()).or_default().push(fault);
+    }
+    if !faults.is_empty() && rig.value.virtual_bench.is_none() {
+        return Err(invalid(format!(
+            "`--fault` builds simulated units; rig `{}` has no virtual bench",
+            args.rig
+        )));
+    }
     let bench = match &rig.value.virtual_bench {
         Some(settings) => {
             let specs = bound
@@ -231,7 +253,7 @@ async fn prepare(
                     serial: unit.clone(),
                     profile: profile.clone(),
                     fixture: fixture.clone(),
-                    faults: Vec::new(),
+                    faults: faults.get(&plan.slot).cloned().unwrap_or_default(),
                 })
                 .collect();
             Some(start_bench(catalog, &rig.value, specs, settings.seed).await?)

@@ -126,3 +126,81 @@ fn the_demo_catches_the_buggy_build_and_the_faulty_unit() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("type=\"device\""), "{xml}");
 }
+
+/// Runs smoke on a gen2 unit with `fault` in slot1; returns the exit code, stdout and the run's end row.
+fn with_fault(fault: &str) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let fw = dir.path().join("fw");
+    std::fs::create_dir_all(&fw).unwrap();
+    std::fs::write(
+        fw.join("fridge-ctl-gen2.elf"),
+        rigor_bench::firmware::build_image("fridge-ctl", "gen2", "2.1.0"),
+    )
+    .unwrap();
+    let store = dir.path().join("rigor.db");
+    let out = rigor()
+        .args([
+            "run",
+            "--rig",
+            "virtual-bench",
+            "--scenario",
+            "smoke",
+            "--slot",
+            "slot1",
+            "--unit",
+            "FC2-000777",
+        ])
+        .args([
+            "--profile",
+            "fridge-ctl-gen2",
+            "--fault",
+            &format!("slot1={fault}"),
+        ])
+        .arg("--param")
+        .arg(format!("build_dir={}", fw.display()))
+        .arg("--store")
+        .arg(&store)
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .output()
+        .unwrap();
+    let end = rows(
+        &store,
+        "SELECT outcome || ' ' || coalesce(failure_class, '-') || ': ' || coalesce(message, '') FROM run_ends",
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        end.join("\n"),
+    )
+}
+
+#[test]
+fn each_fault_ends_in_its_classified_outcome_with_teardown_done() {
+    // A dead unit never prints its banner: the device failed, the run stopped, teardown ran.
+    let (code, stdout, end) = with_fault("dead");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        end.starts_with("fail device: `fridge-ctl (?P<generation>gen\\d) fw"),
+        "{end}"
+    );
+    assert!(
+        stdout.contains("[slot1] idle_current ... skipped")
+            && stdout.contains("[slot1] safe-state ... ok"),
+        "{stdout}"
+    );
+
+    // A slow boot misses the banner window the same way.
+    let (code, _, end) = with_fault("slow-boot");
+    assert_eq!(code, Some(1));
+    assert!(end.contains("did not appear within 3s"), "{end}");
+
+    // A flaky sensor fails the firmware's self-test.
+    let (code, stdout, end) = with_fault("flaky-sensor");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(end.starts_with("fail device: selftest = "), "{end}");
+
+    // Garbage on the console line does not wedge the expect engine: the unit passes.
+    let (code, stdout, end) = with_fault("noisy-line");
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(end, "pass -: ");
+}
