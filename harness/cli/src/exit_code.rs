@@ -1,6 +1,5 @@
 //! rigor's exit codes. CI scripts and station software branch on them, so they never change meaning.
 //! All are defined (and documented in `--help`) from the first release, before every command uses them.
-#![allow(dead_code)]
 
 /// Everything checked or ran, and passed.
 pub const SUCCESS: i32 = 0;

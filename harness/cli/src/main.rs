@@ -1,12 +1,6 @@
 //! `rigor`: the hardware-in-the-loop test runner's command line.
 
-mod backends;
-mod check;
-mod demo;
-mod exit_code;
-mod progress;
-mod record;
-mod run;
+use rigor_cli::{check, demo, exit_code, parse_param, run};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -56,21 +50,6 @@ fn parse_kind(s: &str) -> Result<Kind, String> {
         let keys: Vec<&str> = Kind::ALL.iter().map(|k| k.key()).collect();
         format!("unknown kind `{s}`; expected one of: {}", keys.join(", "))
     })
-}
-
-pub(crate) fn parse_param(s: &str) -> Result<(String, Scalar), String> {
-    let (name, value) = s
-        .split_once('=')
-        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
-    let value = match value.parse::<f64>() {
-        Ok(n) => Scalar::Number(n),
-        Err(_) => match value {
-            "true" => Scalar::Bool(true),
-            "false" => Scalar::Bool(false),
-            _ => Scalar::Text(value.to_owned()),
-        },
-    };
-    Ok((name.to_owned(), value))
 }
 
 fn main() -> anyhow::Result<()> {
