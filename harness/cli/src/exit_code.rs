@@ -1,5 +1,5 @@
 //! rigor's exit codes. CI scripts and station software branch on them, so they never change meaning.
-//! All are defined (and documented in `--help`) from the first release, before every command uses them.
+//! Every code is documented in `--help` and in the README.
 
 /// Everything checked or ran, and passed.
 pub const SUCCESS: i32 = 0;
