@@ -10,7 +10,7 @@ use rigor_model::value::Scalar;
 use rigor_plan::Target;
 use rigor_runner::engine::{RunRequest, Sinks};
 use rigor_runner::event::{Event, RunOutcome, Subscriber};
-use rigor_runner::station::{SlotJob, run_slots};
+use rigor_runner::station::SlotJob;
 
 use crate::exit_code;
 
@@ -246,26 +246,12 @@ async fn demo(catalog: &rigor_model::Catalog, args: &DemoArgs) -> Result<i32, (i
         Box::new(crate::record::StoreRecorder::new(store)),
         subscribers,
     );
-    let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        crate::run::interrupted().await;
-        let _ = cancel_tx.send(true);
-    });
     println!(
         "rigor demo: {} units of 3 generations on the virtual bench, scenario smoke v{}\n",
         UNITS.len(),
         scenario.value.version
     );
-    let results = run_slots(
-        jobs,
-        sinks.clone(),
-        rigor_runner::lock::default_dir(),
-        cancel,
-    )
-    .await;
-    for e in sinks.finish() {
-        eprintln!("error: {e}");
-    }
+    let results = crate::run::execute(jobs, sinks).await;
     drop(bench);
     let runs = summary
         .0

@@ -100,22 +100,7 @@ pub async fn run(args: RunArgs) -> i32 {
     };
     let recorder: Box<dyn Recorder> = Box::new(crate::record::StoreRecorder::new(store));
     let sinks = Sinks::new(recorder, subscribers);
-    let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        interrupted().await;
-        eprintln!("interrupted: tearing down, then recording the runs as aborted");
-        let _ = cancel_tx.send(true);
-    });
-    let results = run_slots(
-        jobs,
-        sinks.clone(),
-        rigor_runner::lock::default_dir(),
-        cancel,
-    )
-    .await;
-    for e in sinks.finish() {
-        eprintln!("error: {e}");
-    }
+    let results = execute(jobs, sinks).await;
     let mut code = exit_code::SUCCESS;
     for (slot, result) in results {
         let c = match result {
@@ -146,7 +131,36 @@ fn worst(a: i32, b: i32) -> i32 {
     if rank(b) > rank(a) { b } else { a }
 }
 
-pub(crate) async fn interrupted() {
+/// Runs the slots; Ctrl-C or SIGTERM tears them down and records them aborted. Lets every output
+/// finish, reporting its errors.
+pub(crate) async fn execute(
+    jobs: Vec<SlotJob>,
+    sinks: Sinks,
+) -> Vec<(
+    String,
+    Result<rigor_runner::engine::RunResult, rigor_runner::station::SlotError>,
+)> {
+    let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(async move {
+        interrupted().await;
+        eprintln!("interrupted: tearing down, then recording the runs as aborted");
+        let _ = cancel_tx.send(true);
+    });
+    let results = run_slots(
+        jobs,
+        sinks.clone(),
+        rigor_runner::lock::default_dir(),
+        cancel,
+    )
+    .await;
+    watcher.abort();
+    for e in sinks.finish() {
+        eprintln!("error: {e}");
+    }
+    results
+}
+
+async fn interrupted() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

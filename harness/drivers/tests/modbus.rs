@@ -63,17 +63,7 @@ impl tokio_modbus::server::Service for Bank {
 }
 
 async fn serve(bank: Bank) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = Server::new(listener);
-    let task = tokio::spawn(async move {
-        let on_connected = move |stream, socket_addr| {
-            let bank = bank.clone();
-            async move { accept_tcp_connection(stream, socket_addr, move |_| Ok(Some(bank.clone()))) }
-        };
-        let _ = server.serve(&on_connected, |_| {}).await;
-    });
-    (addr, task)
+    serve_at("127.0.0.1:0".parse().unwrap(), bank).await
 }
 
 fn riden() -> Arc<InstrumentModel> {
@@ -177,6 +167,7 @@ async fn a_supply_that_went_away_is_a_rig_error_and_is_found_again() {
 
 async fn serve_at(addr: SocketAddr, bank: Bank) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let addr = listener.local_addr().unwrap();
     let server = Server::new(listener);
     let task = tokio::spawn(async move {
         let on_connected = move |stream, socket_addr| {

@@ -40,6 +40,16 @@ macro_rules! try_hal {
     };
 }
 
+/// The value of a `Result<_, Done>`, or the step's end.
+macro_rules! or_return {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(done) => return done,
+        }
+    };
+}
+
 macro_rules! need {
     ($opt:expr, $what:expr) => {
         match $opt {
@@ -57,7 +67,37 @@ fn level_name(line: &LineBinding, high: bool) -> &'static str {
     }
 }
 
+/// The opened backend of a channel, or the step's end with an infrastructure error.
+fn opened<T: ?Sized>(
+    map: &std::collections::HashMap<String, std::sync::Arc<T>>,
+    key: &str,
+    what: &str,
+) -> Result<std::sync::Arc<T>, Done> {
+    map.get(key)
+        .cloned()
+        .ok_or_else(|| missing(&format!("{what} {key}")))
+}
+
 impl Run {
+    fn line_of(
+        &self,
+        line: &LineBinding,
+    ) -> Result<std::sync::Arc<dyn rigor_hal::DigitalLine>, Done> {
+        opened(&self.devices.lines, &line.channel, "line")
+    }
+
+    fn bus_of(&self, channel: &str) -> Result<std::sync::Arc<dyn rigor_hal::I2cBus>, Done> {
+        opened(&self.devices.i2c, channel, "I²C bus")
+    }
+
+    fn instrument_of(&self, name: &str) -> Result<std::sync::Arc<dyn rigor_hal::Instrument>, Done> {
+        opened(&self.devices.instruments, name, "instrument")
+    }
+
+    fn link_of(&self, channel: &str) -> Result<std::sync::Arc<dyn rigor_hal::NetImpairment>, Done> {
+        opened(&self.devices.links, channel, "link")
+    }
+
     pub(crate) async fn action(&mut self, step: &BoundStep) -> Done {
         match &step.action {
             BoundAction::Flash {
@@ -206,10 +246,7 @@ impl Run {
                 }
             }
             BoundAction::GpioSet { line, high } => {
-                let l = need!(
-                    self.devices.lines.get(&line.channel),
-                    format!("line {}", line.channel)
-                );
+                let l = or_return!(self.line_of(line));
                 try_hal!(l.set(*high).await);
                 Done::Pass
             }
@@ -218,20 +255,14 @@ impl Run {
                 high,
                 duration,
             } => {
-                let l = need!(
-                    self.devices.lines.get(&line.channel).cloned(),
-                    format!("line {}", line.channel)
-                );
+                let l = or_return!(self.line_of(line));
                 try_hal!(l.set(*high).await);
                 tokio::time::sleep(*duration).await;
                 try_hal!(l.set(!*high).await);
                 Done::Pass
             }
             BoundAction::GpioRead { line, name } => {
-                let l = need!(
-                    self.devices.lines.get(&line.channel),
-                    format!("line {}", line.channel)
-                );
+                let l = or_return!(self.line_of(line));
                 let high = try_hal!(l.get().await);
                 let active = high != line.active_low;
                 self.captures
@@ -239,10 +270,7 @@ impl Run {
                 Done::Pass
             }
             BoundAction::GpioExpect { line, high, within } => {
-                let l = need!(
-                    self.devices.lines.get(&line.channel).cloned(),
-                    format!("line {}", line.channel)
-                );
+                let l = or_return!(self.line_of(line));
                 let deadline = Instant::now() + *within;
                 loop {
                     let now = try_hal!(l.get().await);
@@ -261,10 +289,7 @@ impl Run {
                 }
             }
             BoundAction::GpioWaitEdge { line, edge, within } => {
-                let l = need!(
-                    self.devices.lines.get(&line.channel).cloned(),
-                    format!("line {}", line.channel)
-                );
+                let l = or_return!(self.line_of(line));
                 let deadline = Instant::now() + *within;
                 let mut last = try_hal!(l.get().await);
                 loop {
@@ -294,10 +319,7 @@ impl Run {
                 window,
                 limits,
             } => {
-                let l = need!(
-                    self.devices.lines.get(&line.channel).cloned(),
-                    format!("line {}", line.channel)
-                );
+                let l = or_return!(self.line_of(line));
                 let (start, transitions) = try_hal!(l.watch(*window).await);
                 let value = signal_quantity(
                     *quantity,
@@ -314,10 +336,7 @@ impl Run {
                 bytes,
                 name,
             } => {
-                let bus = need!(
-                    self.devices.i2c.get(&target.channel),
-                    format!("I²C bus {}", target.channel)
-                );
+                let bus = or_return!(self.bus_of(&target.channel));
                 let data = try_hal!(
                     bus.write_read(target.address, &[*register], usize::from(*bytes))
                         .await
@@ -331,10 +350,7 @@ impl Run {
                 register,
                 data,
             } => {
-                let bus = need!(
-                    self.devices.i2c.get(&target.channel),
-                    format!("I²C bus {}", target.channel)
-                );
+                let bus = or_return!(self.bus_of(&target.channel));
                 let mut bytes = vec![*register];
                 bytes.extend_from_slice(data);
                 try_hal!(bus.write(target.address, &bytes).await);
@@ -346,10 +362,7 @@ impl Run {
                 equals,
                 mask,
             } => {
-                let bus = need!(
-                    self.devices.i2c.get(&target.channel),
-                    format!("I²C bus {}", target.channel)
-                );
+                let bus = or_return!(self.bus_of(&target.channel));
                 let got = try_hal!(
                     bus.write_read(target.address, &[*register], equals.len())
                         .await
@@ -380,10 +393,7 @@ impl Run {
                 channel,
                 name,
             } => {
-                let i = need!(
-                    self.devices.instruments.get(&instrument.name),
-                    format!("instrument {}", instrument.name)
-                );
+                let i = or_return!(self.instrument_of(&instrument.name));
                 let value = match try_hal!(i.read(channel).await) {
                     Reading::Number(n) => n,
                     Reading::Bool(b) => f64::from(u8::from(b)),
@@ -396,10 +406,7 @@ impl Run {
                 channel,
                 value,
             } => {
-                let i = need!(
-                    self.devices.instruments.get(&instrument.name),
-                    format!("instrument {}", instrument.name)
-                );
+                let i = or_return!(self.instrument_of(&instrument.name));
                 let reading = match value {
                     Scalar::Bool(b) => Reading::Bool(*b),
                     Scalar::Number(n) => Reading::Number(*n),
@@ -430,10 +437,7 @@ impl Run {
                         channel,
                         samples,
                     } => {
-                        let i = need!(
-                            self.devices.instruments.get(&instrument.name).cloned(),
-                            format!("instrument {}", instrument.name)
-                        );
+                        let i = or_return!(self.instrument_of(&instrument.name));
                         let mut sum = 0.0;
                         for _ in 0..*samples {
                             sum += match try_hal!(i.read(channel).await) {
@@ -476,10 +480,7 @@ impl Run {
                 partition,
                 duration,
             } => {
-                let point = need!(
-                    self.devices.links.get(&link.channel).cloned(),
-                    format!("link {}", link.link)
-                );
+                let point = or_return!(self.link_of(&link.channel));
                 let imp = Impairment {
                     latency: *latency,
                     jitter: *jitter,
@@ -499,10 +500,7 @@ impl Run {
                 Done::Pass
             }
             BoundAction::NetClear { link } => {
-                let point = need!(
-                    self.devices.links.get(&link.channel),
-                    format!("link {}", link.link)
-                );
+                let point = or_return!(self.link_of(&link.channel));
                 try_hal!(point.clear().await);
                 Done::Pass
             }
