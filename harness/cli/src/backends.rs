@@ -51,6 +51,17 @@ pub enum OpenError {
     },
 }
 
+/// An error with its sources, `a: b: c`, since the OS's reason is what a rack owner needs.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    out
+}
+
 /// Opens backends for one slot, sharing instruments between the steps that use them.
 struct Opener<'a> {
     plan: &'a BoundPlan,
@@ -174,7 +185,7 @@ impl Opener<'_> {
                     .map_err(|e| OpenError::Io {
                         slot: self.plan.slot.clone(),
                         what: format!("the impairment proxy on {listen}"),
-                        reason: e.to_string(),
+                        reason: chain(&e),
                     })?;
                 Arc::new(proxy)
             }
@@ -226,7 +237,7 @@ impl Opener<'_> {
         let console = SerialConsole::open(name, binding.baud).map_err(|e| OpenError::Io {
             slot: self.plan.slot.clone(),
             what: format!("console `{}`", binding.channel),
-            reason: e.to_string(),
+            reason: chain(&e),
         })?;
         self.devices.console = Some(Box::new(console));
         Ok(())

@@ -1,6 +1,7 @@
 //! `rigor demo`: the README's main job. Four simulated units of all three generations on the
-//! virtual bench (one on a build with a real bug, one with a stuck pin), the smoke scenario on all
-//! slots at once, every unit recorded in the store, a JUnit file, and a summary.
+//! virtual bench (one on a build with a real bug, one with a stuck pin): the smoke scenario on all
+//! slots at once, then provisioning on the units that have an EEPROM (the operator's label scan
+//! answered from a script), every unit recorded in the store, a JUnit file, and a summary.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use rigor_model::value::Scalar;
 use rigor_plan::Target;
+use rigor_runner::devices::{Answer, ScriptedOperator};
 use rigor_runner::engine::{RunRequest, Sinks};
 use rigor_runner::event::{Event, RunOutcome, Subscriber};
 use rigor_runner::station::SlotJob;
@@ -73,12 +75,12 @@ const UNITS: [DemoUnit; 4] = [
     },
 ];
 
-/// Collects what the summary shows.
+/// What a run of a unit came to: its attempt, outcome and failures as people read them.
+type UnitResult = (u32, Option<RunOutcome>, Vec<String>);
+
+/// Collects what the summary shows, by slot; each phase starts a new collection.
 #[derive(Default, Clone)]
 struct Summary(Arc<Mutex<BTreeMap<String, UnitResult>>>);
-
-/// A slot's attempt number, outcome, and failures as people read them.
-type UnitResult = (u32, Option<RunOutcome>, Vec<String>);
 
 impl Subscriber for Summary {
     fn on_event(&mut self, event: &Event) {
@@ -136,17 +138,16 @@ pub async fn run(args: DemoArgs) -> i32 {
     }
 }
 
+/// The scenarios the demo runs, in order.
+const SCENARIOS: [&str; 2] = ["smoke", "provisioning"];
+
 async fn demo(catalog: &rigor_model::Catalog, args: &DemoArgs) -> Result<i32, (i32, String)> {
     let fail = |m: String| (exit_code::INVALID_INPUT, m);
     let rig = catalog
         .rigs
         .get("virtual-bench")
         .ok_or_else(|| fail("the shipped rig `virtual-bench` is missing".into()))?;
-    let scenario = catalog
-        .scenarios
-        .get("smoke")
-        .ok_or_else(|| fail("the shipped scenario `smoke` is missing".into()))?;
-    let mut bound = Vec::new();
+    let mut units = Vec::new();
     let mut specs = Vec::new();
     for u in &UNITS {
         let profile = catalog
@@ -187,22 +188,6 @@ async fn demo(catalog: &rigor_model::Catalog, args: &DemoArgs) -> Result<i32, (i
                     format!("cannot write the demo firmware into {}: {e}", dir.display()),
                 )
             })?;
-        let params = BTreeMap::from([(
-            "build_dir".to_owned(),
-            Scalar::Text(dir.display().to_string()),
-        )]);
-        let plan = rigor_plan::bind(
-            catalog,
-            Target {
-                scenario,
-                profile,
-                fixture,
-                rig,
-                slot: u.slot,
-            },
-            &params,
-        )
-        .map_err(|d| fail(d.to_string()))?;
         specs.push(rigor_bench::UnitSpec {
             slot: u.slot.to_owned(),
             serial: u.serial.to_owned(),
@@ -210,94 +195,147 @@ async fn demo(catalog: &rigor_model::Catalog, args: &DemoArgs) -> Result<i32, (i
             fixture: fixture.value.clone(),
             faults: u.faults.to_vec(),
         });
-        bound.push((plan, u.serial.to_owned()));
+        units.push((u, profile, fixture, dir));
     }
     let seed = rig.value.virtual_bench.as_ref().map_or(0, |b| b.seed);
     let bench = crate::run::start_bench(catalog, &rig.value, specs, seed).await?;
-    let mut jobs = Vec::new();
-    for (plan, unit) in bound {
-        let devices = crate::backends::open(&plan, bench.slot(&plan.slot))
-            .await
-            .map_err(|e| (exit_code::INFRASTRUCTURE, e.to_string()))?;
-        let retries = rig.value.defaults.infrastructure_retries;
-        jobs.push(SlotJob {
-            request: RunRequest {
+    println!(
+        "rigor demo: {} units of 3 generations on the virtual bench\n",
+        UNITS.len()
+    );
+    let mut table = Vec::new();
+    let mut broken = false;
+    for name in SCENARIOS {
+        let scenario = catalog
+            .scenarios
+            .get(name)
+            .ok_or_else(|| fail(format!("the shipped scenario `{name}` is missing")))?;
+        let mut jobs = Vec::new();
+        for (u, profile, fixture, dir) in &units {
+            if rigor_plan::matrix::skip_reason(scenario, profile).is_some() {
+                continue;
+            }
+            let mut params = BTreeMap::new();
+            if scenario.value.parameters.contains_key("build_dir") {
+                params.insert(
+                    "build_dir".to_owned(),
+                    Scalar::Text(dir.display().to_string()),
+                );
+            }
+            let plan = rigor_plan::bind(
+                catalog,
+                Target {
+                    scenario,
+                    profile,
+                    fixture,
+                    rig,
+                    slot: u.slot,
+                },
+                &params,
+            )
+            .map_err(|d| fail(d.to_string()))?;
+            let mut devices = crate::backends::open(&plan, bench.slot(&plan.slot))
+                .await
+                .map_err(|e| (exit_code::INFRASTRUCTURE, e.to_string()))?;
+            // The operator scans the unit's label: here, a script answers with the serial printed on it.
+            devices.operator = Some(Arc::new(ScriptedOperator::new([Answer::Text(
+                u.serial.to_owned(),
+            )])));
+            let retries = rig.value.defaults.infrastructure_retries;
+            let request = RunRequest {
                 plan,
-                unit,
+                unit: u.serial.to_owned(),
                 operator: Some("demo".into()),
                 infrastructure_retries: retries,
-            },
-            devices,
-        });
+            };
+            jobs.push(SlotJob { request, devices });
+        }
+        println!(
+            "== {name} v{} on {} units",
+            scenario.value.version,
+            jobs.len()
+        );
+        let store = rigor_store::Store::open(&args.store).map_err(|e| {
+            (
+                exit_code::INFRASTRUCTURE,
+                format!("cannot open the store {}: {e}", args.store.display()),
+            )
+        })?;
+        let summary = Summary::default();
+        let junit = args.junit.with_file_name(format!(
+            "{}.{name}.xml",
+            args.junit
+                .file_stem()
+                .map_or_else(|| "rigor-demo".into(), |s| s.to_string_lossy().into_owned())
+        ));
+        let junit = if name == SCENARIOS[0] {
+            args.junit.clone()
+        } else {
+            junit
+        };
+        let subscribers: Vec<Box<dyn Subscriber>> = vec![
+            Box::new(crate::progress::Progress),
+            Box::new(rigor_report::JunitWriter::new(&junit)),
+            Box::new(summary.clone()),
+        ];
+        let sinks = Sinks::new(
+            Box::new(crate::record::StoreRecorder::new(store)),
+            subscribers,
+        );
+        let results = crate::run::execute(jobs, sinks).await;
+        // Units fail on purpose; the demo itself failed only if the rig broke or a run was cut short.
+        broken |= results
+            .iter()
+            .any(|(_, r)| !matches!(r, Ok(r) if matches!(r.outcome, RunOutcome::Pass | RunOutcome::Fail)));
+        let runs = summary
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        table.push((name, runs));
+        println!();
     }
-    let store = rigor_store::Store::open(&args.store).map_err(|e| {
-        (
-            exit_code::INFRASTRUCTURE,
-            format!("cannot open the store {}: {e}", args.store.display()),
-        )
-    })?;
-    let summary = Summary::default();
-    let subscribers: Vec<Box<dyn Subscriber>> = vec![
-        Box::new(crate::progress::Progress),
-        Box::new(rigor_report::JunitWriter::new(&args.junit)),
-        Box::new(summary.clone()),
-    ];
-    let sinks = Sinks::new(
-        Box::new(crate::record::StoreRecorder::new(store)),
-        subscribers,
-    );
-    println!(
-        "rigor demo: {} units of 3 generations on the virtual bench, scenario smoke v{}\n",
-        UNITS.len(),
-        scenario.value.version
-    );
-    let results = crate::run::execute(jobs, sinks).await;
     drop(bench);
-    let runs = summary
-        .0
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    println!("\nunit        slot   generation  firmware  attempt  result");
+    println!("unit        slot   generation  firmware  scenario      attempt  result");
     let mut first_pass = (0, 0);
     for u in &UNITS {
-        let Some((attempt, outcome, problems)) = runs.get(u.slot) else {
-            continue;
-        };
-        let verdict = outcome.map_or("?".to_owned(), |o| format!("{o:?}").to_uppercase());
-        println!(
-            "{:<11} {:<6} {:<11} {:<9} {:<8} {verdict}  ({})",
-            u.serial,
-            u.slot,
-            &u.profile[11..],
-            u.version,
-            attempt,
-            u.note
-        );
-        for p in problems {
-            println!("{:>32}{p}", "");
-        }
-        if *attempt == 1 {
-            first_pass.1 += 1;
-            if *outcome == Some(RunOutcome::Pass) {
-                first_pass.0 += 1;
+        let mut all_passed = true;
+        let mut first = true;
+        for (name, runs) in &table {
+            let Some((attempt, outcome, problems)) = runs.get(u.slot) else {
+                continue;
+            };
+            let verdict = outcome.map_or("?".to_owned(), |o| format!("{o:?}").to_uppercase());
+            let (unit, slot, generation, version) = if first {
+                (u.serial, u.slot, &u.profile[11..], u.version)
+            } else {
+                ("", "", "", "")
+            };
+            let note = if first {
+                format!("  ({})", u.note)
+            } else {
+                String::new()
+            };
+            println!(
+                "{unit:<11} {slot:<6} {generation:<11} {version:<9} {name:<13} {attempt:<8} {verdict}{note}"
+            );
+            for p in problems {
+                println!("{:>42}{p}", "");
             }
+            all_passed &= *attempt == 1 && *outcome == Some(RunOutcome::Pass);
+            first = false;
         }
+        first_pass.1 += 1;
+        first_pass.0 += usize::from(all_passed);
     }
-    if first_pass.1 > 0 {
-        println!(
-            "\nfirst-pass yield: {}/{} units",
-            first_pass.0, first_pass.1
-        );
-    }
+    println!(
+        "\nfirst-pass yield: {}/{} units passed every scenario at their first attempt",
+        first_pass.0, first_pass.1
+    );
     println!(
         "recorded in {} (every run, attempt and measurement); JUnit in {}",
         args.store.display(),
         args.junit.display()
-    );
-    // Two units fail on purpose; the demo itself failed only if the rig broke or a run was cut short.
-    let broken = results.iter().any(
-        |(_, r)| !matches!(r, Ok(r) if matches!(r.outcome, RunOutcome::Pass | RunOutcome::Fail)),
     );
     Ok(if broken {
         exit_code::INFRASTRUCTURE

@@ -33,7 +33,7 @@ enum Command {
     /// The demo: four simulated units of three generations on the virtual bench, recorded and reported.
     Demo(demo::DemoArgs),
     /// Run a scenario on a rig's slots: flash, power, test, record every unit.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.
     Schema {
         /// profile, rig, fixture, instrument-model, scenario or fragment.
@@ -55,7 +55,7 @@ fn parse_kind(s: &str) -> Result<Kind, String> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run(args) => tokio::runtime::Runtime::new()?.block_on(run::run(args)),
+        Command::Run(args) => tokio::runtime::Runtime::new()?.block_on(run::run(*args)),
         Command::Demo(args) => tokio::runtime::Runtime::new()?.block_on(demo::run(args)),
         Command::Check {
             paths,

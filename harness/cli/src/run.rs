@@ -44,6 +44,10 @@ pub struct RunArgs {
     /// Print every event as a JSON line instead of the progress lines.
     #[arg(long, value_enum, default_value = "text")]
     pub format: crate::check::Format,
+    /// Answer an operator prompt in a slot, `SLOT=TEXT` (a scanned label), in order; without an
+    /// answer left, a prompt is an error (no operator).
+    #[arg(long = "answer", value_name = "SLOT=TEXT")]
+    pub answers: Vec<String>,
     /// On a virtual bench: build a slot's unit with a fault, `SLOT=FAULT` (dead, slow-boot,
     /// stuck-pin, flaky-sensor, noisy-line).
     #[arg(long = "fault", value_name = "SLOT=FAULT")]
@@ -280,6 +284,17 @@ async fn prepare(
         let devices = crate::backends::open(&plan, endpoints)
             .await
             .map_err(|e| (exit_code::INFRASTRUCTURE, e.to_string()))?;
+        let mut devices = devices;
+        let answers: Vec<rigor_runner::devices::Answer> = args
+            .answers
+            .iter()
+            .filter_map(|a| a.split_once('='))
+            .filter(|(slot, _)| *slot == plan.slot)
+            .map(|(_, text)| rigor_runner::devices::Answer::Text(text.to_owned()))
+            .collect();
+        devices.operator = Some(std::sync::Arc::new(
+            rigor_runner::devices::ScriptedOperator::new(answers),
+        ));
         let request = RunRequest {
             plan,
             unit,

@@ -97,18 +97,27 @@ fn the_demo_catches_the_buggy_build_and_the_faulty_unit() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("first-pass yield: 2/4 units"), "{stdout}");
+    assert!(
+        stdout.contains("first-pass yield: 2/4 units passed every scenario at their first attempt"),
+        "{stdout}"
+    );
     let by_unit = rows(
         &store,
-        "SELECT r.unit_serial || ' ' || e.outcome FROM runs r JOIN run_ends e ON e.run_id = r.id ORDER BY r.unit_serial",
+        "SELECT r.unit_serial || ' ' || r.scenario_name || ' ' || e.outcome FROM runs r JOIN run_ends e ON e.run_id = r.id \
+         ORDER BY r.unit_serial, r.scenario_name",
     );
+    // Provisioning runs only where there is an EEPROM (not on gen1), in a second session on each
+    // console: the first session released the ports.
     assert_eq!(
         by_unit,
         [
-            "FC1-000101 pass",
-            "FC2-000201 fail",
-            "FC2-000202 fail",
-            "FC3-000301 pass"
+            "FC1-000101 smoke pass",
+            "FC2-000201 provisioning pass",
+            "FC2-000201 smoke fail",
+            "FC2-000202 provisioning pass",
+            "FC2-000202 smoke fail",
+            "FC3-000301 provisioning pass",
+            "FC3-000301 smoke pass",
         ]
     );
     // The buggy build fails on the firmware's temperature, at twice the sensor's 4.25 °C (± its offset).

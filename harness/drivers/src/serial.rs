@@ -88,14 +88,23 @@ impl std::fmt::Display for PortName {
 }
 
 struct Open {
-    port: Box<dyn SerialPort>,
+    port: serialport::TTYPort,
     chunks: mpsc::UnboundedReceiver<Result<Vec<u8>, std::io::Error>>,
     stop: Arc<AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // serialport opens ttys exclusively (TIOCEXCL); the flag outlives this close while anyone
+        // else holds the tty (a pty's other end, a reader thread), and would lock out the next run.
+        let _ = self.port.set_exclusive(false);
+        // The reader holds a duplicate of the port, and with it the port's exclusive lock: wait
+        // (at most one read timeout) for it to let go, so the port is free once this returns.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 }
 
@@ -129,13 +138,13 @@ impl SerialConsole {
         };
         let port = serialport::new(&path, self.baud)
             .timeout(Duration::from_millis(50))
-            .open()
+            .open_native()
             .map_err(gone)?;
-        let mut reader = port.try_clone().map_err(gone)?;
+        let mut reader = port.try_clone_native().map_err(gone)?;
         let (tx, chunks) = mpsc::unbounded_channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
-        std::thread::Builder::new()
+        let reader = std::thread::Builder::new()
             .name(format!("rigor serial {path}"))
             .spawn(move || {
                 let mut buf = [0u8; 4096];
@@ -161,7 +170,12 @@ impl SerialConsole {
                 what: format!("starting the reader of {path}"),
                 source: e,
             })?;
-        self.open = Some(Open { port, chunks, stop });
+        self.open = Some(Open {
+            port,
+            chunks,
+            stop,
+            reader: Some(reader),
+        });
         Ok(())
     }
 

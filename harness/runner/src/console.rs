@@ -91,6 +91,7 @@ enum Command {
         oneshot::Sender<Result<(), HalError>>,
     ),
     SetBaud(u32, oneshot::Sender<Result<(), HalError>>),
+    Close,
 }
 
 /// A match of an expected pattern.
@@ -134,7 +135,7 @@ pub struct Console {
     commands: mpsc::Sender<Command>,
     start: Instant,
     name: String,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn lock(m: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
@@ -156,7 +157,7 @@ impl Console {
             commands,
             start,
             name,
-            task,
+            task: Some(task),
         }
     }
 
@@ -275,9 +276,22 @@ impl Console {
     }
 }
 
+impl Console {
+    /// Ends the session and waits until the port is closed, so the next session (or process) can
+    /// open it at once: ports are opened exclusively.
+    pub async fn close(mut self) {
+        let _ = self.commands.send(Command::Close).await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
 impl Drop for Console {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -311,7 +325,7 @@ async fn serve(
                     Some(Command::Write(_, _, reply)) | Some(Command::SetBaud(_, reply)) => {
                         let _ = reply.send(Err(HalError::Disconnected { what: port.describe(), source: None }));
                     }
-                    None => return,
+                    Some(Command::Close) | None => return,
                 },
                 () = tokio::time::sleep(Duration::from_millis(100)) => {
                     if port.reopen().await.is_ok() {
@@ -345,7 +359,7 @@ async fn serve(
                 Some(Command::SetBaud(baud, reply)) => {
                     let _ = reply.send(port.set_baud(baud).await);
                 }
-                None => return,
+                Some(Command::Close) | None => return,
             },
         }
     }

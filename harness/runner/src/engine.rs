@@ -187,8 +187,9 @@ pub async fn run(
     run.section(&plan.steps, false, false).await?;
     run.section(&plan.teardown, false, true).await?;
     run.safe_state().await?;
-    if let Some(console) = &run.console {
+    if let Some(console) = run.console.take() {
         let transcript = console.transcript();
+        console.close().await;
         sinks.emit(&Event::Artifact {
             slot: info.slot.clone(),
             index: None,
