@@ -30,6 +30,9 @@ pub struct UnitSpec {
     pub fixture: Fixture,
     /// Its faults.
     pub faults: Vec<Fault>,
+    /// The firmware version already in the unit (from an earlier station), if any; without it the
+    /// unit is blank and does not boot until flashed.
+    pub installed: Option<String>,
 }
 
 /// Where a slot's simulated hardware can be reached.
@@ -123,6 +126,16 @@ impl Bench {
                 spec.faults.clone(),
                 seed,
             )));
+            if let Some(version) = &spec.installed {
+                let mut s = state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                s.firmware = Some(crate::firmware::Header {
+                    family: s.family.clone(),
+                    generation: s.generation.clone(),
+                    version: version.clone(),
+                });
+            }
             let (master, slave) = serialport::TTYPort::pair()?;
             let console = slave.name().unwrap_or_default();
             bench._ttys.push(slave);

@@ -194,6 +194,7 @@ async fn demo(catalog: &rigor_model::Catalog, args: &DemoArgs) -> Result<i32, (i
             profile: profile.value.clone(),
             fixture: fixture.value.clone(),
             faults: u.faults.to_vec(),
+            installed: None,
         });
         units.push((u, profile, fixture, dir));
     }

@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// stuck-pin, flaky-sensor, noisy-line).
     #[arg(long = "fault", value_name = "SLOT=FAULT")]
     pub faults: Vec<String>,
+    /// On a virtual bench: the slot's unit already carries this firmware version, `SLOT=VERSION`
+    /// (as units arrive from an earlier station); otherwise it is blank until a scenario flashes it.
+    #[arg(long = "installed", value_name = "SLOT=VERSION")]
+    pub installed: Vec<String>,
     /// The store file (SQLite) that keeps every unit's runs.
     #[arg(long, default_value = "rigor.db")]
     pub store: PathBuf,
@@ -256,7 +260,15 @@ async fn prepare(
         };
         faults.entry(slot.to_owned()).or_default().push(fault);
     }
-    if !faults.is_empty() && rig.value.virtual_bench.is_none() {
+    let installed: BTreeMap<&str, &str> = args
+        .installed
+        .iter()
+        .filter_map(|i| i.split_once('='))
+        .collect();
+    if installed.len() != args.installed.len() {
+        return Err(invalid("`--installed` takes SLOT=VERSION".into()));
+    }
+    if (!faults.is_empty() || !installed.is_empty()) && rig.value.virtual_bench.is_none() {
         return Err(invalid(format!(
             "`--fault` builds simulated units; rig `{}` has no virtual bench",
             args.rig
@@ -272,6 +284,7 @@ async fn prepare(
                     profile: profile.clone(),
                     fixture: fixture.clone(),
                     faults: faults.get(&plan.slot).cloned().unwrap_or_default(),
+                    installed: installed.get(plan.slot.as_str()).map(|v| (*v).to_owned()),
                 })
                 .collect();
             Some(start_bench(catalog, &rig.value, specs, settings.seed).await?)

@@ -213,3 +213,51 @@ fn each_fault_ends_in_its_classified_outcome_with_teardown_done() {
     assert_eq!(code, Some(0), "{stdout}");
     assert_eq!(end, "pass -: ");
 }
+
+#[test]
+fn burn_in_runs_on_a_unit_that_arrives_flashed_and_recovers_from_brown_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("rigor.db");
+    let run = |installed: Option<&str>| {
+        let mut c = rigor();
+        c.args([
+            "run",
+            "--rig",
+            "virtual-bench",
+            "--scenario",
+            "burn-in",
+            "--slot",
+            "slot2",
+            "--unit",
+            "FC3-000555",
+        ])
+        .args(["--profile", "fridge-ctl-gen3"])
+        .arg("--store")
+        .arg(&store)
+        .env("XDG_RUNTIME_DIR", dir.path());
+        if let Some(v) = installed {
+            c.args(["--installed", &format!("slot2={v}")]);
+        }
+        c.output().unwrap()
+    };
+    // A blank unit (no firmware yet) does not boot: the first banner never comes.
+    let out = run(None);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Flashed at an earlier station, it survives brown-out and power cycling.
+    let out = run(Some("3.0.2"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("[slot2] brown-out ... ok") && stdout.contains("[slot2] recover ... ok"),
+        "{stdout}"
+    );
+    assert_eq!(
+        rows(&store, "SELECT outcome FROM run_ends ORDER BY run_id"),
+        ["fail", "pass"]
+    );
+}
