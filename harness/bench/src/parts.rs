@@ -19,9 +19,9 @@ fn lock(s: &Mutex<State>) -> MutexGuard<'_, State> {
 pub struct Bus(pub(crate) Arc<Mutex<State>>);
 
 fn nack(address: u8) -> HalError {
-    HalError::Refused {
-        what: format!("I²C address {address:#04x}"),
-        reason: "no acknowledge".into(),
+    HalError::Nack {
+        bus: "the virtual bench's I²C bus".into(),
+        address,
     }
 }
 

@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rigor_bench::SlotEndpoints;
+use rigor_console::{PortSelector, SerialConsole, UsbId};
 use rigor_drivers::modbus::{Endpoint, ModbusInstrument, ModbusLine};
 use rigor_drivers::net_proxy::ImpairmentProxy;
-use rigor_drivers::serial::{PortName, SerialConsole};
 use rigor_hal::{DigitalLine, Instrument, NetImpairment};
 use rigor_model::rig::{GpioLine, I2cBus, ImpairmentPoint, ModbusLink, Probe, SerialPort};
 use rigor_plan::plan::{
@@ -214,18 +214,18 @@ impl Opener<'_> {
             return Ok(());
         }
         let name = match &binding.port {
-            SerialPort::Path(p) => PortName::Path(p.clone()),
-            SerialPort::Usb(id) => match PortName::usb(id) {
-                Some(n) => n,
-                None => {
+            SerialPort::Path(p) => PortSelector::path(p),
+            SerialPort::Usb(id) => match id.parse::<UsbId>() {
+                Ok(id) => PortSelector::Usb(id),
+                Err(_) => {
                     return Err(self.unavailable(
                         format!("serial port `{id}`"),
-                        "it is not a VID:PID:SERIAL identity",
+                        "it is not a USB identity VID:PID[:SERIAL] with hex ids (0403:6001:FT5XYZ12)",
                     ));
                 }
             },
             SerialPort::Virtual => match self.bench {
-                Some(e) => PortName::Path(e.console.clone()),
+                Some(e) => PortSelector::path(&e.console),
                 None => {
                     return Err(self.unavailable(
                         format!("virtual console `{}`", binding.channel),

@@ -1,5 +1,5 @@
 //! rigor's hardware backends, one module per real interface, each behind a cargo feature where it
-//! pulls heavy dependencies. They implement the traits of `rigor-hal`; the virtual bench is reached
+//! pulls heavy dependencies. Consoles live in `rigor-console`. They implement the traits of `rigor-hal`; the virtual bench is reached
 //! through the same backends.
 
 #[cfg(feature = "modbus")]
@@ -7,6 +7,3 @@ pub mod modbus;
 
 #[cfg(feature = "net-proxy")]
 pub mod net_proxy;
-
-#[cfg(feature = "serial")]
-pub mod serial;

@@ -9,7 +9,11 @@ use std::time::Duration;
 /// an image rejected) — the device's; an instrument answered with a protocol exception — the rig
 /// description's (a wrong register map). A measurement outside its limits is none of these: it is
 /// data, judged by the engine.
+///
+/// Non-exhaustive: backends for new interfaces may need kinds of their own; match on
+/// [`HalError::blame`] to decide what to do.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HalError {
     /// The port, socket or probe is gone (unplugged, re-enumerating, closed by the far end).
     #[error("{what} is gone")]
@@ -55,6 +59,23 @@ pub enum HalError {
         /// Why, as the device or backend said.
         reason: String,
     },
+    /// An I²C target did not acknowledge its address or a byte: absent, unpowered or busy.
+    #[error("i²c address {address:#04x} on {bus} did not acknowledge")]
+    Nack {
+        /// The bus (`i2c-1`, `virtual bus of slot2`).
+        bus: String,
+        /// The 7-bit address.
+        address: u8,
+    },
+    /// The rig description does not fit what is attached: two adapters answer to one USB identity,
+    /// a path names something that is no serial port.
+    #[error("{what}: {reason}")]
+    Misconfigured {
+        /// What was being set up.
+        what: String,
+        /// What does not fit.
+        reason: String,
+    },
     /// The backend cannot do this.
     #[error("{what} is not supported by {backend}")]
     Unsupported {
@@ -66,6 +87,9 @@ pub enum HalError {
 }
 
 /// Whose fault a hardware failure is.
+///
+/// An instrument's exception is the rig's: the instrument belongs to the rig, and an exception
+/// means its register map in the rig description is wrong, not that the device under test failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blame {
     /// The rig: transport, timeout, instrument exception, an unsupported backend.
@@ -78,12 +102,26 @@ impl HalError {
     /// Whose fault this is; the engine retries only the rig's, and only if the rig allows it.
     pub fn blame(&self) -> Blame {
         match self {
-            HalError::Refused { .. } => Blame::Device,
+            HalError::Refused { .. } | HalError::Nack { .. } => Blame::Device,
             HalError::Disconnected { .. }
             | HalError::Io { .. }
             | HalError::Timeout { .. }
             | HalError::Exception { .. }
+            | HalError::Misconfigured { .. }
             | HalError::Unsupported { .. } => Blame::Rig,
+        }
+    }
+
+    /// Whether the rig, not the device, failed: such an outcome is an error, not a fail.
+    pub fn is_infrastructure(&self) -> bool {
+        self.blame() == Blame::Rig
+    }
+
+    /// The Modbus exception code, if an instrument answered with one.
+    pub fn exception_code(&self) -> Option<u8> {
+        match self {
+            HalError::Exception { code, .. } => Some(*code),
+            _ => None,
         }
     }
 }

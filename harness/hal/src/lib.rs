@@ -8,6 +8,6 @@ pub mod seam;
 pub use async_trait::async_trait;
 pub use error::{Blame, HalError};
 pub use seam::{
-    ConsolePort, DigitalLine, FirmwareImage, FlashReport, Flasher, I2cBus, ImageFormat, Impairment,
-    Instrument, NetImpairment, Reading, Transition,
+    ConsolePort, DigitalLine, Edge, FirmwareImage, FlashReport, Flasher, I2cBus, ImageFormat,
+    Impairment, Instrument, NetImpairment, Reading, Transition,
 };

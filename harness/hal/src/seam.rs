@@ -10,15 +10,21 @@ use async_trait::async_trait;
 use crate::error::HalError;
 
 /// A byte stream to a device's UART.
+///
+/// Serial-port semantics: a read returns whatever has arrived (possibly a single byte, possibly
+/// half a line), and a port that vanished (USB re-enumeration, a closed pty) is an error, not an
+/// end of stream. Every method is cancel-safe: an expect engine races `read` against a deadline,
+/// and a read dropped before it completes must lose no bytes.
 #[async_trait]
 pub trait ConsolePort: Send {
-    /// Reads what has arrived, waiting for at least one byte. Returns the count.
+    /// Waits for at least one byte, then returns what has arrived, up to `buf.len()`.
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HalError>;
     /// Writes all bytes.
     async fn write_all(&mut self, bytes: &[u8]) -> Result<(), HalError>;
-    /// Changes the baud rate (bootloaders and applications often differ).
+    /// Changes the baud rate (bootloaders and applications often differ); a reopen keeps it.
     async fn set_baud(&mut self, baud: u32) -> Result<(), HalError>;
-    /// Opens the port again after it vanished, finding it by its stable identity.
+    /// Opens the port again after it vanished, finding it by its stable identity (a by-id link,
+    /// a USB serial number), since the OS may have given it another name.
     async fn reopen(&mut self) -> Result<(), HalError>;
     /// The port, for messages and transcripts.
     fn describe(&self) -> String;
@@ -63,6 +69,16 @@ pub trait Flasher: Send {
     /// Writes `image`, verifies it if asked, and resets the device so it runs the new image.
     async fn flash(&mut self, image: &FirmwareImage, verify: bool)
     -> Result<FlashReport, HalError>;
+
+    /// Resets the device through the probe (a reboot without power-cycling it).
+    ///
+    /// Provided so flashers written before it keep compiling; a probe that can reset overrides it.
+    async fn reset(&mut self) -> Result<(), HalError> {
+        Err(HalError::Unsupported {
+            what: "reset".to_owned(),
+            backend: "this flasher".to_owned(),
+        })
+    }
 }
 
 /// A change of level on a digital line, at a time since the watch began.
@@ -74,18 +90,76 @@ pub struct Transition {
     pub high: bool,
 }
 
+/// Which change of level to wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    /// Low to high.
+    Rising,
+    /// High to low.
+    Falling,
+    /// Either.
+    Any,
+}
+
+impl Edge {
+    /// Whether a change from `was` to `now` (electrical levels) is this edge.
+    pub fn is(self, was: bool, now: bool) -> bool {
+        match self {
+            Edge::Rising => !was && now,
+            Edge::Falling => was && !now,
+            Edge::Any => was != now,
+        }
+    }
+}
+
+/// How often the provided [`DigitalLine::wait_edge`] samples a line that cannot report edges.
+const EDGE_POLL: Duration = Duration::from_millis(1);
+
 /// One digital line, seen from the rig (levels are electrical: true is high).
+///
+/// One object per line rather than one per chip with line ids: the binder resolves every signal
+/// to its line before the run, so a step can never name a line the backend lacks.
 #[async_trait]
 pub trait DigitalLine: Send + Sync {
     /// Drives the line.
     async fn set(&self, high: bool) -> Result<(), HalError>;
     /// Reads the line.
     async fn get(&self) -> Result<bool, HalError>;
-    /// Watches the line for `window` and returns its level at the start and every change.
+    /// Watches the line for `window` and returns its level at the start and every change, so the
+    /// engine can measure frequency, duty cycle and pulse width.
     async fn watch(&self, window: Duration) -> Result<(bool, Vec<Transition>), HalError>;
+
+    /// Waits up to `within` for `edge`; returns it, timed from the call, or `None` if none came.
+    ///
+    /// No edge is an answer, not an error: whether it fails the step is the engine's call. The
+    /// provided version samples the line; a backend with edge events (the GPIO character device)
+    /// overrides it to catch pulses shorter than the sampling period.
+    async fn wait_edge(
+        &self,
+        edge: Edge,
+        within: Duration,
+    ) -> Result<Option<Transition>, HalError> {
+        let start = tokio::time::Instant::now();
+        let mut was = self.get().await?;
+        loop {
+            let at = start.elapsed();
+            if at >= within {
+                return Ok(None);
+            }
+            tokio::time::sleep(EDGE_POLL.min(within - at)).await;
+            let now = self.get().await?;
+            if edge.is(was, now) {
+                return Ok(Some(Transition {
+                    at: start.elapsed(),
+                    high: now,
+                }));
+            }
+            was = now;
+        }
+    }
 }
 
-/// An I²C bus.
+/// An I²C bus. A target that does not acknowledge is [`HalError::Nack`].
 #[async_trait]
 pub trait I2cBus: Send + Sync {
     /// Writes `write` to `address`, then reads `read_len` bytes (a repeated-start transfer).
@@ -97,6 +171,18 @@ pub trait I2cBus: Send + Sync {
     ) -> Result<Vec<u8>, HalError>;
     /// Writes bytes to `address`.
     async fn write(&self, address: u8, bytes: &[u8]) -> Result<(), HalError>;
+
+    /// Reads `len` bytes from `address` without writing first (a part's current pointer).
+    ///
+    /// Provided so buses written before it keep compiling; a zero-length write would not do as a
+    /// default, since many parts treat it as a command.
+    async fn read(&self, address: u8, len: usize) -> Result<Vec<u8>, HalError> {
+        let _ = (address, len);
+        Err(HalError::Unsupported {
+            what: "a plain i²c read".to_owned(),
+            backend: "this bus".to_owned(),
+        })
+    }
 }
 
 /// A value an instrument channel holds.
@@ -109,6 +195,10 @@ pub enum Reading {
 }
 
 /// An instrument with named channels (power supply, meter, relay board, PLC).
+///
+/// Channels and their units come from the instrument's register map in the rig description, so
+/// the engine knows a channel's unit before it reads it; a reading is just the value. A Modbus
+/// exception is [`HalError::Exception`] with its code, apart from transport failures.
 #[async_trait]
 pub trait Instrument: Send + Sync {
     /// Reads a channel.
@@ -139,4 +229,54 @@ pub trait NetImpairment: Send + Sync {
     async fn apply(&self, impairment: &Impairment) -> Result<(), HalError>;
     /// Removes every impairment.
     async fn clear(&self) -> Result<(), HalError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A line with only the required methods, to exercise the provided ones.
+    struct Sampled(Arc<AtomicBool>);
+
+    #[async_trait]
+    impl DigitalLine for Sampled {
+        async fn set(&self, high: bool) -> Result<(), HalError> {
+            self.0.store(high, Ordering::SeqCst);
+            Ok(())
+        }
+        async fn get(&self) -> Result<bool, HalError> {
+            Ok(self.0.load(Ordering::SeqCst))
+        }
+        async fn watch(&self, _window: Duration) -> Result<(bool, Vec<Transition>), HalError> {
+            Ok((self.0.load(Ordering::SeqCst), Vec::new()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_provided_wait_edge_samples_the_line() {
+        let level = Arc::new(AtomicBool::new(false));
+        let line = Sampled(level.clone());
+        let waiter =
+            tokio::spawn(async move { line.wait_edge(Edge::Rising, Duration::from_secs(1)).await });
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        level.store(true, Ordering::SeqCst);
+        let edge = waiter.await.unwrap().unwrap().expect("the rising edge");
+        assert!(edge.high);
+        assert!(edge.at >= Duration::from_millis(250) && edge.at <= Duration::from_millis(252));
+
+        let line = Sampled(level);
+        let none = line
+            .wait_edge(Edge::Falling, Duration::from_millis(50))
+            .await;
+        assert_eq!(none.unwrap(), None);
+    }
+
+    #[test]
+    fn edges_know_their_direction() {
+        assert!(Edge::Rising.is(false, true) && !Edge::Rising.is(true, false));
+        assert!(Edge::Falling.is(true, false) && !Edge::Falling.is(true, true));
+        assert!(Edge::Any.is(true, false) && Edge::Any.is(false, true));
+    }
 }

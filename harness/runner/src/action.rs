@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
+use rigor_console::{ExpectError, Until};
 use rigor_hal::{FirmwareImage, HalError, ImageFormat, Impairment, Reading};
 use rigor_model::action::{Edge, SignalQuantity};
 use rigor_model::value::Scalar;
 use rigor_plan::plan::{BoundAction, BoundStep, LineBinding, MeasureSource};
 use tokio::time::Instant;
 
-use crate::console::ExpectError;
 use crate::devices::Answer;
 use crate::engine::{Done, Run};
 use crate::event::FailureClass;
@@ -203,11 +203,11 @@ impl Run {
                 let console = need!(self.console.as_ref(), "the console");
                 let mut bytes = text.as_bytes().to_vec();
                 bytes.extend_from_slice(line_ending.bytes());
-                try_hal!(console.send(&bytes, *char_delay).await);
+                try_hal!(console.send_bytes(&bytes, *char_delay).await);
                 Done::Pass
             }
             BoundAction::ConsoleExpect { pattern, within } => {
-                let console = need!(self.console.as_ref(), "the console");
+                let console = need!(self.console.as_mut(), "the console");
                 let re = match regex::Regex::new(pattern) {
                     Ok(re) => re,
                     Err(e) => return Done::Error(FailureClass::Scenario, e.to_string()),
@@ -219,10 +219,7 @@ impl Run {
                         }
                         Done::Pass
                     }
-                    Err(e @ ExpectError::NotSeen { .. }) => Done::Fail(e.to_string()),
-                    Err(e @ ExpectError::PortGone { .. }) => {
-                        Done::Error(FailureClass::Infrastructure, e.to_string())
-                    }
+                    Err(e) => expect_failed(&e),
                 }
             }
             BoundAction::ConsoleCapture {
@@ -230,19 +227,25 @@ impl Run {
                 until,
                 duration,
             } => {
-                let console = need!(self.console.as_ref(), "the console");
+                let console = need!(self.console.as_mut(), "the console");
                 let re = until.as_deref().map(regex::Regex::new).transpose();
                 let re = match re {
                     Ok(re) => re,
                     Err(e) => return Done::Error(FailureClass::Scenario, e.to_string()),
                 };
-                match console.capture(re.as_ref(), *duration, step.timeout).await {
+                let until = match &re {
+                    Some(pattern) => Until::Match {
+                        pattern,
+                        within: duration.unwrap_or(step.timeout),
+                    },
+                    None => Until::Elapsed(duration.unwrap_or(step.timeout)),
+                };
+                match console.capture(until).await {
                     Ok(text) => {
                         self.captures.insert(name.clone(), Value::Text(text));
                         Done::Pass
                     }
-                    Err(e @ ExpectError::NotSeen { .. }) => Done::Fail(e.to_string()),
-                    Err(e) => Done::Error(FailureClass::Infrastructure, e.to_string()),
+                    Err(e) => expect_failed(&e),
                 }
             }
             BoundAction::GpioSet { line, high } => {
@@ -667,5 +670,14 @@ pub fn signal_quantity(
                 pulses.iter().sum::<f64>() / pulses.len() as f64
             }
         }
+    }
+}
+
+/// A console wait that ended without its match: the device's failure if it did not say it, the
+/// rig's error if the port was gone.
+fn expect_failed(e: &ExpectError) -> Done {
+    match e.blame() {
+        rigor_hal::Blame::Device => Done::Fail(e.to_string()),
+        rigor_hal::Blame::Rig => Done::Error(FailureClass::Infrastructure, e.to_string()),
     }
 }

@@ -10,11 +10,11 @@ use rigor_plan::plan::{BoundAction, BoundPlan, BoundStep, PowerBinding};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::console::Console;
 use crate::devices::SlotDevices;
 use crate::event::{Event, FailureClass, RunInfo, RunOutcome, StepOutcome, Subscriber};
 use crate::measurement::{Judged, Value};
 use crate::recorder::{RecordError, Recorder};
+use rigor_console::ConsoleSession;
 
 /// Where events go: the recorder first (it must succeed), then every subscriber.
 #[derive(Clone)]
@@ -109,7 +109,7 @@ pub(crate) struct Run {
     pub(crate) plan: Arc<BoundPlan>,
     pub(crate) info: Arc<RunInfo>,
     pub(crate) devices: SlotDevices,
-    pub(crate) console: Option<Console>,
+    pub(crate) console: Option<ConsoleSession>,
     pub(crate) captures: BTreeMap<String, Value>,
     pub(crate) measured: Vec<Judged>,
     sinks: Sinks,
@@ -159,7 +159,7 @@ pub async fn run(
         .map(|(i, s)| (s as *const BoundStep as usize, i as u32))
         .collect();
     let mut devices = devices;
-    let console = devices.console.take().map(Console::start);
+    let console = devices.console.take().map(ConsoleSession::start);
     let mut run = Run {
         plan: plan.clone(),
         info: info.clone(),
@@ -188,7 +188,7 @@ pub async fn run(
     run.section(&plan.teardown, false, true).await?;
     run.safe_state().await?;
     if let Some(console) = run.console.take() {
-        let transcript = console.transcript();
+        let transcript = console.transcript().to_text();
         console.close().await;
         sinks.emit(&Event::Artifact {
             slot: info.slot.clone(),

@@ -2,7 +2,6 @@
 //! and emits events that the store, the terminal and CI reports subscribe to.
 
 pub mod action;
-pub mod console;
 pub mod devices;
 pub mod engine;
 pub mod event;
