@@ -13,8 +13,9 @@ use rigor_runner::event::{self, Event, RunInfo};
 use rigor_runner::measurement::{Judged, Value, Verdict};
 use rigor_runner::recorder::{RecordError, Recorder};
 use rigor_store::{
-    FailureClass, FixtureUse, Limits, MeasurementOutcome, MeasurementRecord, RunEnd, RunId,
-    RunOutcome, RunStart, ScenarioRef, StepOutcome, StepRecord, Store, Timestamp, UnitIdentity,
+    FailureClass, FirmwareImage, FixtureUse, Limits, MeasurementOutcome, MeasurementRecord, RunEnd,
+    RunId, RunOutcome, RunStart, ScenarioRef, StepOutcome, StepRecord, Store, Timestamp,
+    UnitIdentity,
 };
 
 /// Records into a store file.
@@ -72,13 +73,16 @@ impl Recorder for StoreRecorder {
             station: run.station.clone().unwrap_or_else(|| run.rig.clone()),
             rig: run.rig.clone(),
             slot: run.slot.clone(),
-            // Insertion counting needs the fixture's counter (a PLC register or an EEPROM): not read yet.
+            // No shipped fixture reports its own counter yet: the store counts.
             fixture: Some(FixtureUse {
                 id: run.fixture.clone(),
-                insertions: 0,
+                insertions: None,
             }),
             operator: run.operator.clone().unwrap_or_default(),
-            firmware: None,
+            firmware: run.firmware_sha256.clone().map(|sha256| FirmwareImage {
+                sha256,
+                version: run.firmware_version.clone(),
+            }),
             limits_sha256: run.limit_set_hash.clone(),
             started_at: Timestamp(started),
         };

@@ -25,6 +25,7 @@ fn rows(db: &Path, sql: &str) -> Vec<String> {
 #[test]
 fn every_generation_passes_smoke_on_its_good_build() {
     let dir = tempfile::tempdir().unwrap();
+    let mut images = Vec::new();
     for (generation, version, serial) in [
         ("gen1", "1.4.2", "FC1-000900"),
         ("gen2", "2.1.0", "FC2-000900"),
@@ -32,11 +33,13 @@ fn every_generation_passes_smoke_on_its_good_build() {
     ] {
         let fw = dir.path().join(generation);
         std::fs::create_dir_all(&fw).unwrap();
+        let image = fw.join(format!("fridge-ctl-{generation}.elf"));
         std::fs::write(
-            fw.join(format!("fridge-ctl-{generation}.elf")),
+            &image,
             rigor_bench::firmware::build_image("fridge-ctl", generation, version),
         )
         .unwrap();
+        images.push(image);
         let store = dir.path().join("rigor.db");
         let out = rigor()
             .args([
@@ -72,6 +75,18 @@ fn every_generation_passes_smoke_on_its_good_build() {
     }
     let outcomes = rows(&dir.path().join("rigor.db"), "SELECT outcome FROM run_ends");
     assert_eq!(outcomes, ["pass", "pass", "pass"]);
+    // Each run names the image it flashed by its digest, as coreutils computes it, and the wear
+    // of its fixture (each generation has its own, first used here).
+    let sha256sum = Command::new("sha256sum").args(&images).output().unwrap();
+    let expected: Vec<String> = String::from_utf8_lossy(&sha256sum.stdout)
+        .lines()
+        .map(|l| format!("{} 1", &l[..64]))
+        .collect();
+    let recorded = rows(
+        &dir.path().join("rigor.db"),
+        "SELECT firmware_sha256 || ' ' || fixture_insertions FROM runs ORDER BY id",
+    );
+    assert_eq!(recorded, expected);
 }
 
 #[test]

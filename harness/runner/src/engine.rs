@@ -130,6 +130,7 @@ pub async fn run(
 ) -> Result<RunResult, RecordError> {
     let started = Instant::now();
     let plan = Arc::new(request.plan);
+    let firmware = crate::firmware::first_flashed(&plan);
     let mut info = RunInfo {
         unit: request.unit,
         attempt: 0,
@@ -145,8 +146,8 @@ pub async fn run(
         slot: plan.slot.clone(),
         fixture: plan.fixture.clone(),
         operator: request.operator,
-        firmware_version: None,
-        firmware_sha256: None,
+        firmware_version: firmware.as_ref().and_then(|f| f.version.clone()),
+        firmware_sha256: firmware.map(|f| f.sha256),
         started_at: SystemTime::now(),
     };
     info.attempt = sinks.begin(&info)?;

@@ -100,9 +100,9 @@ pub struct RunInfo {
     pub fixture: String,
     /// Operator id.
     pub operator: Option<String>,
-    /// Firmware version, once known.
+    /// The version the flashed image's manifest declares.
     pub firmware_version: Option<String>,
-    /// Firmware image SHA-256, once known.
+    /// SHA-256 of the image the run flashes first.
     pub firmware_sha256: Option<String>,
     /// When it started.
     #[serde(with = "unix_millis")]

@@ -5,6 +5,7 @@ pub mod action;
 pub mod devices;
 pub mod engine;
 pub mod event;
+pub mod firmware;
 pub mod lock;
 pub mod measurement;
 pub mod recorder;

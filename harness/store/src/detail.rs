@@ -96,7 +96,10 @@ fn run_start(row: &Row<'_>) -> rusqlite::Result<RunStart> {
         slot: row.get(9)?,
         fixture: fixture_id
             .zip(fixture_insertions)
-            .map(|(id, insertions)| FixtureUse { id, insertions }),
+            .map(|(id, insertions)| FixtureUse {
+                id,
+                insertions: Some(insertions),
+            }),
         operator: row.get(12)?,
         firmware: match firmware_sha256 {
             Some(sha256) => Some(FirmwareImage {

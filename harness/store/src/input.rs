@@ -33,8 +33,11 @@ pub struct ScenarioRef {
 pub struct FixtureUse {
     /// Fixture id.
     pub id: String,
-    /// The fixture's insertion count at the start of this run.
-    pub insertions: u32,
+    /// How many units this fixture has taken, this run's included: the wear of its contacts.
+    /// Given when the fixture counts them itself (a PLC register); `None` when beginning a run
+    /// lets the store count them: one more than the highest recorded for this fixture in this
+    /// rig slot. Read back, it is always known.
+    pub insertions: Option<u32>,
 }
 
 /// The firmware image flashed or found on the unit.

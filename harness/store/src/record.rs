@@ -5,13 +5,18 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::input::{MeasurementRecord, RunEnd, RunStart, StepRecord};
+use crate::input::{FixtureUse, MeasurementRecord, RunEnd, RunStart, StepRecord};
 use crate::store::Store;
 use crate::types::RunId;
 
 /// The next attempt number of a unit × scenario name.
 const NEXT_ATTEMPT: &str = "SELECT coalesce(max(attempt), 0) + 1 FROM runs \
      WHERE unit_serial = ?1 AND scenario_name = ?2";
+
+/// The count of a fixture that does not count itself: one more than the highest recorded for it
+/// in its rig slot (each slot holds its own physical fixture).
+const NEXT_INSERTION: &str = "SELECT coalesce(max(fixture_insertions), 0) + 1 FROM runs \
+     WHERE rig = ?1 AND slot = ?2 AND fixture_id = ?3";
 
 /// The next measurement position in a run.
 const NEXT_SEQ: &str = "SELECT coalesce(max(seq) + 1, 0) FROM measurements WHERE run_id = ?1";
@@ -39,6 +44,20 @@ impl Store {
                 row.get(0)
             })?;
         let fixture = start.fixture.as_ref();
+        let insertions = match fixture {
+            Some(FixtureUse {
+                insertions: Some(n),
+                ..
+            }) => Some(*n),
+            Some(FixtureUse {
+                id,
+                insertions: None,
+            }) => Some(
+                tx.prepare_cached(NEXT_INSERTION)?
+                    .query_row(params![start.rig, start.slot, id], |row| row.get(0))?,
+            ),
+            None => None,
+        };
         let firmware = start.firmware.as_ref();
         tx.prepare_cached(
             "INSERT INTO runs (unit_serial, scenario_name, scenario_version, scenario_sha256, \
@@ -56,7 +75,7 @@ impl Store {
             start.rig,
             start.slot,
             fixture.map(|f| &f.id),
-            fixture.map(|f| f.insertions),
+            insertions,
             start.operator,
             firmware.map(|f| &f.sha256),
             firmware.and_then(|f| f.version.as_ref()),

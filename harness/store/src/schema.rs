@@ -48,13 +48,24 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, oldest first.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: V1,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        sql: V2,
+    },
+];
 
 /// The schema version this code writes: the last migration's.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Version 2: the store counts a fixture's insertions when the fixture does not, by looking up
+/// the highest count in its rig slot on every run start.
+const V2: &str =
+    "CREATE INDEX runs_by_fixture ON runs (rig, slot, fixture_id, fixture_insertions);";
 
 /// `PRAGMA application_id` of a rigor store (`rgr1` in ASCII), so rigor never migrates some other
 /// application's database.

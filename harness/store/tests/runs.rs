@@ -444,3 +444,34 @@ fn a_step_with_its_measurements_is_written_whole_or_not_at_all() {
     assert_eq!(detail.steps, vec![step(0, StepOutcome::Pass)]);
     assert_eq!(detail.measurements, taken.to_vec());
 }
+
+#[test]
+fn a_fixture_that_does_not_count_is_counted_per_rig_slot_and_a_reported_count_is_kept() {
+    let tmp = TempStore::new();
+    let mut store = tmp.open();
+    let counted = |slot: &str, serial: &str, at: i64| {
+        let mut s = start(serial, "smoke", at);
+        s.slot = slot.to_owned();
+        s.fixture.as_mut().unwrap().insertions = None;
+        s
+    };
+    let insertions = |store: &mut rigor_store::Store, s: &rigor_store::RunStart| {
+        let run = store.begin_run(s).unwrap();
+        store
+            .run_detail(run.id)
+            .unwrap()
+            .start
+            .fixture
+            .unwrap()
+            .insertions
+    };
+    assert_eq!(insertions(&mut store, &counted("1", "U1", 10)), Some(1));
+    assert_eq!(insertions(&mut store, &counted("1", "U2", 20)), Some(2));
+    // Slot 2 holds another physical fixture of the same kind: its own count.
+    assert_eq!(insertions(&mut store, &counted("2", "U3", 30)), Some(1));
+    // A fixture whose PLC reports its counter is believed, and counting goes on from there.
+    let mut reported = counted("1", "U4", 40);
+    reported.fixture.as_mut().unwrap().insertions = Some(500);
+    assert_eq!(insertions(&mut store, &reported), Some(500));
+    assert_eq!(insertions(&mut store, &counted("1", "U5", 50)), Some(501));
+}

@@ -60,7 +60,7 @@ pub fn start(serial: &str, scenario: &str, at: i64) -> RunStart {
         slot: "2".to_owned(),
         fixture: Some(FixtureUse {
             id: "fx-07".to_owned(),
-            insertions: 1234,
+            insertions: Some(1234),
         }),
         operator: "op-42".to_owned(),
         firmware: Some(FirmwareImage {
