@@ -275,7 +275,7 @@ async fn demo(catalog: &rigor_model::Catalog, args: &DemoArgs) -> Result<i32, (i
             junit
         };
         let subscribers: Vec<Box<dyn Subscriber>> = vec![
-            Box::new(crate::progress::Progress),
+            Box::new(crate::progress::Progress::new()),
             Box::new(rigor_report::JunitWriter::new(&junit)),
             Box::new(summary.clone()),
         ];

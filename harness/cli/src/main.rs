@@ -10,7 +10,7 @@ use rigor_model::load::Kind;
 use rigor_model::value::Scalar;
 
 #[derive(Debug, Parser)]
-#[command(name = "rigor", version, about = "Hardware-in-the-loop test runner: check, flash, power, test and record every unit", after_help = exit_code::TABLE)]
+#[command(name = "rigor", version, about = "Hardware-in-the-loop test runner: check, flash, power, test and record every unit", after_help = format!("{}\n\nLogs go to stderr; RIGOR_LOG filters them (`info`, `rigor_runner=debug`).", exit_code::TABLE))]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,6 +54,14 @@ fn parse_kind(s: &str) -> Result<Kind, String> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Logs go to stderr, filtered by RIGOR_LOG (`info`, `rigor_runner=debug`, ...); warnings by
+    // default, so a retried step is never silent. Progress and results go to stdout.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RIGOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let code = match cli.command {
         Command::Run(args) => tokio::runtime::Runtime::new()?.block_on(run::run(*args)),
         Command::Demo(args) => tokio::runtime::Runtime::new()?.block_on(demo::run(args)),

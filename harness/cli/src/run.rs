@@ -94,7 +94,7 @@ pub async fn run(args: RunArgs) -> i32 {
         crate::check::Format::Json => {
             subscribers.push(Box::new(rigor_report::JsonLines::new(std::io::stdout())))
         }
-        crate::check::Format::Text => subscribers.push(Box::new(crate::progress::Progress)),
+        crate::check::Format::Text => subscribers.push(Box::new(crate::progress::Progress::new())),
     }
     if let Some(path) = &args.junit {
         subscribers.push(Box::new(rigor_report::JunitWriter::new(path)));

@@ -325,6 +325,7 @@ impl Run {
                 })?;
                 let began = Instant::now();
                 self.measured.clear();
+                tracing::debug!(step = %step.label, attempt = this_attempt, "step started");
                 let done = match tokio::time::timeout(step.timeout, self.action(step)).await {
                     Ok(done) => done,
                     Err(_) => Done::Error(
@@ -353,6 +354,17 @@ impl Run {
                 })?;
                 let retry = matches!(done, Done::Error(FailureClass::Infrastructure, _))
                     && tries <= self.retries;
+                match &done {
+                    Done::Pass => {}
+                    Done::Fail(why) => tracing::info!(step = %step.label, "failed: {why}"),
+                    // A retry is worth a warning: it hides a rig going bad behind a pass.
+                    Done::Error(class, why) if retry => {
+                        tracing::warn!(step = %step.label, ?class, "retrying after: {why}")
+                    }
+                    Done::Error(class, why) => {
+                        tracing::info!(step = %step.label, ?class, "error: {why}")
+                    }
+                }
                 if !retry || self.cancelled() {
                     return Ok(done);
                 }

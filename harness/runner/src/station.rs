@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::devices::SlotDevices;
 use crate::engine::{RunRequest, RunResult, Sinks, run};
@@ -47,11 +48,26 @@ pub async fn run_slots(
             "{} on unit {}",
             job.request.plan.scenario.name, job.request.unit
         );
-        let task = tokio::spawn(async move {
-            let _lock =
-                SlotLock::acquire(&dir, &job.request.plan.rig, &job.request.plan.slot, &holder)?;
-            Ok::<_, SlotError>(run(job.request, job.devices, sinks, cancel).await?)
-        });
+        // Every log line of the slot's run carries its slot, unit and scenario.
+        let span = tracing::info_span!(
+            "slot",
+            slot = %job.request.plan.slot,
+            unit = %job.request.unit,
+            scenario = %job.request.plan.scenario.name,
+        );
+        let task = tokio::spawn(
+            async move {
+                let _lock = SlotLock::acquire(
+                    &dir,
+                    &job.request.plan.rig,
+                    &job.request.plan.slot,
+                    &holder,
+                )?;
+                tracing::debug!("slot locked");
+                Ok::<_, SlotError>(run(job.request, job.devices, sinks, cancel).await?)
+            }
+            .instrument(span),
+        );
         tasks.push((slot, task));
     }
     let mut out = Vec::new();
