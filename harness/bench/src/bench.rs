@@ -15,7 +15,9 @@ use serialport::SerialPort;
 
 use crate::parts::{Bus, Slot};
 use crate::servers::{DigitalIo, Supply, serve};
+use crate::telemetry::{serve_cloud, spawn_uplink};
 use crate::unit::{Fault, State, spawn_firmware};
+use rigor_drivers::net_proxy::ImpairmentProxy;
 
 /// A unit to put in a slot.
 #[derive(Debug, Clone)]
@@ -50,6 +52,8 @@ pub struct SlotEndpoints {
     pub i2c: Bus,
     /// The firmware slot.
     pub flasher: Slot,
+    /// The impairment point between the unit's uplink and the cloud, on units with an uplink.
+    pub uplink: Option<Arc<ImpairmentProxy>>,
     state: Arc<Mutex<State>>,
 }
 
@@ -109,6 +113,8 @@ impl Bench {
             tasks: Vec::new(),
             _ttys: Vec::new(),
         };
+        // One cloud for the whole bench, started when the first unit with an uplink needs it.
+        let mut cloud: Option<SocketAddr> = None;
         for spec in units {
             let slot = rig
                 .slots
@@ -157,6 +163,23 @@ impl Bench {
             }
             let (io, task) = serve(DigitalIo::new(state.clone(), channels.len())).await?;
             bench.tasks.push(task);
+            let uplink = if spec.profile.network.is_empty() {
+                None
+            } else {
+                let cloud = match cloud {
+                    Some(addr) => addr,
+                    None => {
+                        let (addr, task) = serve_cloud().await?;
+                        bench.tasks.push(task);
+                        *cloud.insert(addr)
+                    }
+                };
+                let proxy = ImpairmentProxy::start(loopback(), cloud.to_string()).await?;
+                // The unit's name for its cloud resolves to the impairment point, as a rack's DNS
+                // points a device at the netem box.
+                spawn_uplink(state.clone(), proxy.local_addr(), stop.clone());
+                Some(Arc::new(proxy))
+            };
             let endpoints = SlotEndpoints {
                 console,
                 instruments,
@@ -164,6 +187,7 @@ impl Bench {
                 io_model: Arc::new(DigitalIo::model(&channels)),
                 i2c: Bus(state.clone()),
                 flasher: Slot(state.clone()),
+                uplink,
                 state,
             };
             bench.slots.insert(spec.slot.clone(), endpoints);
@@ -184,4 +208,8 @@ impl Drop for Bench {
             t.abort();
         }
     }
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
 }

@@ -1,12 +1,14 @@
 //! The virtual bench: simulated fridge-ctl units and their instruments, so every scenario runs
 //! with no hardware. Each unit's console is a pseudo-terminal, its supply and digital I/O are
 //! Modbus TCP servers on loopback; rigor opens them with the same serial and Modbus backends it
-//! uses on a rack. Only I²C and the firmware slot are in-process (this kernel has no I²C).
+//! uses on a rack; units with an uplink report to a cloud server on loopback through rigor's
+//! impairment proxy. Only I²C and the firmware slot are in-process (this kernel has no I²C).
 
 pub mod bench;
 pub mod firmware;
 pub mod parts;
 pub mod servers;
+pub mod telemetry;
 pub mod unit;
 
 pub use bench::{Bench, BenchError, SlotEndpoints, UnitSpec};

@@ -13,6 +13,7 @@ use rigor_model::profile::{ActiveLevel, Direction, Profile};
 use serialport::{SerialPort, TTYPort};
 
 use crate::firmware::Header;
+use crate::telemetry::Link;
 
 /// A fault a unit can be built with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +57,7 @@ struct Wire {
 pub struct State {
     pub(crate) generation: String,
     pub(crate) family: String,
-    serial: String,
+    pub(crate) serial: String,
     banner: String,
     boot_time: Duration,
     idle_amps: f64,
@@ -82,9 +83,13 @@ pub struct State {
     pub(crate) sensor_reads: u32,
     pub(crate) eeprom: Option<[u8; 256]>,
     pub(crate) temp_address: u8,
+    /// What the firmware believes of its uplink.
+    pub(crate) link: Link,
+    /// Lines the firmware's background tasks log, for the main loop to print.
+    pub(crate) console_log: Vec<String>,
 }
 
-fn lock(s: &Mutex<State>) -> MutexGuard<'_, State> {
+pub(crate) fn lock(s: &Mutex<State>) -> MutexGuard<'_, State> {
     s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -177,6 +182,8 @@ impl State {
             sensor_reads: 0,
             eeprom: has_eeprom.then_some([0xFF; 256]),
             temp_address: profile.i2c.get("temp_sensor").map_or(0x48, |p| p.address),
+            link: Link::Offline,
+            console_log: Vec::new(),
         }
     }
 
@@ -319,6 +326,12 @@ pub fn spawn_firmware(state: Arc<Mutex<State>>, mut uart: TTYPort, stop: Arc<Ato
                         s.compressor = on;
                         s.compressor_request = None;
                     }
+                    // A log line starts on a line of its own, and the prompt follows it again.
+                    for logged in std::mem::take(&mut s.console_log) {
+                        out.push_str("\r\n");
+                        out.push_str(&logged);
+                        out.push_str("\r\nfridge> ");
+                    }
                     if s.has(Fault::NoisyLine)
                         && now.duration_since(last_noise) > Duration::from_millis(300)
                     {
@@ -392,7 +405,7 @@ fn command(state: &Mutex<State>, cmd: &str) -> Option<String> {
             Some(e) => format!("calibration: {}", i16::from_be_bytes([e[0x10], e[0x11]])),
             None => "reload: no eeprom".into(),
         },
-        "telemetry" => "telemetry: offline".into(),
+        "telemetry" => format!("telemetry: {}", s.link.word()),
         other => format!("unknown command: {other}"),
     })
 }

@@ -189,12 +189,15 @@ impl Opener<'_> {
                     })?;
                 Arc::new(proxy)
             }
-            ImpairmentPoint::Virtual => {
-                return Err(self.unavailable(
-                    format!("virtual impairment point `{channel}`"),
-                    "the bench does not simulate telemetry yet",
-                ));
-            }
+            ImpairmentPoint::Virtual => match self.bench.and_then(|e| e.uplink.clone()) {
+                Some(proxy) => proxy,
+                None => {
+                    return Err(self.unavailable(
+                        format!("virtual impairment point `{channel}`"),
+                        "no simulated unit with an uplink sits in this slot",
+                    ));
+                }
+            },
             ImpairmentPoint::Tun(_) | ImpairmentPoint::Netem(_) => {
                 return Err(self.unavailable(
                     format!("impairment point `{channel}`"),

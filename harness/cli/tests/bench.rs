@@ -279,3 +279,63 @@ fn burn_in_runs_on_a_unit_that_arrives_flashed_and_recovers_from_brown_out() {
         ["fail", "pass"]
     );
 }
+
+#[test]
+fn telemetry_survives_degradation_and_reconnects_after_a_partition() {
+    // The unit dials its cloud through the slot's impairment proxy over loopback TCP; the
+    // scenario degrades the link, cuts it, and sees the firmware notice and reconnect.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("rigor.db");
+    let out = rigor()
+        .args([
+            "run",
+            "--rig",
+            "virtual-bench",
+            "--scenario",
+            "network-resilience",
+            "--slot",
+            "slot2",
+            "--unit",
+            "FC3-000555",
+            "--profile",
+            "fridge-ctl-gen3",
+            "--installed",
+            "slot2=3.0.2",
+        ])
+        .arg("--store")
+        .arg(&store)
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = rows(
+        &store,
+        "SELECT text_value FROM measurements WHERE name = 'link_state'",
+    );
+    assert_eq!(state, ["connected"]);
+    // The firmware's own log, in order: up, degraded under latency and loss, lost in the
+    // partition, up again once it is lifted.
+    let transcript = rows(
+        &store,
+        "SELECT CAST(b.content AS TEXT) FROM run_artifacts a JOIN artifact_blobs b ON b.sha256 = a.sha256 \
+         WHERE a.name = 'console.log'",
+    );
+    let log: Vec<&str> = transcript[0]
+        .lines()
+        .filter_map(|l| l.split_once("< telemetry: ").map(|(_, state)| state))
+        .collect();
+    let first = |state: &str| log.iter().position(|s| *s == state);
+    let (up, degraded, lost) = (first("connected"), first("degraded"), first("lost"));
+    let up_again = lost.and_then(|l| log[l..].iter().position(|s| *s == "connected"));
+    assert!(
+        up < degraded && degraded < lost && up.is_some() && up_again.is_some(),
+        "{log:?}\n{}",
+        transcript[0]
+    );
+}
