@@ -11,11 +11,11 @@ use rigor_model::fixture::Fixture;
 use rigor_model::instrument::InstrumentModel;
 use rigor_model::profile::Profile;
 use rigor_model::rig::{ModbusLink, Rig};
-use serialport::SerialPort;
 
 use crate::parts::{Bus, Slot};
 use crate::servers::{DigitalIo, Supply, serve};
 use crate::telemetry::{serve_cloud, spawn_uplink};
+use crate::uart::Uart;
 use crate::unit::{Fault, State, spawn_firmware};
 use rigor_drivers::net_proxy::ImpairmentProxy;
 
@@ -40,7 +40,7 @@ pub struct UnitSpec {
 /// Where a slot's simulated hardware can be reached.
 #[derive(Clone)]
 pub struct SlotEndpoints {
-    /// The console's pseudo-terminal.
+    /// The console: a stable link to its pseudo-terminal.
     pub console: String,
     /// Modbus TCP addresses of the slot's virtual rig instruments, by rig instrument name.
     pub instruments: BTreeMap<String, SocketAddr>,
@@ -84,9 +84,6 @@ pub enum BenchError {
     /// The OS refused a pty or a socket.
     #[error("cannot start the bench: {0}")]
     Io(#[from] std::io::Error),
-    /// No pseudo-terminal.
-    #[error("cannot open a pseudo-terminal: {0}")]
-    Pty(#[from] serialport::Error),
 }
 
 /// A running virtual bench; dropping it stops every unit and server.
@@ -94,8 +91,8 @@ pub struct Bench {
     slots: BTreeMap<String, SlotEndpoints>,
     stop: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    // The consoles' slave ends stay open, so a pty survives between two runs that open it.
-    _ttys: Vec<serialport::TTYPort>,
+    /// Where the consoles' stable names live.
+    links: tempfile::TempDir,
 }
 
 impl Bench {
@@ -111,7 +108,7 @@ impl Bench {
             slots: BTreeMap::new(),
             stop: stop.clone(),
             tasks: Vec::new(),
-            _ttys: Vec::new(),
+            links: tempfile::Builder::new().prefix("rigor-bench-").tempdir()?,
         };
         // One cloud for the whole bench, started when the first unit with an uplink needs it.
         let mut cloud: Option<SocketAddr> = None;
@@ -142,10 +139,12 @@ impl Bench {
                     version: version.clone(),
                 });
             }
-            let (master, slave) = serialport::TTYPort::pair()?;
-            let console = slave.name().unwrap_or_default();
-            bench._ttys.push(slave);
-            spawn_firmware(state.clone(), master, stop.clone());
+            // The console is reached by a stable name, as a rack reaches a USB adapter through
+            // /dev/serial/by-id, so it can vanish and come back under it.
+            let link = bench.links.path().join(format!("{}.tty", spec.slot));
+            let uart = Uart::plug_in(&link)?;
+            let console = link.to_string_lossy().into_owned();
+            spawn_firmware(state.clone(), uart, stop.clone());
             let mut instruments = BTreeMap::new();
             for name in slot.instruments.values() {
                 let Some(conn) = rig.instruments.get(name) else {

@@ -9,6 +9,7 @@ pub mod firmware;
 pub mod parts;
 pub mod servers;
 pub mod telemetry;
+mod uart;
 pub mod unit;
 
 pub use bench::{Bench, BenchError, SlotEndpoints, UnitSpec};

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use rigor_model::fixture::Fixture;
 use rigor_model::profile::{ActiveLevel, Direction, Profile};
-use serialport::{SerialPort, TTYPort};
 
 use crate::firmware::Header;
 use crate::telemetry::Link;
+use crate::uart::Uart;
 
 /// A fault a unit can be built with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,10 +28,19 @@ pub enum Fault {
     FlakySensor,
     /// Garbage bytes on the console line between messages.
     NoisyLine,
+    /// The console's USB serial adapter drops off the bus for 400 ms when the compressor starts
+    /// (its inrush browns out the adapter), and comes back under the same stable name.
+    DisconnectingConsole,
+    /// The console's adapter drops off the bus after the banner and does not come back.
+    UnpluggedConsole,
 }
 
 impl Fault {
-    /// Parses a fault's name (`dead`, `slow-boot`, `stuck-pin`, `flaky-sensor`, `noisy-line`).
+    /// Every fault's name, for help texts and errors.
+    pub const NAMES: &'static str = "dead, slow-boot, stuck-pin, flaky-sensor, noisy-line, \
+         disconnecting-console, unplugged-console";
+
+    /// Parses a fault's name (one of [`Fault::NAMES`]).
     pub fn parse(s: &str) -> Option<Fault> {
         Some(match s {
             "dead" => Fault::Dead,
@@ -39,6 +48,8 @@ impl Fault {
             "stuck-pin" => Fault::StuckPin,
             "flaky-sensor" => Fault::FlakySensor,
             "noisy-line" => Fault::NoisyLine,
+            "disconnecting-console" => Fault::DisconnectingConsole,
+            "unplugged-console" => Fault::UnpluggedConsole,
             _ => return None,
         })
     }
@@ -263,10 +274,18 @@ fn compile(pattern: &str) -> Option<regex::Regex> {
     regex::Regex::new(pattern).ok()
 }
 
+/// How long a disconnecting console's adapter stays off the bus.
+const ADAPTER_DROPOUT: Duration = Duration::from_millis(400);
+
 /// The unit's firmware: one thread, the console's device end, a 10 ms main loop.
-pub fn spawn_firmware(state: Arc<Mutex<State>>, mut uart: TTYPort, stop: Arc<AtomicBool>) {
+pub(crate) fn spawn_firmware(state: Arc<Mutex<State>>, uart: Uart, stop: Arc<AtomicBool>) {
     std::thread::spawn(move || {
-        let _ = uart.set_timeout(Duration::from_millis(10));
+        let link = uart.link().to_owned();
+        let mut uart = Some(uart);
+        // When an unplugged adapter comes back, if it does.
+        let mut replug: Option<Instant> = None;
+        let mut compressor_was = false;
+        let mut booted_at: Option<Instant> = None;
         let mut line = Vec::new();
         let mut buf = [0u8; 256];
         let mut light_pressed = false;
@@ -340,10 +359,39 @@ pub fn spawn_firmware(state: Arc<Mutex<State>>, mut uart: TTYPort, stop: Arc<Ato
                     }
                 }
             }
-            if !out.is_empty() && uart.write_all(out.as_bytes()).is_err() {
+            let (compressor, booted, faults) = {
+                let s = lock(&state);
+                (s.compressor, s.booted, s.faults.clone())
+            };
+            booted_at = if booted {
+                booted_at.or(Some(now))
+            } else {
+                None
+            };
+            // The banner gets out before the adapter goes.
+            let unplug =
+                (faults.contains(&Fault::DisconnectingConsole) && compressor && !compressor_was)
+                    || (faults.contains(&Fault::UnpluggedConsole)
+                        && booted_at.is_some_and(|t| now.duration_since(t) > ADAPTER_DROPOUT));
+            compressor_was = compressor;
+            if unplug && let Some(cable) = uart.take() {
+                cable.unplug();
+                replug = (!faults.contains(&Fault::UnpluggedConsole))
+                    .then(|| Instant::now() + ADAPTER_DROPOUT);
+            }
+            if uart.is_none() && replug.is_some_and(|at| Instant::now() >= at) {
+                replug = None;
+                uart = Uart::plug_in(&link).ok();
+            }
+            // Off the bus, what the firmware prints is lost, and nothing arrives.
+            let Some(port) = uart.as_mut() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            if !out.is_empty() && port.write_all(out.as_bytes()).is_err() {
                 return;
             }
-            let n = match uart.read(&mut buf) {
+            let n = match port.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => 0,
                 Err(_) => return,
@@ -357,7 +405,7 @@ pub fn spawn_firmware(state: Arc<Mutex<State>>, mut uart: TTYPort, stop: Arc<Ato
                 }
                 let answer = command(&state, &cmd);
                 if let Some(a) = answer
-                    && uart
+                    && port
                         .write_all(format!("{a}\r\nfridge> ").as_bytes())
                         .is_err()
                 {

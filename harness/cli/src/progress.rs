@@ -100,7 +100,8 @@ impl Subscriber for Progress {
                     StepOutcome::Skipped => "skipped".to_owned(),
                     StepOutcome::Fail { message } => format!("FAILED: {message}"),
                     StepOutcome::Error { class, message } => {
-                        format!("ERROR ({class:?}): {message}").to_lowercase()
+                        let class = format!("{class:?}").to_lowercase();
+                        format!("error ({class}): {message}")
                     }
                 };
                 self.line(format!(

@@ -49,7 +49,7 @@ pub struct RunArgs {
     #[arg(long = "answer", value_name = "SLOT=TEXT")]
     pub answers: Vec<String>,
     /// On a virtual bench: build a slot's unit with a fault, `SLOT=FAULT` (dead, slow-boot,
-    /// stuck-pin, flaky-sensor, noisy-line).
+    /// stuck-pin, flaky-sensor, noisy-line, disconnecting-console, unplugged-console).
     #[arg(long = "fault", value_name = "SLOT=FAULT")]
     pub faults: Vec<String>,
     /// On a virtual bench: the slot's unit already carries this firmware version, `SLOT=VERSION`
@@ -255,7 +255,8 @@ async fn prepare(
             .and_then(|(slot, name)| Some((slot, rigor_bench::Fault::parse(name)?)));
         let Some((slot, fault)) = parsed else {
             return Err(invalid(format!(
-                "`--fault {f}`: write SLOT=FAULT with FAULT one of dead, slow-boot, stuck-pin, flaky-sensor, noisy-line"
+                "`--fault {f}`: write SLOT=FAULT with FAULT one of {}",
+                rigor_bench::Fault::NAMES
             )));
         };
         faults.entry(slot.to_owned()).or_default().push(fault);

@@ -154,14 +154,19 @@ fn the_demo_catches_the_buggy_build_and_the_faulty_unit() {
 /// Runs smoke on a gen2 unit with `fault` in slot1; returns the exit code, stdout and the run's end row.
 fn with_fault(fault: &str) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let fw = dir.path().join("fw");
+    with_fault_in(dir.path(), fault)
+}
+
+/// As [`with_fault`], with the store in `dir`.
+fn with_fault_in(dir: &Path, fault: &str) -> (Option<i32>, String, String) {
+    let fw = dir.join("fw");
     std::fs::create_dir_all(&fw).unwrap();
     std::fs::write(
         fw.join("fridge-ctl-gen2.elf"),
         rigor_bench::firmware::build_image("fridge-ctl", "gen2", "2.1.0"),
     )
     .unwrap();
-    let store = dir.path().join("rigor.db");
+    let store = dir.join("rigor.db");
     let out = rigor()
         .args([
             "run",
@@ -184,7 +189,7 @@ fn with_fault(fault: &str) -> (Option<i32>, String, String) {
         .arg(format!("build_dir={}", fw.display()))
         .arg("--store")
         .arg(&store)
-        .env("XDG_RUNTIME_DIR", dir.path())
+        .env("XDG_RUNTIME_DIR", dir)
         .output()
         .unwrap();
     let end = rows(
@@ -196,6 +201,16 @@ fn with_fault(fault: &str) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         end.join("\n"),
     )
+}
+
+/// The console transcript of every run in `store`.
+fn transcripts(store: &Path) -> String {
+    rows(
+        store,
+        "SELECT CAST(b.content AS TEXT) FROM run_artifacts a JOIN artifact_blobs b ON b.sha256 = a.sha256 \
+         WHERE a.name = 'console.log'",
+    )
+    .join("\n")
 }
 
 #[test]
@@ -230,6 +245,30 @@ fn each_fault_ends_in_its_classified_outcome_with_teardown_done() {
     let (code, stdout, end) = with_fault("noisy-line");
     assert_eq!(code, Some(0), "{stdout}");
     assert_eq!(end, "pass -: ");
+
+    // A console adapter that drops off the bus when the compressor starts is reopened under its
+    // stable name; the unit passes and the transcript says what happened.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, end) = with_fault_in(dir.path(), "disconnecting-console");
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(end, "pass -: ");
+    let log = transcripts(&dir.path().join("rigor.db"));
+    assert!(
+        log.contains("vanished") && log.contains("reopened after"),
+        "{log}"
+    );
+
+    // One that never comes back is the rig's fault: retried once, then an infrastructure error.
+    let (code, stdout, end) = with_fault("unplugged-console");
+    assert_eq!(code, Some(4), "{stdout}");
+    assert!(
+        end.starts_with("error infrastructure: ") && end.ends_with("is gone"),
+        "{end}"
+    );
+    assert!(
+        stdout.contains("(attempt 2) ... error (infrastructure)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -321,12 +360,8 @@ fn telemetry_survives_degradation_and_reconnects_after_a_partition() {
     assert_eq!(state, ["connected"]);
     // The firmware's own log, in order: up, degraded under latency and loss, lost in the
     // partition, up again once it is lifted.
-    let transcript = rows(
-        &store,
-        "SELECT CAST(b.content AS TEXT) FROM run_artifacts a JOIN artifact_blobs b ON b.sha256 = a.sha256 \
-         WHERE a.name = 'console.log'",
-    );
-    let log: Vec<&str> = transcript[0]
+    let transcript = transcripts(&store);
+    let log: Vec<&str> = transcript
         .lines()
         .filter_map(|l| l.split_once("< telemetry: ").map(|(_, state)| state))
         .collect();
@@ -335,7 +370,6 @@ fn telemetry_survives_degradation_and_reconnects_after_a_partition() {
     let up_again = lost.and_then(|l| log[l..].iter().position(|s| *s == "connected"));
     assert!(
         up < degraded && degraded < lost && up.is_some() && up_again.is_some(),
-        "{log:?}\n{}",
-        transcript[0]
+        "{log:?}\n{transcript}"
     );
 }

@@ -33,6 +33,9 @@ pub struct SessionOptions {
     /// seen `fw 1.2` of `fw 1.2.0`) waits for more input before it is taken. Zero takes it at
     /// once. Fixed-length patterns without assertions never wait.
     pub settle: Duration,
+    /// How long a send waits for a vanished port to come back (under a policy that reopens it)
+    /// before it fails: long enough for a USB adapter to re-enumerate.
+    pub reconnect_wait: Duration,
 }
 
 impl Default for SessionOptions {
@@ -43,6 +46,7 @@ impl Default for SessionOptions {
             reopen: ReopenPolicy::default(),
             // A USB serial adapter hands over what it has every 1 to 16 ms.
             settle: Duration::from_millis(20),
+            reconnect_wait: Duration::from_secs(2),
         }
     }
 }
@@ -173,8 +177,10 @@ impl ConsoleSession {
         self.send_bytes(&bytes, pacing).await
     }
 
-    /// Sends raw bytes, waiting `pacing` between them if given.
+    /// Sends raw bytes, waiting `pacing` between them if given. If the port has vanished and the
+    /// session reopens it, waits up to [`SessionOptions::reconnect_wait`] for it first.
     pub async fn send_bytes(&self, bytes: &[u8], pacing: Option<Duration>) -> Result<(), HalError> {
+        self.wait_reconnected().await;
         self.request(|reply| Command::Write {
             bytes: bytes.to_vec(),
             pacing,
@@ -187,6 +193,26 @@ impl ConsoleSession {
     /// keeps it across reopens.
     pub async fn set_baud(&self, baud: u32) -> Result<(), HalError> {
         self.request(|reply| Command::SetBaud { baud, reply }).await
+    }
+
+    async fn wait_reconnected(&self) {
+        if self.options.reopen == ReopenPolicy::Never {
+            return;
+        }
+        let deadline = Instant::now() + self.options.reconnect_wait;
+        loop {
+            // Created before looking, so a reopen between the look and the wait still wakes.
+            let changed = self.shared.changed.notified();
+            {
+                let st = self.shared.lock();
+                if st.gone.is_none() || st.closed {
+                    return;
+                }
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return;
+            }
+        }
     }
 
     async fn request(
