@@ -37,6 +37,15 @@ pub struct UnitSpec {
     pub installed: Option<String>,
 }
 
+/// The serial number a simulated unit carries when it is put in `slot` without one given: the
+/// family's `FC<generation number>-<six digits>`, the digits fixed by the slot and the bench seed,
+/// so it is the same on every start of the same bench.
+pub fn serial_number(generation: &str, slot: &str, seed: u64) -> String {
+    let number: String = generation.chars().filter(char::is_ascii_digit).collect();
+    let digits = crate::unit::variation(slot, seed, 3).abs() * 999_999.0;
+    format!("FC{number}-{:06}", digits as u32)
+}
+
 /// Where a slot's simulated hardware can be reached.
 #[derive(Clone)]
 pub struct SlotEndpoints {

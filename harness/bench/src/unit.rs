@@ -105,7 +105,7 @@ pub(crate) fn lock(s: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 /// Per-unit variation from its serial number and the bench seed: a few percent, repeatable.
-fn variation(serial: &str, seed: u64, salt: u64) -> f64 {
+pub(crate) fn variation(serial: &str, seed: u64, salt: u64) -> f64 {
     let mut h = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     for b in serial.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);

@@ -82,7 +82,7 @@ fn jobs(catalog: &rigor_model::Catalog, scenario: &str, slots: usize) -> Vec<Slo
             SlotJob {
                 request: RunRequest {
                     plan,
-                    unit: format!("FC2-{i:06}"),
+                    unit: Some(format!("FC2-{i:06}")),
                     operator: None,
                     infrastructure_retries: 0,
                 },

@@ -245,7 +245,7 @@ async fn demo(catalog: &rigor_model::Catalog, args: &DemoArgs) -> Result<i32, (i
             let retries = rig.value.defaults.infrastructure_retries;
             let request = RunRequest {
                 plan,
-                unit: u.serial.to_owned(),
+                unit: Some(u.serial.to_owned()),
                 operator: Some("demo".into()),
                 infrastructure_retries: retries,
             };

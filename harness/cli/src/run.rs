@@ -29,7 +29,8 @@ pub struct RunArgs {
     /// The device profile in the slots (default: the one generation the slot's fixture fits).
     #[arg(long)]
     pub profile: Option<String>,
-    /// The unit's serial number (one slot), or `SLOT=SERIAL` (several).
+    /// The unit's serial number (one slot), or `SLOT=SERIAL` (several). A slot without one reads
+    /// it from its unit, as the profile's `identity.serial` says.
     #[arg(long = "unit")]
     pub units: Vec<String>,
     /// Scenario parameters, `NAME=VALUE`.
@@ -241,11 +242,8 @@ async fn prepare(
             slot: slot_name,
         };
         let plan = rigor_plan::bind(catalog, target, params).map_err(|d| invalid(d.to_string()))?;
-        let unit = units.get(slot_name).cloned().ok_or_else(|| {
-            invalid(format!(
-                "no unit serial for slot `{slot_name}`: give `--unit {slot_name}=SERIAL`"
-            ))
-        })?;
+        // Without a serial, the unit is asked for it (its profile says how).
+        let unit = units.get(slot_name).cloned();
         bound.push((plan, unit, profile.value.clone(), fixture.value.clone()));
     }
     let mut faults: BTreeMap<String, Vec<rigor_bench::Fault>> = BTreeMap::new();
@@ -281,7 +279,13 @@ async fn prepare(
                 .iter()
                 .map(|(plan, unit, profile, fixture)| rigor_bench::UnitSpec {
                     slot: plan.slot.clone(),
-                    serial: unit.clone(),
+                    serial: unit.clone().unwrap_or_else(|| {
+                        rigor_bench::serial_number(
+                            profile.generation.as_deref().unwrap_or_default(),
+                            &plan.slot,
+                            settings.seed,
+                        )
+                    }),
                     profile: profile.clone(),
                     fixture: fixture.clone(),
                     faults: faults.get(&plan.slot).cloned().unwrap_or_default(),

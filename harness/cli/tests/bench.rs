@@ -373,3 +373,54 @@ fn telemetry_survives_degradation_and_reconnects_after_a_partition() {
         "{log:?}\n{transcript}"
     );
 }
+
+#[test]
+fn a_unit_given_no_serial_is_asked_for_it_and_one_that_cannot_answer_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("rigor.db");
+    let fw = dir.path().join("fw");
+    std::fs::create_dir_all(&fw).unwrap();
+    std::fs::write(
+        fw.join("fridge-ctl-gen3.elf"),
+        rigor_bench::firmware::build_image("fridge-ctl", "gen3", "3.0.2"),
+    )
+    .unwrap();
+    let run = |installed: &[&str]| {
+        rigor()
+            .args(["run", "--rig", "virtual-bench", "--scenario", "smoke"])
+            .args(["--slot", "slot3", "--profile", "fridge-ctl-gen3"])
+            .args(installed)
+            .arg("--param")
+            .arg(format!("build_dir={}", fw.display()))
+            .arg("--store")
+            .arg(&store)
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    // A unit from an earlier station boots and tells its serial; the run is recorded under it.
+    let out = run(&["--installed", "slot3=3.0.2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let serial = rigor_bench::serial_number("gen3", "slot3", 7);
+    assert_eq!(rows(&store, "SELECT unit_serial FROM runs"), [serial]);
+
+    // A blank unit cannot answer: an infrastructure exit that says how to give the serial, and
+    // no run recorded for a unit nobody knows.
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("did not tell its serial number within 20s")
+            && stderr.contains("give it with `--unit slot3=SERIAL`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        rows(&store, "SELECT CAST(count(*) AS TEXT) FROM runs"),
+        ["1"]
+    );
+}

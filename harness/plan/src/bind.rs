@@ -12,7 +12,7 @@ use rigor_model::catalog::{Entry, PlacedStep, ProfileEntry, ScenarioEntry};
 use rigor_model::diagnostic::{Diagnostic, Diagnostics, Origin, join};
 use rigor_model::fixture::Fixture;
 use rigor_model::limits::Limits;
-use rigor_model::profile::{ActiveLevel, Direction, FlashMethod};
+use rigor_model::profile::{ActiveLevel, Direction, FlashMethod, IdentitySource};
 use rigor_model::rig::{PowerSwitch, Probe, Rig, Slot};
 use rigor_model::step::{Action, OnFail};
 use rigor_model::suggest;
@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::{
     BoundAction, BoundLimits, BoundPlan, BoundStep, ConsoleBinding, I2cTarget, InstrumentBinding,
-    LineBinding, LinkBinding, MeasureSource, PowerBinding, ScenarioIdentity,
+    LineBinding, LinkBinding, MeasureSource, PowerBinding, ScenarioIdentity, SerialQuery,
 };
 use crate::scope::{Captures, Scope};
 
@@ -166,6 +166,13 @@ pub fn bind(
             .filter_map(|k| scope.get(k).map(|v| (k.clone(), v.clone())))
             .collect(),
         limit_set_hash: String::new(),
+        serial_query: match target.profile.value.identity.get("serial") {
+            Some(IdentitySource::Console(q)) if console.is_some() => Some(SerialQuery {
+                send: q.send.clone(),
+                expect: q.expect.clone(),
+            }),
+            _ => None,
+        },
         console,
         instruments: slot_instruments(cat, target.rig, slot),
         setup,

@@ -41,6 +41,9 @@ pub struct BoundPlan {
     pub limit_set_hash: String,
     /// The console, if the scenario uses it.
     pub console: Option<ConsoleBinding>,
+    /// How the unit tells its serial number on the console, if its profile says and the scenario
+    /// uses the console: for runs not given a serial.
+    pub serial_query: Option<SerialQuery>,
     /// Every rig instrument the slot reaches (its own, and those behind its Modbus lines), by rig name.
     pub instruments: BTreeMap<String, InstrumentBinding>,
     /// Setup steps.
@@ -75,6 +78,15 @@ pub struct ConsoleBinding {
     pub line_ending: LineEnding,
     /// Delay between characters sent.
     pub char_delay: Option<Duration>,
+}
+
+/// A console command whose answer carries the unit's serial number.
+#[derive(Debug, Clone, Serialize)]
+pub struct SerialQuery {
+    /// The command.
+    pub send: String,
+    /// A regular expression whose named group `serial` (or else its only named group) is it.
+    pub expect: String,
 }
 
 /// One step, bound.

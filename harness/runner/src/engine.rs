@@ -16,6 +16,8 @@ use crate::measurement::{Judged, Value};
 use crate::recorder::{RecordError, Recorder};
 use rigor_console::ConsoleSession;
 
+use crate::identify::IdentifyError;
+
 /// Where events go: the recorder first (it must succeed), then every subscriber.
 #[derive(Clone)]
 pub struct Sinks {
@@ -62,8 +64,8 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct RunRequest {
     /// The bound plan.
     pub plan: BoundPlan,
-    /// The unit's serial number.
-    pub unit: String,
+    /// The unit's serial number; `None` reads it from the unit (see [`crate::identify`]).
+    pub unit: Option<String>,
     /// The operator's id.
     pub operator: Option<String>,
     /// Tries after the first for a step that failed for a rig reason (the rig's policy).
@@ -121,18 +123,41 @@ pub(crate) struct Run {
     stopped: bool,
 }
 
-/// Runs `request` on its slot's `devices`. Returns when teardown is done; errs only if recording failed.
+/// Why a slot's run did not end in a recorded outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Recording failed; the run stopped.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The unit was not given a serial and could not tell it: nothing was recorded.
+    #[error(transparent)]
+    Identify(#[from] IdentifyError),
+}
+
+/// Runs `request` on its slot's `devices`. Returns when teardown is done; errs only if recording
+/// failed or the unit, not given a serial, could not tell it.
 pub async fn run(
     request: RunRequest,
     devices: SlotDevices,
     sinks: Sinks,
     cancel: watch::Receiver<bool>,
-) -> Result<RunResult, RecordError> {
+) -> Result<RunResult, RunError> {
     let started = Instant::now();
     let plan = Arc::new(request.plan);
+    let mut devices = devices;
+    let mut console = devices.console.take().map(ConsoleSession::start);
+    // The baud rate is set before anything is said, identification included.
+    let baud = match (&console, &plan.console) {
+        (Some(console), Some(binding)) => console.set_baud(binding.baud).await.err(),
+        _ => None,
+    };
+    let unit = match request.unit {
+        Some(unit) => unit,
+        None => crate::identify::read_serial(&plan, &devices.instruments, console.as_mut()).await?,
+    };
     let firmware = crate::firmware::first_flashed(&plan);
     let mut info = RunInfo {
-        unit: request.unit,
+        unit,
         attempt: 0,
         family: plan.family.clone(),
         generation: plan.generation.clone(),
@@ -159,8 +184,6 @@ pub async fn run(
         .enumerate()
         .map(|(i, s)| (s as *const BoundStep as usize, i as u32))
         .collect();
-    let mut devices = devices;
-    let console = devices.console.take().map(ConsoleSession::start);
     let mut run = Run {
         plan: plan.clone(),
         info: info.clone(),
@@ -175,9 +198,7 @@ pub async fn run(
         first_problem: None,
         stopped: false,
     };
-    if let (Some(console), Some(binding)) = (&run.console, &plan.console)
-        && let Err(e) = console.set_baud(binding.baud).await
-    {
+    if let Some(e) = baud {
         run.note_problem(
             &Done::Error(FailureClass::Infrastructure, e.to_string()),
             true,

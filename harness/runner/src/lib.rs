@@ -6,6 +6,7 @@ pub mod devices;
 pub mod engine;
 pub mod event;
 pub mod firmware;
+pub mod identify;
 pub mod lock;
 pub mod measurement;
 pub mod recorder;

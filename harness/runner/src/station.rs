@@ -7,9 +7,8 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::devices::SlotDevices;
-use crate::engine::{RunRequest, RunResult, Sinks, run};
+use crate::engine::{RunError, RunRequest, RunResult, Sinks, run};
 use crate::lock::{LockError, SlotLock};
-use crate::recorder::RecordError;
 
 /// One slot's run: the request and its opened backends.
 pub struct SlotJob {
@@ -25,9 +24,9 @@ pub enum SlotError {
     /// The slot is in use.
     #[error(transparent)]
     Locked(#[from] LockError),
-    /// Recording failed; the run stopped.
+    /// Recording failed, or the unit could not be identified.
     #[error(transparent)]
-    Record(#[from] RecordError),
+    Run(#[from] RunError),
     /// The slot's task panicked (a bug in rigor).
     #[error("the run of slot `{0}` crashed")]
     Crashed(String),
@@ -44,15 +43,13 @@ pub async fn run_slots(
     for job in jobs {
         let slot = job.request.plan.slot.clone();
         let (sinks, cancel, dir) = (sinks.clone(), cancel.clone(), lock_dir.clone());
-        let holder = format!(
-            "{} on unit {}",
-            job.request.plan.scenario.name, job.request.unit
-        );
+        let unit = job.request.unit.as_deref().unwrap_or("to be identified");
+        let holder = format!("{} on unit {unit}", job.request.plan.scenario.name);
         // Every log line of the slot's run carries its slot, unit and scenario.
         let span = tracing::info_span!(
             "slot",
             slot = %job.request.plan.slot,
-            unit = %job.request.unit,
+            unit = %unit,
             scenario = %job.request.plan.scenario.name,
         );
         let task = tokio::spawn(

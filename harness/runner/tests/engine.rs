@@ -239,7 +239,7 @@ async fn go(
 ) -> RunResult {
     let request = RunRequest {
         plan: plan(build),
-        unit: "FC2-000042".into(),
+        unit: Some("FC2-000042".into()),
         operator: None,
         infrastructure_retries: retries,
     };
