@@ -55,9 +55,7 @@ impl ModbusInstrument {
     /// Over TCP each instrument has its own connection; over RTU it uses its bus's.
     pub fn new(name: impl Into<String>, model: Arc<InstrumentModel>, endpoint: Endpoint) -> Self {
         let (link, unit) = match endpoint {
-            Endpoint::Tcp { address, unit } => {
-                (Arc::new(Link::new(Transport::Tcp(address))), unit)
-            }
+            Endpoint::Tcp { address, unit } => (Arc::new(Link::new(Transport::Tcp(address))), unit),
             #[cfg(feature = "modbus-rtu")]
             Endpoint::Rtu { bus, unit } => (bus.link(), unit),
         };

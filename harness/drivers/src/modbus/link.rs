@@ -61,16 +61,17 @@ struct State {
     /// inter-frame gap after it.
     #[cfg_attr(not(feature = "modbus-rtu"), allow(dead_code))]
     last_frame: Option<tokio::time::Instant>,
-    /// A request timed out, so its late answer may still arrive: drain the line before the next.
+    /// A request timed out (after the duration held here) or was answered out of turn, so an
+    /// answer may still be on its way: drain the line before the next request.
     #[cfg_attr(not(feature = "modbus-rtu"), allow(dead_code))]
-    stale: bool,
+    stale: Option<Duration>,
 }
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State")
             .field("connected", &self.context.is_some())
-            .field("stale", &self.stale)
+            .field("stale", &self.stale.is_some())
             .finish()
     }
 }
@@ -109,7 +110,7 @@ impl Link {
             Some(context) => context,
             None => {
                 let context = self.open(asker, state.stale).await?;
-                state.stale = false;
+                state.stale = None;
                 context
             }
         };
@@ -137,14 +138,14 @@ impl Link {
             // A garbled or mismatched answer (a CRC error, another unit's reply): the line is not
             // to be trusted until it was opened again.
             Ok(Err(tokio_modbus::Error::Protocol(e))) => {
-                state.stale = true;
+                state.stale = Some(asker.timeout);
                 Err(HalError::Io {
                     what: failed(what.to_owned()),
                     source: std::io::Error::other(e),
                 })
             }
             Err(_) => {
-                state.stale = true;
+                state.stale = Some(asker.timeout);
                 Err(HalError::Timeout {
                     what: failed(what.to_owned()),
                     after: asker.timeout,
@@ -153,7 +154,7 @@ impl Link {
         }
     }
 
-    async fn open(&self, asker: &Asker<'_>, stale: bool) -> Result<Context, HalError> {
+    async fn open(&self, asker: &Asker<'_>, stale: Option<Duration>) -> Result<Context, HalError> {
         match &self.transport {
             Transport::Tcp(address) => {
                 let _ = stale; // a new TCP connection carries no late answers of the old one

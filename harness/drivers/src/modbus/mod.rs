@@ -15,4 +15,4 @@ pub use codec::{decode, encode};
 pub use instrument::{Endpoint, ModbusInstrument, REQUEST_TIMEOUT};
 pub use line::ModbusLine;
 #[cfg(feature = "modbus-rtu")]
-pub use rtu::{RESYNC_QUIET, RtuBus, RtuBuses, RtuSettings, StopBits};
+pub use rtu::{RtuBus, RtuBuses, RtuSettings, StopBits};

@@ -22,10 +22,6 @@ use tokio_serial::{SerialPortBuilderExt, SerialStream};
 
 use super::link::{Link, Transport};
 
-/// How long the line must stay silent, after a request timed out, before the next request goes
-/// out: a slow instrument's late answer is read and dropped rather than taken for the next one's.
-pub const RESYNC_QUIET: Duration = Duration::from_millis(100);
-
 /// Stop bits of a serial line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum StopBits {
@@ -178,9 +174,18 @@ impl RtuBuses {
     }
 }
 
-/// Opens the line; after a timeout (`stale`), first reads until it has been silent for
-/// [`RESYNC_QUIET`], so a late answer is not taken for the next request's.
-pub(crate) async fn open(settings: &RtuSettings, stale: bool) -> Result<SerialStream, HalError> {
+/// Opens the line; after a request timed out (`stale`: after how long), first reads until the line
+/// has been silent that long again.
+///
+/// RTU frames carry no transaction id: a slow instrument's late answer, left on the line, would
+/// be taken for the next request's answer if that has the same unit and function (a wrong reading
+/// with no error). Draining drops answers up to twice the timeout late, as libmodbus's error
+/// recovery does; later ones are still a hazard, so a timeout should exceed the slowest
+/// instrument's turnaround.
+pub(crate) async fn open(
+    settings: &RtuSettings,
+    stale: Option<Duration>,
+) -> Result<SerialStream, HalError> {
     let name = settings.path.to_string_lossy();
     let mut port = tokio_serial::new(name.as_ref(), settings.baud)
         .data_bits(tokio_serial::DataBits::Eight)
@@ -205,17 +210,21 @@ pub(crate) async fn open(settings: &RtuSettings, stale: bool) -> Result<SerialSt
                 source: e.into(),
             },
         })?;
-    if stale {
-        drain(&mut port, settings).await?;
+    if let Some(quiet) = stale {
+        drain(&mut port, settings, quiet).await?;
     }
     Ok(port)
 }
 
-/// Reads and drops bytes until the line has been silent for [`RESYNC_QUIET`].
-async fn drain(port: &mut SerialStream, settings: &RtuSettings) -> Result<(), HalError> {
+/// Reads and drops bytes until the line has been silent for `quiet`.
+async fn drain(
+    port: &mut SerialStream,
+    settings: &RtuSettings,
+    quiet: Duration,
+) -> Result<(), HalError> {
     // A line that never falls silent (another master, a babbling instrument) is a rig fault:
     // give up after a bound rather than wait forever.
-    let bound = RESYNC_QUIET * 20;
+    let bound = quiet * 10;
     let give_up = tokio::time::Instant::now() + bound;
     let mut buf = [0u8; 256];
     loop {
@@ -225,7 +234,7 @@ async fn drain(port: &mut SerialStream, settings: &RtuSettings) -> Result<(), Ha
                 after: bound,
             });
         }
-        match tokio::time::timeout(RESYNC_QUIET, port.read(&mut buf)).await {
+        match tokio::time::timeout(quiet, port.read(&mut buf)).await {
             Err(_) | Ok(Ok(0)) => return Ok(()),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
@@ -286,7 +295,10 @@ mod tests {
             unit: 2,
         };
         let s = RtuSettings::from_model(&rtu).unwrap();
-        assert_eq!(s.to_string(), "/dev/serial/by-id/usb-FTDI-if00 at 19200 8E1");
+        assert_eq!(
+            s.to_string(),
+            "/dev/serial/by-id/usb-FTDI-if00 at 19200 8E1"
+        );
         let by_usb = ModbusRtu {
             port: SerialPort::Usb("0403:6001:FT4PQ1AB".to_owned()),
             ..rtu
