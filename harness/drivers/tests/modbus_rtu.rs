@@ -310,6 +310,26 @@ async fn a_late_answer_is_not_taken_for_the_next_requests() {
 }
 
 #[tokio::test]
+async fn a_request_given_up_midway_leaves_no_answer_for_the_next() {
+    let line = Line::with_units(&[1]);
+    let pty = serve(line.clone());
+    line.set_holding(1, 11, 72); // I-OUT: 0.072 A
+    line.set_holding(1, 10, 1234); // V-OUT: 12.34 V, answered late
+    *line.slow.lock().unwrap() = Some((10, Duration::from_millis(150)));
+    let bus = RtuBus::new(RtuSettings::new(&pty.path, 115_200));
+    let psu = ModbusInstrument::new(
+        "psu-1",
+        model("riden-rd6006.yaml"),
+        Endpoint::Rtu { bus, unit: 1 },
+    )
+    .with_timeout(Duration::from_millis(300));
+    // The caller gives up (a step's deadline) before the instrument's own timeout.
+    let given_up = tokio::time::timeout(Duration::from_millis(50), psu.read("voltage")).await;
+    assert!(given_up.is_err(), "{given_up:?}");
+    assert_eq!(psu.read("current").await.unwrap(), Reading::Number(0.072));
+}
+
+#[tokio::test]
 async fn frames_are_kept_apart_by_the_inter_frame_gap() {
     let line = Line::with_units(&[1]);
     let pty = serve(line.clone());

@@ -95,7 +95,8 @@ impl Link {
     }
 
     /// Runs one request for `asker`, opening the link first if needed; drops the context on a
-    /// transport error or timeout.
+    /// transport error, a garbled answer or a timeout, and then drains the line before the next
+    /// request (an RTU answer may arrive late).
     pub(crate) async fn call<T, F>(
         &self,
         asker: &Asker<'_>,
@@ -108,12 +109,11 @@ impl Link {
         let mut state = self.state.lock().await;
         let mut context = match state.context.take() {
             Some(context) => context,
-            None => {
-                let context = self.open(asker, state.stale).await?;
-                state.stale = None;
-                context
-            }
+            None => self.open(asker, state.stale).await?,
         };
+        // Until an answer arrives, assume one may come late: if this future is dropped mid-request
+        // (a step's deadline), the context goes with it and the next request drains the line.
+        state.stale = Some(asker.timeout);
         context.set_slave(Slave(asker.unit));
         #[cfg(feature = "modbus-rtu")]
         if let (Transport::Rtu(settings), Some(last)) = (&self.transport, state.last_frame) {
@@ -125,10 +125,12 @@ impl Link {
         match result {
             Ok(Ok(Ok(v))) => {
                 state.context = Some(context);
+                state.stale = None;
                 Ok(v)
             }
             Ok(Ok(Err(code))) => {
                 state.context = Some(context);
+                state.stale = None;
                 Err(exception(failed(what.to_owned()), code))
             }
             Ok(Err(tokio_modbus::Error::Transport(e))) => Err(HalError::Disconnected {
@@ -137,20 +139,14 @@ impl Link {
             }),
             // A garbled or mismatched answer (a CRC error, another unit's reply): the line is not
             // to be trusted until it was opened again.
-            Ok(Err(tokio_modbus::Error::Protocol(e))) => {
-                state.stale = Some(asker.timeout);
-                Err(HalError::Io {
-                    what: failed(what.to_owned()),
-                    source: std::io::Error::other(e),
-                })
-            }
-            Err(_) => {
-                state.stale = Some(asker.timeout);
-                Err(HalError::Timeout {
-                    what: failed(what.to_owned()),
-                    after: asker.timeout,
-                })
-            }
+            Ok(Err(tokio_modbus::Error::Protocol(e))) => Err(HalError::Io {
+                what: failed(what.to_owned()),
+                source: std::io::Error::other(e),
+            }),
+            Err(_) => Err(HalError::Timeout {
+                what: failed(what.to_owned()),
+                after: asker.timeout,
+            }),
         }
     }
 
