@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rigor_bench::SlotEndpoints;
 use rigor_console::{PortSelector, SerialConsole, UsbId};
-use rigor_drivers::modbus::{Endpoint, ModbusInstrument, ModbusLine};
+use rigor_drivers::modbus::{Endpoint, ModbusInstrument, ModbusLine, RtuBuses, RtuSettings};
 use rigor_drivers::net_proxy::ImpairmentProxy;
 use rigor_hal::{DigitalLine, Instrument, NetImpairment};
 use rigor_model::rig::{GpioLine, I2cBus, ImpairmentPoint, ModbusLink, Probe, SerialPort};
@@ -17,6 +17,12 @@ use rigor_plan::plan::{
     BoundAction, BoundPlan, InstrumentBinding, LineBinding, MeasureSource, PowerBinding,
 };
 use rigor_runner::devices::SlotDevices;
+
+/// Every RS-485 line the process drives, by port: instruments of several slots often share one
+/// line, and one line must be one port with its requests in turn. Process-wide because the port
+/// is.
+static RTU_BUSES: std::sync::LazyLock<std::sync::Mutex<RtuBuses>> =
+    std::sync::LazyLock::new(Default::default);
 
 /// A channel that cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -102,11 +108,28 @@ impl Opener<'_> {
                     ));
                 }
             },
-            ModbusLink::Rtu(_) => {
-                return Err(self.unavailable(
-                    format!("Modbus RTU instrument `{}`", b.name),
-                    "RTU lands with the serial instrument paths",
+            ModbusLink::Rtu(rtu) => {
+                let bus = RtuSettings::from_model(rtu).and_then(|settings| {
+                    RTU_BUSES
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .bus(settings)
+                });
+                let bus = bus.map_err(|e| OpenError::Io {
+                    slot: self.plan.slot.clone(),
+                    what: format!("Modbus RTU instrument `{}`", b.name),
+                    reason: chain(&e),
+                })?;
+                let opened: Arc<dyn Instrument> = Arc::new(ModbusInstrument::new(
+                    &b.name,
+                    b.model.clone(),
+                    Endpoint::Rtu {
+                        bus,
+                        unit: rtu.unit,
+                    },
                 ));
+                self.instruments.insert(b.name.clone(), opened.clone());
+                return Ok(opened);
             }
         };
         let opened: Arc<dyn Instrument> = Arc::new(ModbusInstrument::new(

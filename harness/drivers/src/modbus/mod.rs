@@ -1,0 +1,18 @@
+//! Modbus instruments and digital lines over tokio-modbus, on TCP or on an RTU serial line.
+//!
+//! Errors keep tokio-modbus's three kinds apart: a transport error or a timeout is the rig's (and
+//! drops the connection, so the next request reconnects); an exception response is
+//! [`rigor_hal::HalError::Exception`] with its code.
+
+mod codec;
+mod instrument;
+mod line;
+mod link;
+#[cfg(feature = "modbus-rtu")]
+mod rtu;
+
+pub use codec::{decode, encode};
+pub use instrument::{Endpoint, ModbusInstrument, REQUEST_TIMEOUT};
+pub use line::ModbusLine;
+#[cfg(feature = "modbus-rtu")]
+pub use rtu::{RtuBus, RtuBuses, RtuSettings, StopBits};
