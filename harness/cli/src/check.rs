@@ -12,6 +12,19 @@ use crate::exit_code;
 /// The folders `rigor check` reads when given none: the shipped tree.
 pub const DEFAULT_PATHS: [&str; 4] = ["device-profiles", "rigs", "fixtures", "examples"];
 
+/// The given paths, or the shipped folders that exist here.
+pub fn paths_or_default(given: &[PathBuf]) -> Vec<PathBuf> {
+    if given.is_empty() {
+        DEFAULT_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+            .collect()
+    } else {
+        given.to_vec()
+    }
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -23,15 +36,7 @@ pub enum Format {
 
 /// Runs the check and returns the exit code.
 pub fn run(paths: Vec<PathBuf>, parameters: &BTreeMap<String, Scalar>, format: Format) -> i32 {
-    let paths = if paths.is_empty() {
-        DEFAULT_PATHS
-            .iter()
-            .map(PathBuf::from)
-            .filter(|p| p.exists())
-            .collect()
-    } else {
-        paths
-    };
+    let paths = paths_or_default(&paths);
     if paths.is_empty() {
         eprintln!(
             "error: nothing to check: none of {} is here\n  help: run rigor check in a checkout, or give paths",

@@ -30,17 +30,18 @@ pub struct DemoArgs {
     pub firmware: PathBuf,
 }
 
-/// A unit of the demo.
-struct DemoUnit {
-    slot: &'static str,
-    serial: &'static str,
-    profile: &'static str,
-    version: &'static str,
-    faults: &'static [rigor_bench::Fault],
+/// A unit of the demo (and of `rigor sim`).
+pub(crate) struct DemoUnit {
+    pub(crate) slot: &'static str,
+    pub(crate) serial: &'static str,
+    pub(crate) profile: &'static str,
+    pub(crate) version: &'static str,
+    pub(crate) faults: &'static [rigor_bench::Fault],
     note: &'static str,
 }
 
-const UNITS: [DemoUnit; 4] = [
+/// The demo's units: three generations, one on the buggy build, one with a stuck pin.
+pub(crate) const UNITS: [DemoUnit; 4] = [
     DemoUnit {
         slot: "slot1",
         serial: "FC1-000101",
@@ -117,13 +118,46 @@ impl Subscriber for Summary {
     }
 }
 
+/// A demo unit's profile, and the fixture of its slot's kind that fits its generation.
+pub(crate) fn profile_and_fixture<'c>(
+    catalog: &'c rigor_model::Catalog,
+    rig: &rigor_model::catalog::Entry<rigor_model::rig::Rig>,
+    u: &DemoUnit,
+) -> Result<
+    (
+        &'c rigor_model::catalog::ProfileEntry,
+        &'c rigor_model::catalog::Entry<rigor_model::fixture::Fixture>,
+    ),
+    (i32, String),
+> {
+    let fail = |m: String| (exit_code::INVALID_INPUT, m);
+    let profile = catalog
+        .profiles
+        .get(u.profile)
+        .ok_or_else(|| fail(format!("no profile `{}`", u.profile)))?;
+    let slot = rig
+        .value
+        .slots
+        .get(u.slot)
+        .ok_or_else(|| fail(format!("no slot `{}`", u.slot)))?;
+    let fixture = catalog
+        .fixtures
+        .values()
+        .find(|f| {
+            f.value.slot_kind == slot.kind
+                && f.value
+                    .fits
+                    .generations
+                    .iter()
+                    .any(|g| g == profile.generation())
+        })
+        .ok_or_else(|| fail(format!("no fixture for {}", u.profile)))?;
+    Ok((profile, fixture))
+}
+
 /// Runs the demo and returns the exit code.
 pub async fn run(args: DemoArgs) -> i32 {
-    let paths: Vec<PathBuf> = crate::check::DEFAULT_PATHS
-        .iter()
-        .map(PathBuf::from)
-        .filter(|p| p.exists())
-        .collect();
+    let paths = crate::check::paths_or_default(&[]);
     let (catalog, diags) = rigor_model::load_paths(&paths);
     if !diags.is_empty() {
         eprint!("{diags}");
@@ -150,27 +184,7 @@ async fn demo(catalog: &rigor_model::Catalog, args: &DemoArgs) -> Result<i32, (i
     let mut units = Vec::new();
     let mut specs = Vec::new();
     for u in &UNITS {
-        let profile = catalog
-            .profiles
-            .get(u.profile)
-            .ok_or_else(|| fail(format!("no profile `{}`", u.profile)))?;
-        let slot = rig
-            .value
-            .slots
-            .get(u.slot)
-            .ok_or_else(|| fail(format!("no slot `{}`", u.slot)))?;
-        let fixture = catalog
-            .fixtures
-            .values()
-            .find(|f| {
-                f.value.slot_kind == slot.kind
-                    && f.value
-                        .fits
-                        .generations
-                        .iter()
-                        .any(|g| g == profile.generation())
-            })
-            .ok_or_else(|| fail(format!("no fixture for {}", u.profile)))?;
+        let (profile, fixture) = profile_and_fixture(catalog, rig, u)?;
         // Each slot gets its own build folder: slot2's holds the buggy build.
         let dir = args.firmware.join(u.slot);
         let image =

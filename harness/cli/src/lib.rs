@@ -8,6 +8,7 @@ pub mod exit_code;
 pub mod progress;
 pub mod record;
 pub mod run;
+pub mod sim;
 
 use rigor_model::value::Scalar;
 

@@ -1,6 +1,6 @@
 //! `rigor`: the hardware-in-the-loop test runner's command line.
 
-use rigor_cli::{check, demo, exit_code, parse_param, run};
+use rigor_cli::{check, demo, exit_code, parse_param, run, sim};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,6 +34,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a scenario on a rig's slots: flash, power, test, record every unit.
     Run(Box<run::RunArgs>),
+    /// The virtual bench on its own until Ctrl-C: the demo's units, their consoles and instruments
+    /// on real OS interfaces, for exploring by hand and writing scenarios.
+    Sim(sim::SimArgs),
     /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.
     Schema {
         /// profile, rig, fixture, instrument-model, scenario or fragment.
@@ -66,6 +69,7 @@ fn main() -> anyhow::Result<()> {
     let code = match cli.command {
         Command::Run(args) => tokio::runtime::Runtime::new()?.block_on(run::run(*args)),
         Command::Demo(args) => tokio::runtime::Runtime::new()?.block_on(demo::run(args)),
+        Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim::run(args)),
         Command::Check {
             paths,
             params,

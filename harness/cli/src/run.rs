@@ -67,15 +67,7 @@ pub struct RunArgs {
 
 /// Runs and returns the exit code.
 pub async fn run(args: RunArgs) -> i32 {
-    let paths = if args.paths.is_empty() {
-        crate::check::DEFAULT_PATHS
-            .iter()
-            .map(PathBuf::from)
-            .filter(|p| p.exists())
-            .collect()
-    } else {
-        args.paths.clone()
-    };
+    let paths = crate::check::paths_or_default(&args.paths);
     let (catalog, diags) = rigor_model::load_paths(&paths);
     if !diags.is_empty() {
         eprint!("{diags}");
@@ -169,7 +161,8 @@ pub(crate) async fn execute(
     results
 }
 
-async fn interrupted() {
+/// Waits for Ctrl-C or SIGTERM.
+pub(crate) async fn interrupted() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
