@@ -134,6 +134,24 @@ fn bench(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    // The same without the store: what the engine itself costs, for comparison.
+    g.bench_function("1000 steps, in-memory recorder", |b| {
+        b.iter_batched(
+            || {
+                let sinks = Sinks::new(
+                    Box::new(rigor_runner::recorder::MemoryRecorder::default()),
+                    Vec::new(),
+                );
+                (
+                    jobs(&catalog, "many-measurements", 1),
+                    sinks,
+                    tempfile::tempdir().unwrap(),
+                )
+            },
+            |p| run(&rt, p),
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
 
     let mut g = c.benchmark_group("io-bound scenario");
