@@ -173,7 +173,7 @@ pub async fn run(args: DemoArgs) -> i32 {
 }
 
 /// The scenarios the demo runs, in order.
-const SCENARIOS: [&str; 2] = ["smoke", "provisioning"];
+const SCENARIOS: [&str; 3] = ["smoke", "provisioning", "network-resilience"];
 
 async fn demo(catalog: &rigor_model::Catalog, args: &DemoArgs) -> Result<i32, (i32, String)> {
     let fail = |m: String| (exit_code::INVALID_INPUT, m);
@@ -311,7 +311,10 @@ async fn demo(catalog: &rigor_model::Catalog, args: &DemoArgs) -> Result<i32, (i
         println!();
     }
     drop(bench);
-    println!("unit        slot   generation  firmware  scenario      attempt  result");
+    println!(
+        "unit        slot   generation  firmware  {:<18} attempt  result",
+        "scenario"
+    );
     let mut first_pass = (0, 0);
     for u in &UNITS {
         let mut all_passed = true;
@@ -332,7 +335,7 @@ async fn demo(catalog: &rigor_model::Catalog, args: &DemoArgs) -> Result<i32, (i
                 String::new()
             };
             println!(
-                "{unit:<11} {slot:<6} {generation:<11} {version:<9} {name:<13} {attempt:<8} {verdict}{note}"
+                "{unit:<11} {slot:<6} {generation:<11} {version:<9} {name:<18} {attempt:<8} {verdict}{note}"
             );
             for p in problems {
                 println!("{:>42}{p}", "");

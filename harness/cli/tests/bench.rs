@@ -121,16 +121,19 @@ fn the_demo_catches_the_buggy_build_and_the_faulty_unit() {
         "SELECT r.unit_serial || ' ' || r.scenario_name || ' ' || e.outcome FROM runs r JOIN run_ends e ON e.run_id = r.id \
          ORDER BY r.unit_serial, r.scenario_name",
     );
-    // Provisioning runs only where there is an EEPROM (not on gen1), in a second session on each
-    // console: the first session released the ports.
+    // Provisioning and network resilience run only where there is an EEPROM and an uplink (not
+    // on gen1), each in a session of its own on the console: the one before released the port.
     assert_eq!(
         by_unit,
         [
             "FC1-000101 smoke pass",
+            "FC2-000201 network-resilience pass",
             "FC2-000201 provisioning pass",
             "FC2-000201 smoke fail",
+            "FC2-000202 network-resilience pass",
             "FC2-000202 provisioning pass",
             "FC2-000202 smoke fail",
+            "FC3-000301 network-resilience pass",
             "FC3-000301 provisioning pass",
             "FC3-000301 smoke pass",
         ]
