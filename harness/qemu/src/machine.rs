@@ -117,6 +117,7 @@ pub struct QemuMachine {
     exit: ExitWatch,
     stderr: Arc<Mutex<VecDeque<String>>>,
     kill: Option<oneshot::Sender<()>>,
+    pid: Option<u32>,
     command_line: Vec<String>,
     /// Holds the sockets' directory until QEMU is gone.
     _dir: tempfile::TempDir,
@@ -163,6 +164,7 @@ impl QemuMachine {
                 program: program.clone(),
                 source,
             })?;
+        let pid = child.id();
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
         let (exit_tx, exit) = ExitWatch::channel();
         let (kill, kill_rx) = oneshot::channel();
@@ -209,6 +211,7 @@ impl QemuMachine {
             exit,
             stderr,
             kill: Some(kill),
+            pid,
             command_line,
             _dir: dir,
         })
@@ -217,6 +220,11 @@ impl QemuMachine {
     /// The command line QEMU was started with, for logs and reports.
     pub fn command_line(&self) -> &[String] {
         &self.command_line
+    }
+
+    /// QEMU's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
     }
 
     /// The QMP connection.

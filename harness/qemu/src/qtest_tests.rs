@@ -97,7 +97,7 @@ async fn watchers_learn_when_the_connection_ends() {
         changes.recv().await,
         Err(broadcast::error::RecvError::Closed)
     ));
-    let err = qtest.watch_irq(0).await.err().expect("closed");
+    let err = qtest.watch_irq(0).await.expect_err("closed");
     assert!(
         matches!(
             err,

@@ -220,3 +220,66 @@ async fn qemu_refusing_its_command_line_is_a_startup_error_of_the_rig() {
     }
     assert_eq!(err.blame(), Blame::Rig);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_machine_kills_qemu() {
+    let machine = QemuMachine::start(&config(&images().v1)).await.unwrap();
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{}", machine.pid().unwrap()));
+    assert!(proc_dir.exists());
+    drop(machine);
+    let deadline = tokio::time::Instant::now() + ANSWER;
+    // Gone, or a zombie for the moment before Tokio reaps it.
+    let gone = || {
+        std::fs::read_to_string(proc_dir.join("stat"))
+            .map_or(true, |stat| stat.split(' ').nth(2) == Some("Z"))
+    };
+    while !gone() {
+        assert!(tokio::time::Instant::now() < deadline, "qemu still runs");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gdb_stub_listens_where_configured() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gdb = free.local_addr().unwrap();
+    drop(free);
+    let mut config = config(&images().v1);
+    config.gdb = Some(gdb);
+    let machine = QemuMachine::start(&config).await.unwrap();
+    assert!(
+        machine
+            .command_line()
+            .windows(2)
+            .any(|w| w[0] == "-gdb" && w[1] == format!("tcp:{gdb}"))
+    );
+    let mut stub = tokio::net::TcpStream::connect(gdb).await.unwrap();
+    // `?`: why the target stopped. A halted (-S) QEMU answers with a stop reply.
+    stub.write_all(b"$?#3f").await.unwrap();
+    let mut heard = Vec::new();
+    let mut buf = [0u8; 256];
+    // A packet is `$...#` and two checksum digits.
+    let whole = |heard: &[u8]| {
+        heard
+            .iter()
+            .position(|b| *b == b'#')
+            .is_some_and(|hash| heard.len() >= hash + 3)
+    };
+    while !whole(&heard) {
+        let n = tokio::time::timeout(ANSWER, stub.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the stub hung up after {heard:?}");
+        heard.extend_from_slice(&buf[..n]);
+    }
+    let heard = String::from_utf8_lossy(&heard);
+    assert!(
+        heard.starts_with("+$T05") || heard.starts_with("+$S05"),
+        "{heard}"
+    );
+    drop(stub);
+    assert_eq!(machine.quit(ANSWER).await.unwrap(), MachineExit::Code(0));
+}
