@@ -23,6 +23,10 @@ enum Role {
 /// An input line is driven with qtest's `set_irq_in` and reads back the level rigor last drove
 /// (low until then, as QEMU's GPIO ports start). An output line is observed through qtest's
 /// interception of the device's outputs: its level is the one QEMU last reported.
+///
+/// QEMU 7.2's `system_reset` forgets the levels of GPIO inputs (the PL061 model clears its data
+/// register, external inputs included), where a real switch would hold its level across a reset:
+/// set the inputs again after a reset.
 pub struct QemuGpio {
     qtest: Arc<Qtest>,
     path: String,

@@ -10,6 +10,16 @@
 //!
 //! An abort of QEMU (exit code 134: the guest CPU locked up) is the device's death, blamed on the
 //! device ([`QemuError::DeviceDead`]), never a failure of the harness.
+//!
+//! Written against, and tested with, Debian's QEMU 7.2 (`qemu-system-arm` 7.2.22). The command
+//! line ([`QemuConfig::args`]) is, for the fridge fixture:
+//!
+//! ```text
+//! qemu-system-arm -M lm3s6965evb -nographic -monitor none -S -accel tcg -serial pty
+//!   -chardev socket,id=rigor-qmp,path=DIR/qmp.sock -mon chardev=rigor-qmp,mode=control
+//!   -qtest unix:DIR/qtest.sock -qtest-log none [-gdb tcp:127.0.0.1:PORT]
+//!   -kernel FIRMWARE.elf -device tmp105,bus=i2c,address=0x48,id=temp0
+//! ```
 
 mod board;
 mod error;

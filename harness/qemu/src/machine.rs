@@ -244,6 +244,10 @@ impl QemuMachine {
 
     /// Opens the board's first UART with rigor's serial console. Open it before
     /// [`QemuMachine::cont`]: what the firmware prints while no one has the pty open is lost.
+    ///
+    /// QEMU 7.2 notices the opened pty at once when the guest writes, but polls it once a second
+    /// before it reads what rigor types: the first command may wait up to a second (nothing is
+    /// lost; the bytes wait in the pty).
     pub async fn open_console(&self, baud: u32) -> Result<SerialConsole, rigor_hal::HalError> {
         let pty = self.serial_pty().await?;
         SerialConsole::open(PortSelector::path(pty), baud)
