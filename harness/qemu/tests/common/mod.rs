@@ -69,6 +69,14 @@ fn build(target: &Path, version: &str, lockup: bool) -> PathBuf {
     .arg(target)
     .env("FW_VERSION", version)
     .env_remove("FW_SERIAL");
+    // Flags meant for the host build (CI's, a developer's) have no business in the firmware's.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
     if lockup {
         cmd.args(["--features", "lockup"]);
     }
