@@ -92,6 +92,8 @@ pub struct State {
     pub(crate) chamber: f64,
     pub(crate) sensor_offset: f64,
     pub(crate) sensor_reads: u32,
+    /// The bench's seed: with the serial, it fixes this unit's variation and noise.
+    seed: u64,
     pub(crate) eeprom: Option<[u8; 256]>,
     pub(crate) temp_address: u8,
     /// What the firmware believes of its uplink.
@@ -191,6 +193,7 @@ impl State {
             chamber: 4.25,
             sensor_offset: 0.25 * variation(serial, seed, 2),
             sensor_reads: 0,
+            seed,
             eeprom: has_eeprom.then_some([0xFF; 256]),
             temp_address: profile.i2c.get("temp_sensor").map_or(0x48, |p| p.address),
             link: Link::Offline,
@@ -224,7 +227,12 @@ impl State {
             .powered_since
             .is_some_and(|t| now.duration_since(t) < Duration::from_millis(200));
         let base = if surge { 0.25 } else { self.idle_amps };
-        base + if self.compressor { 0.40 } else { 0.0 }
+        // The radio, associated and keeping its link alive, adds its share of the idle current.
+        let radio = match self.link {
+            Link::Connected | Link::Degraded => 0.008,
+            _ => 0.0,
+        };
+        base + radio + if self.compressor { 0.40 } else { 0.0 }
     }
 
     /// The electrical level of a slot channel now.
@@ -262,9 +270,11 @@ impl State {
             .is_some_and(|w| self.level(w.channel, now) != w.active_low)
     }
 
-    /// The sensor's temperature register: 12 bits left-justified, 0.0625 °C per count.
+    /// The sensor's temperature register: 12 bits left-justified, 0.0625 °C per count, with a
+    /// count of noise that differs from read to read (repeatably, by unit and read number).
     pub(crate) fn temperature_register(&self) -> [u8; 2] {
-        let counts = ((self.chamber + self.sensor_offset) / 0.0625).round() as i16;
+        let noise = 0.06 * variation(&self.serial, self.seed, 1000 + u64::from(self.sensor_reads));
+        let counts = ((self.chamber + self.sensor_offset + noise) / 0.0625).round() as i16;
         (counts << 4).to_be_bytes()
     }
 }
