@@ -119,9 +119,9 @@ pub enum ImageError {
         /// The image.
         image: String,
         /// Its version.
-        version: semver::Version,
+        version: String,
         /// The floor.
-        floor: semver::Version,
+        floor: String,
         /// Generation.
         generation: String,
     },
@@ -207,8 +207,8 @@ pub fn verify(
     {
         return Err(ImageError::Downgrade {
             image: name.to_owned(),
-            version: m.version.clone(),
-            floor: floor.clone(),
+            version: m.version.to_string(),
+            floor: floor.to_string(),
             generation: policy.generation.clone(),
         });
     }
