@@ -90,3 +90,57 @@ mod tests {
         assert_eq!(parse(b"\x7fELF...."), Err("no RIGOR-FW header".into()));
     }
 }
+
+/// The release key the demo signs a generation's builds with, if the generation's profile
+/// requires signed images: derived from a public phrase, so anyone can rebuild the demo's
+/// signatures. It guards nothing; never list it in a real profile.
+pub fn demo_release_key(generation: &str) -> Option<rigor_image::SecretKey> {
+    use sha2::Digest;
+    let name = match generation {
+        "gen2" => "release-2023",
+        "gen3" => "release-2025",
+        _ => return None,
+    };
+    let seed: [u8; 32] = sha2::Sha256::digest(format!("rigor demo {name}")).into();
+    Some(rigor_image::SecretKey::from_bytes(&seed))
+}
+
+/// Writes a build of `generation` at `version` into `dir` as `<family>-<generation>.elf`, with a
+/// manifest signed by the demo's release key where the generation has one. Returns the image.
+pub fn write_build(
+    dir: &std::path::Path,
+    family: &str,
+    generation: &str,
+    version: &str,
+) -> std::io::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{family}-{generation}.elf"));
+    std::fs::write(&path, build_image(family, generation, version))?;
+    if let Some(key) = demo_release_key(generation) {
+        let version = version.parse().map_err(std::io::Error::other)?;
+        rigor_image::sign_file(&path, &key, family, generation, &version)
+            .map_err(std::io::Error::other)?;
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod demo_key_tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// The profiles list these keys' public halves; this prints them when they must change.
+    #[test]
+    fn the_shipped_profiles_trust_the_demo_keys() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../device-profiles");
+        for (generation, name) in [("gen2", "release-2023"), ("gen3", "release-2025")] {
+            let public = super::demo_release_key(generation).unwrap().public();
+            let profile =
+                std::fs::read_to_string(root.join(format!("fridge-ctl-{generation}.yaml")))
+                    .unwrap();
+            assert!(
+                profile.contains(&format!("{name}: {public}")),
+                "fridge-ctl-{generation} should trust {name}: {public}"
+            );
+        }
+    }
+}

@@ -187,15 +187,8 @@ async fn demo(catalog: &rigor_model::Catalog, args: &DemoArgs) -> Result<i32, (i
         let (profile, fixture) = profile_and_fixture(catalog, rig, u)?;
         // Each slot gets its own build folder: slot2's holds the buggy build.
         let dir = args.firmware.join(u.slot);
-        let image =
-            rigor_bench::firmware::build_image(profile.family(), profile.generation(), u.version);
-        std::fs::create_dir_all(&dir)
-            .and_then(|()| {
-                std::fs::write(
-                    dir.join(format!("fridge-ctl-{}.elf", profile.generation())),
-                    image,
-                )
-            })
+        // Signed with the demo's release key where the generation requires signed images.
+        rigor_bench::firmware::write_build(&dir, profile.family(), profile.generation(), u.version)
             .map_err(|e| {
                 (
                     exit_code::INFRASTRUCTURE,

@@ -32,13 +32,8 @@ fn every_generation_passes_smoke_on_its_good_build() {
         ("gen3", "3.0.2", "FC3-000900"),
     ] {
         let fw = dir.path().join(generation);
-        std::fs::create_dir_all(&fw).unwrap();
-        let image = fw.join(format!("fridge-ctl-{generation}.elf"));
-        std::fs::write(
-            &image,
-            rigor_bench::firmware::build_image("fridge-ctl", generation, version),
-        )
-        .unwrap();
+        let image =
+            rigor_bench::firmware::write_build(&fw, "fridge-ctl", generation, version).unwrap();
         images.push(image);
         let store = dir.path().join("rigor.db");
         let out = rigor()
@@ -163,12 +158,7 @@ fn with_fault(fault: &str) -> (Option<i32>, String, String) {
 /// As [`with_fault`], with the store in `dir`.
 fn with_fault_in(dir: &Path, fault: &str) -> (Option<i32>, String, String) {
     let fw = dir.join("fw");
-    std::fs::create_dir_all(&fw).unwrap();
-    std::fs::write(
-        fw.join("fridge-ctl-gen2.elf"),
-        rigor_bench::firmware::build_image("fridge-ctl", "gen2", "2.1.0"),
-    )
-    .unwrap();
+    rigor_bench::firmware::write_build(&fw, "fridge-ctl", "gen2", "2.1.0").unwrap();
     let store = dir.join("rigor.db");
     let out = rigor()
         .args([
@@ -382,12 +372,7 @@ fn a_unit_given_no_serial_is_asked_for_it_and_one_that_cannot_answer_records_not
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("rigor.db");
     let fw = dir.path().join("fw");
-    std::fs::create_dir_all(&fw).unwrap();
-    std::fs::write(
-        fw.join("fridge-ctl-gen3.elf"),
-        rigor_bench::firmware::build_image("fridge-ctl", "gen3", "3.0.2"),
-    )
-    .unwrap();
+    rigor_bench::firmware::write_build(&fw, "fridge-ctl", "gen3", "3.0.2").unwrap();
     let run = |installed: &[&str]| {
         rigor()
             .args(["run", "--rig", "virtual-bench", "--scenario", "smoke"])

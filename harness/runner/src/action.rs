@@ -105,6 +105,7 @@ impl Run {
                 verify,
                 formats,
                 base_address,
+                signing,
                 ..
             } => {
                 let bytes = match tokio::fs::read(image).await {
@@ -116,6 +117,30 @@ impl Run {
                         );
                     }
                 };
+                // The gate before anything is written: generation, signer, integrity, floor.
+                if let Some(signing) = signing {
+                    let checked = crate::firmware::trust_policy(
+                        &self.plan.family,
+                        &self.plan.generation,
+                        signing,
+                    )
+                    .and_then(|policy| {
+                        let manifest_at = rigor_image::manifest_path(std::path::Path::new(image));
+                        let manifest =
+                            rigor_image::Manifest::read(&manifest_at).map_err(|e| e.to_string())?;
+                        rigor_image::verify(
+                            &policy,
+                            image,
+                            &bytes,
+                            manifest.as_ref(),
+                            &manifest_at.display().to_string(),
+                        )
+                        .map_err(|e| e.to_string())
+                    });
+                    if let Err(why) = checked {
+                        return Done::Error(FailureClass::Scenario, format!("refused: {why}"));
+                    }
+                }
                 let format = match std::path::Path::new(image)
                     .extension()
                     .and_then(|e| e.to_str())

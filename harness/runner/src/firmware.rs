@@ -1,5 +1,8 @@
-//! Which firmware a run puts on its unit, known before the run starts so its record carries it.
+//! Which firmware a run puts on its unit, known before the run starts so its record carries it,
+//! and the check an image passes before it is flashed.
 
+use rigor_image::{Manifest, PublicKey, TrustPolicy, manifest_path};
+use rigor_model::profile::Signing;
 use rigor_plan::plan::{BoundAction, BoundPlan};
 use sha2::{Digest, Sha256};
 
@@ -22,9 +25,48 @@ pub fn first_flashed(plan: &BoundPlan) -> Option<FirmwareIdentity> {
         _ => None,
     })?;
     let bytes = std::fs::read(&path).ok()?;
+    // The version as the manifest states it; checked, with the signature, when the step runs.
+    let version = Manifest::read(&manifest_path(std::path::Path::new(&path)))
+        .ok()
+        .flatten()
+        .map(|m| m.version.to_string());
     Some(FirmwareIdentity {
         sha256: hex(&Sha256::digest(&bytes)),
-        version: None,
+        version,
+    })
+}
+
+/// The trust policy of a generation whose profile has signing rules; an error names the profile
+/// value that is not a key or a version.
+pub fn trust_policy(
+    family: &str,
+    generation: &str,
+    signing: &Signing,
+) -> Result<TrustPolicy, String> {
+    let trusted = signing
+        .trusted_keys
+        .iter()
+        .map(|(name, text)| {
+            PublicKey::parse(text)
+                .map(|key| (name.clone(), key))
+                .map_err(|e| format!("the profile's trusted key `{name}`: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let rollback_floor = signing
+        .anti_rollback_floor
+        .as_deref()
+        .map(|v| {
+            v.parse::<semver::Version>().map_err(|e| {
+                format!("the profile's anti-rollback floor `{v}` is not a semantic version: {e}")
+            })
+        })
+        .transpose()?;
+    Ok(TrustPolicy {
+        family: family.to_owned(),
+        generation: generation.to_owned(),
+        trusted,
+        rollback_floor,
+        required: signing.required,
     })
 }
 

@@ -247,14 +247,56 @@ async fn go(
     run(request, devices, sinks, cancel).await.unwrap()
 }
 
-fn firmware_dir() -> tempfile::TempDir {
+/// A folder with a gen2 build of `version`, signed as gen2's profile requires.
+fn signed_build(version: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("fridge-ctl-gen2.elf"),
-        b"\x7fELF fake image",
+    let image = dir.path().join("fridge-ctl-gen2.elf");
+    std::fs::write(&image, b"\x7fELF fake image").unwrap();
+    let key = rigor_bench::firmware::demo_release_key("gen2").unwrap();
+    rigor_image::sign_file(
+        &image,
+        &key,
+        "fridge-ctl",
+        "gen2",
+        &version.parse().unwrap(),
     )
     .unwrap();
     dir
+}
+
+fn firmware_dir() -> tempfile::TempDir {
+    signed_build("2.1.0")
+}
+
+#[tokio::test(start_paused = true)]
+async fn unsigned_and_downgraded_images_are_refused_before_anything_is_written() {
+    for (dir, why) in [
+        (
+            {
+                let dir = signed_build("2.1.0");
+                std::fs::remove_file(dir.path().join("fridge-ctl-gen2.elf.manifest.json")).unwrap();
+                dir
+            },
+            "is unsigned",
+        ),
+        (
+            signed_build("1.9.0"),
+            "below gen2's anti-rollback floor 2.0.0",
+        ),
+    ] {
+        let (bench, devices) = fake_bench("4.25");
+        let recorder = Shared::default();
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let result = go(devices, &recorder, dir.path(), 0, rx).await;
+        assert_eq!(result.outcome, RunOutcome::Error);
+        assert_eq!(result.class, Some(FailureClass::Scenario));
+        let message = result.message.unwrap_or_default();
+        assert!(
+            message.starts_with("refused: ") && message.contains(why),
+            "{message}"
+        );
+        assert!(bench.flasher.images().is_empty());
+    }
 }
 
 #[tokio::test(start_paused = true)]
