@@ -91,12 +91,13 @@ mod tests {
     }
 }
 
-/// The release key the demo signs a generation's builds with, if the generation's profile
-/// requires signed images: derived from a public phrase, so anyone can rebuild the demo's
-/// signatures. It guards nothing; never list it in a real profile.
+/// The release key the demo signs a generation's builds with (gen1's profile checks no
+/// signatures, but its manifest still states the version): derived from a public phrase, so
+/// anyone can rebuild the demo's signatures. It guards nothing; never list it in a real profile.
 pub fn demo_release_key(generation: &str) -> Option<rigor_image::SecretKey> {
     use sha2::Digest;
     let name = match generation {
+        "gen1" => "build-2019",
         "gen2" => "release-2023",
         "gen3" => "release-2025",
         _ => return None,
@@ -106,7 +107,7 @@ pub fn demo_release_key(generation: &str) -> Option<rigor_image::SecretKey> {
 }
 
 /// Writes a build of `generation` at `version` into `dir` as `<family>-<generation>.elf`, with a
-/// manifest signed by the demo's release key where the generation has one. Returns the image.
+/// manifest signed by the demo's release key for the generation. Returns the image.
 pub fn write_build(
     dir: &std::path::Path,
     family: &str,

@@ -36,7 +36,8 @@ pub struct FixtureUse {
     /// How many units this fixture has taken, this run's included: the wear of its contacts.
     /// Given when the fixture counts them itself (a PLC register); `None` when beginning a run
     /// lets the store count them: one more than the highest recorded for this fixture in this
-    /// rig slot. Read back, it is always known.
+    /// rig slot when the unit changed since its last run (several scenarios on one unit are one
+    /// insertion). Read back, it is always known.
     pub insertions: Option<u32>,
 }
 

@@ -13,10 +13,13 @@ use crate::types::RunId;
 const NEXT_ATTEMPT: &str = "SELECT coalesce(max(attempt), 0) + 1 FROM runs \
      WHERE unit_serial = ?1 AND scenario_name = ?2";
 
-/// The count of a fixture that does not count itself: one more than the highest recorded for it
-/// in its rig slot (each slot holds its own physical fixture).
-const NEXT_INSERTION: &str = "SELECT coalesce(max(fixture_insertions), 0) + 1 FROM runs \
-     WHERE rig = ?1 AND slot = ?2 AND fixture_id = ?3";
+/// The count of a fixture that does not count itself: the highest recorded for it in its rig
+/// slot (each slot holds its own physical fixture), plus one if the unit differs from the one
+/// its last run tested. Several scenarios on one unit are one insertion.
+const NEXT_INSERTION: &str = "SELECT coalesce(max(fixture_insertions), 0) + \
+     CASE WHEN (SELECT unit_serial FROM runs WHERE rig = ?1 AND slot = ?2 AND fixture_id = ?3 \
+                ORDER BY id DESC LIMIT 1) IS ?4 THEN 0 ELSE 1 END \
+     FROM runs WHERE rig = ?1 AND slot = ?2 AND fixture_id = ?3";
 
 /// The next measurement position in a run.
 const NEXT_SEQ: &str = "SELECT coalesce(max(seq) + 1, 0) FROM measurements WHERE run_id = ?1";
@@ -52,10 +55,10 @@ impl Store {
             Some(FixtureUse {
                 id,
                 insertions: None,
-            }) => Some(
-                tx.prepare_cached(NEXT_INSERTION)?
-                    .query_row(params![start.rig, start.slot, id], |row| row.get(0))?,
-            ),
+            }) => Some(tx.prepare_cached(NEXT_INSERTION)?.query_row(
+                params![start.rig, start.slot, id, start.unit.serial],
+                |row| row.get(0),
+            )?),
             None => None,
         };
         let firmware = start.firmware.as_ref();

@@ -467,6 +467,8 @@ fn a_fixture_that_does_not_count_is_counted_per_rig_slot_and_a_reported_count_is
     };
     assert_eq!(insertions(&mut store, &counted("1", "U1", 10)), Some(1));
     assert_eq!(insertions(&mut store, &counted("1", "U2", 20)), Some(2));
+    // The next scenario on the same unit, still in the fixture: the same insertion.
+    assert_eq!(insertions(&mut store, &counted("1", "U2", 25)), Some(2));
     // Slot 2 holds another physical fixture of the same kind: its own count.
     assert_eq!(insertions(&mut store, &counted("2", "U3", 30)), Some(1));
     // A fixture whose PLC reports its counter is believed, and counting goes on from there.
