@@ -5,6 +5,7 @@ pub mod backends;
 pub mod check;
 pub mod demo;
 pub mod exit_code;
+pub mod image;
 pub mod progress;
 pub mod record;
 pub mod run;

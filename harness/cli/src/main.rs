@@ -1,6 +1,6 @@
 //! `rigor`: the hardware-in-the-loop test runner's command line.
 
-use rigor_cli::{check, demo, exit_code, parse_param, run, sim};
+use rigor_cli::{check, demo, exit_code, image, parse_param, run, sim};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -37,6 +37,9 @@ enum Command {
     /// The virtual bench on its own until Ctrl-C: the demo's units, their consoles and instruments
     /// on real OS interfaces, for exploring by hand and writing scenarios.
     Sim(sim::SimArgs),
+    /// Release keys and signed image manifests: keygen, sign (CI), verify (as a station would).
+    #[command(subcommand)]
+    Image(image::ImageCommand),
     /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.
     Schema {
         /// profile, rig, fixture, instrument-model, scenario or fragment.
@@ -69,6 +72,7 @@ fn main() -> anyhow::Result<()> {
     let code = match cli.command {
         Command::Run(args) => tokio::runtime::Runtime::new()?.block_on(run::run(*args)),
         Command::Demo(args) => tokio::runtime::Runtime::new()?.block_on(demo::run(args)),
+        Command::Image(command) => image::run(command),
         Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim::run(args)),
         Command::Check {
             paths,
