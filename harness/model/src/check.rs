@@ -37,6 +37,23 @@ pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
             format!("invalid regular expression: {}", regex_error(&e)),
         ));
     }
+    if let Some(signing) = p.flash.as_ref().and_then(|f| f.signing.as_ref()) {
+        for (name, key) in &signing.trusted_keys {
+            use base64::Engine as _;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(key.trim());
+            if !decoded.is_ok_and(|b| b.len() == 32) {
+                diags.push(
+                    err(
+                        &join("flash.signing.trusted-keys", name),
+                        format!("`{key}` is not an ed25519 public key"),
+                    )
+                    .with_help(
+                        "32 bytes in base64 (44 characters), as `rigor image keygen` prints",
+                    ),
+                );
+            }
+        }
+    }
     for (name, source) in &p.identity {
         let path = join("identity", name);
         match source {

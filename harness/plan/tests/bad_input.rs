@@ -263,6 +263,17 @@ fn cases() -> Vec<Case> {
             ],
         ),
         case(
+            "profile signing key and floor that are neither",
+            &[(
+                "profiles/gen2.yaml",
+                "profile: dev-gen2\nextends: dev-gen1\ngeneration: gen2\nflash:\n  signing:\n    trusted-keys: { ci: AAAA }\n    anti-rollback-floor: two\n",
+            )],
+            &[
+                "profiles/gen2.yaml:6:25: flash.signing.trusted-keys.ci: `AAAA` is not an ed25519 public key\n  help: 32 bytes in base64 (44 characters), as `rigor image keygen` prints",
+                "profiles/gen2.yaml:7:26: flash.signing.anti-rollback-floor: `two` is not a version\n  help: write MAJOR.MINOR.PATCH, e.g. `2.1.0`",
+            ],
+        ),
+        case(
             "profile direction unknown variant",
             &[(
                 "profiles/gen1.yaml",
