@@ -24,6 +24,7 @@
 mod board;
 mod error;
 mod exit;
+pub mod firmware;
 mod gpio;
 mod machine;
 mod qmp;

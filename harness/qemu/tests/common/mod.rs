@@ -2,7 +2,6 @@
 //! console open.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -52,46 +51,7 @@ fn target_dir() -> PathBuf {
 }
 
 fn build(target: &Path, version: &str, lockup: bool) -> PathBuf {
-    let manifest =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/qemu-fridge-fw/Cargo.toml");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "--release",
-        "--locked",
-        "--target",
-        "thumbv7m-none-eabi",
-    ])
-    .arg("--manifest-path")
-    .arg(&manifest)
-    .arg("--target-dir")
-    .arg(target)
-    .env("FW_VERSION", version)
-    .env_remove("FW_SERIAL");
-    // Flags meant for the host build (CI's, a developer's) have no business in the firmware's.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
-    if lockup {
-        cmd.args(["--features", "lockup"]);
-    }
-    let status = cmd.status().unwrap();
-    assert!(status.success(), "building the firmware: {status}");
-    let images = target.join("images");
-    std::fs::create_dir_all(&images).unwrap();
-    let suffix = if lockup { "-lockup" } else { "" };
-    let image = images.join(format!("qemu-fridge-fw-{version}{suffix}.elf"));
-    std::fs::copy(
-        target.join("thumbv7m-none-eabi/release/qemu-fridge-fw"),
-        &image,
-    )
-    .unwrap();
-    image
+    rigor_qemu::firmware::build(target, version, lockup).unwrap()
 }
 
 pub fn re(s: &str) -> Regex {
