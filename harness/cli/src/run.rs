@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// Scenario parameters, `NAME=VALUE`.
     #[arg(long = "param", value_parser = crate::parse_param)]
     pub params: Vec<(String, Scalar)>,
+    /// The folder with the builds to flash: the scenarios' `build_dir` parameter (the same as
+    /// `--param build_dir=DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub firmware: Option<PathBuf>,
     /// The operator's id, kept with every run.
     #[arg(long)]
     pub operator: Option<String>,
@@ -73,7 +77,13 @@ pub async fn run(args: RunArgs) -> i32 {
         eprint!("{diags}");
         return exit_code::INVALID_INPUT;
     }
-    let params: BTreeMap<String, Scalar> = args.params.iter().cloned().collect();
+    let mut params: BTreeMap<String, Scalar> = args.params.iter().cloned().collect();
+    if let Some(dir) = &args.firmware {
+        params.insert(
+            "build_dir".to_owned(),
+            Scalar::Text(dir.display().to_string()),
+        );
+    }
     // The bench (if the rig has one) lives until every run is over.
     let (jobs, _bench) = match prepare(&catalog, &args, &params).await {
         Ok(prepared) => prepared,

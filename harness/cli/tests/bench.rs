@@ -49,8 +49,8 @@ fn every_generation_passes_smoke_on_its_good_build() {
                 serial,
             ])
             .args(["--profile", &format!("fridge-ctl-{generation}")])
-            .arg("--param")
-            .arg(format!("build_dir={}", fw.display()))
+            .arg("--firmware")
+            .arg(&fw)
             .arg("--store")
             .arg(&store)
             .env("XDG_RUNTIME_DIR", dir.path())
