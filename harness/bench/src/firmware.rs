@@ -100,6 +100,8 @@ pub fn demo_release_key(generation: &str) -> Option<rigor_image::SecretKey> {
         "gen1" => "build-2019",
         "gen2" => "release-2023",
         "gen3" => "release-2025",
+        // The QEMU rig's board (fixtures/qemu-fridge-fw).
+        "lm3s6965" => "release-qemu",
         _ => return None,
     };
     let seed: [u8; 32] = sha2::Sha256::digest(format!("rigor demo {name}")).into();
@@ -133,14 +135,16 @@ mod demo_key_tests {
     #[test]
     fn the_shipped_profiles_trust_the_demo_keys() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../device-profiles");
-        for (generation, name) in [("gen2", "release-2023"), ("gen3", "release-2025")] {
+        for (generation, name, profile) in [
+            ("gen2", "release-2023", "fridge-ctl-gen2"),
+            ("gen3", "release-2025", "fridge-ctl-gen3"),
+            ("lm3s6965", "release-qemu", "qemu-fridge"),
+        ] {
             let public = super::demo_release_key(generation).unwrap().public();
-            let profile =
-                std::fs::read_to_string(root.join(format!("fridge-ctl-{generation}.yaml")))
-                    .unwrap();
+            let text = std::fs::read_to_string(root.join(format!("{profile}.yaml"))).unwrap();
             assert!(
-                profile.contains(&format!("{name}: {public}")),
-                "fridge-ctl-{generation} should trust {name}: {public}"
+                text.contains(&format!("{name}: {public}")),
+                "{profile} should trust {name}: {public}"
             );
         }
     }

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod exit_code;
 pub mod image;
 pub mod progress;
+pub mod qemu_rig;
 pub mod record;
 pub mod run;
 pub mod sim;

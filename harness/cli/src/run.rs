@@ -85,7 +85,7 @@ pub async fn run(args: RunArgs) -> i32 {
         );
     }
     // The bench (if the rig has one) lives until every run is over.
-    let (jobs, _bench) = match prepare(&catalog, &args, &params).await {
+    let (jobs, _simulators) = match prepare(&catalog, &args, &params).await {
         Ok(prepared) => prepared,
         Err((code, message)) => {
             eprintln!("error: {message}");
@@ -192,7 +192,7 @@ async fn prepare(
     catalog: &Catalog,
     args: &RunArgs,
     params: &BTreeMap<String, Scalar>,
-) -> Result<(Vec<SlotJob>, Option<rigor_bench::Bench>), (i32, String)> {
+) -> Result<(Vec<SlotJob>, Simulators), (i32, String)> {
     let invalid = |m: String| (exit_code::INVALID_INPUT, m);
     let names = |keys: Vec<&String>| {
         keys.into_iter()
@@ -300,12 +300,24 @@ async fn prepare(
         None => None,
     };
     let mut jobs = Vec::new();
-    for (plan, unit, _, _) in bound {
-        let endpoints = bench.as_ref().and_then(|b| b.slot(&plan.slot));
-        let devices = crate::backends::open(&plan, endpoints)
-            .await
-            .map_err(|e| (exit_code::INFRASTRUCTURE, e.to_string()))?;
-        let mut devices = devices;
+    let mut machines = Vec::new();
+    for (plan, unit, profile, _) in bound {
+        let mut devices = match &rig.value.qemu {
+            // Each slot of a QEMU rig is a board of its own.
+            Some(qemu) => {
+                let (machine, devices) = crate::qemu_rig::start(qemu, &plan, &profile)
+                    .await
+                    .map_err(|e| (exit_code::INFRASTRUCTURE, e))?;
+                machines.push(machine);
+                devices
+            }
+            None => {
+                let endpoints = bench.as_ref().and_then(|b| b.slot(&plan.slot));
+                crate::backends::open(&plan, endpoints)
+                    .await
+                    .map_err(|e| (exit_code::INFRASTRUCTURE, e.to_string()))?
+            }
+        };
         let answers: Vec<rigor_runner::devices::Answer> = args
             .answers
             .iter()
@@ -324,7 +336,20 @@ async fn prepare(
         };
         jobs.push(SlotJob { request, devices });
     }
-    Ok((jobs, bench))
+    Ok((
+        jobs,
+        Simulators {
+            _bench: bench,
+            _machines: machines,
+        },
+    ))
+}
+
+/// What stands behind a rig's `virtual` channels: held, never read, until every run is over
+/// (dropping them stops the bench and kills the QEMU boards).
+pub(crate) struct Simulators {
+    _bench: Option<rigor_bench::Bench>,
+    _machines: Vec<rigor_qemu::QemuMachine>,
 }
 
 /// Starts the virtual bench for `rig` with these units.

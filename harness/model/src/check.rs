@@ -278,7 +278,10 @@ fn rig(entry: &Entry<Rig>, cat: &Catalog, diags: &mut Diagnostics) {
                 )),
             );
         }
-        if matches!(conn.modbus, ModbusLink::Virtual(_)) && rig.virtual_bench.is_none() {
+        if matches!(conn.modbus, ModbusLink::Virtual(_))
+            && rig.virtual_bench.is_none()
+            && rig.qemu.is_none()
+        {
             diags.push(needs_bench(ctx, &join(&path, "modbus")));
         }
     }
@@ -291,15 +294,15 @@ fn rig(entry: &Entry<Rig>, cat: &Catalog, diags: &mut Diagnostics) {
 fn needs_bench(ctx: &FileContext, path: &str) -> crate::diagnostic::Diagnostic {
     ctx.error(
         path,
-        "a `virtual` channel on a rig without the virtual bench",
+        "a `virtual` channel on a rig without the virtual bench or QEMU",
     )
-    .with_help("add `virtual-bench: {}` to the rig, or describe the real hardware")
+    .with_help("add `virtual-bench: {}` or `qemu:` to the rig, or describe the real hardware")
 }
 
 fn slot(slot: &Slot, base: &str, entry: &Entry<Rig>, cat: &Catalog, diags: &mut Diagnostics) {
     let rig = &entry.value;
     let ctx = &entry.ctx;
-    let bench = rig.virtual_bench.is_some();
+    let bench = rig.virtual_bench.is_some() || rig.qemu.is_some();
     let mut virtual_paths = Vec::new();
     if matches!(slot.probe, Some(Probe::Virtual)) {
         virtual_paths.push(join(base, "probe"));

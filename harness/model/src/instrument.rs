@@ -44,6 +44,8 @@ pub enum InstrumentKind {
     IoModule,
     /// Programmable logic controller (fixture handshakes).
     Plc,
+    /// What an emulated board's sensors measure (a climate chamber for emulated devices).
+    Environment,
 }
 
 /// Word order of 32-bit values.

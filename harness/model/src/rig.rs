@@ -29,6 +29,10 @@ pub struct Rig {
     /// every `virtual` channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtual_bench: Option<VirtualBench>,
+    /// Run each slot's board on QEMU: real firmware on an emulated board, its console, probe,
+    /// GPIO and sensors behind the slot's `virtual` channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qemu: Option<QemuRig>,
     /// Whether scenarios may run shell commands on this station (off unless said).
     #[serde(default)]
     pub allow_shell: bool,
@@ -63,6 +67,35 @@ pub struct VirtualBench {
     /// Seed for per-unit variation, so runs are repeatable.
     #[serde(default)]
     pub seed: u64,
+}
+
+/// A QEMU-emulated board in each slot.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct QemuRig {
+    /// QEMU's machine type (`lm3s6965evb`).
+    pub machine: String,
+    /// `-device` options for the parts around the MCU
+    /// (`tmp105,bus=i2c,address=0x48,id=temp0`).
+    #[serde(default)]
+    pub devices: Vec<String>,
+    /// The board's pin behind each `virtual` GPIO channel of the slot.
+    #[serde(default)]
+    pub gpio: BTreeMap<String, QemuPin>,
+    /// The emulated device (its QEMU id) behind each channel of the rig's `virtual`
+    /// instruments: setting the channel sets what the device reports to the firmware.
+    #[serde(default)]
+    pub sensors: BTreeMap<String, String>,
+}
+
+/// A GPIO pin of the emulated board.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct QemuPin {
+    /// The port, `A` to `G`.
+    pub port: String,
+    /// The line within it, 0 to 7.
+    pub line: u32,
 }
 
 /// Run defaults of a rig.

@@ -38,4 +38,4 @@ pub use gpio::QemuGpio;
 pub use machine::{QemuConfig, QemuMachine};
 pub use qmp::{ChardevInfo, QemuVersion, Qmp, QmpEvent, QomProperty, RunState, VersionTriple};
 pub use qtest::{IrqChange, Qtest};
-pub use sensor::Tmp105;
+pub use sensor::{Environment, Tmp105};

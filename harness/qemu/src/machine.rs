@@ -33,8 +33,9 @@ pub struct QemuConfig {
     pub program: PathBuf,
     /// The machine type.
     pub machine: String,
-    /// The firmware, an ELF loaded by QEMU's `-kernel` (at its link addresses).
-    pub kernel: PathBuf,
+    /// The firmware, an ELF loaded by QEMU's `-kernel` (at its link addresses); `None` for a
+    /// board with blank flash, as it arrives to be flashed over GDB remote.
+    pub kernel: Option<PathBuf>,
     /// `-device` arguments ([`crate::tmp105_device`]).
     pub devices: Vec<String>,
     /// Where QEMU's GDB stub listens, if it should (`-gdb tcp:ADDR`).
@@ -53,12 +54,20 @@ impl QemuConfig {
         QemuConfig {
             program: PathBuf::from("qemu-system-arm"),
             machine: MACHINE.to_owned(),
-            kernel: kernel.into(),
+            kernel: Some(kernel.into()),
             devices: Vec::new(),
             gdb: None,
             extra_args: Vec::new(),
             startup_timeout: Duration::from_secs(10),
             command_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Debian's `qemu-system-arm` with an `lm3s6965evb` whose flash is blank.
+    pub fn blank() -> Self {
+        QemuConfig {
+            kernel: None,
+            ..QemuConfig::new("")
         }
     }
 
@@ -101,7 +110,9 @@ impl QemuConfig {
         if let Some(gdb) = self.gdb {
             args.extend(["-gdb".to_owned(), format!("tcp:{gdb}")]);
         }
-        args.extend(["-kernel".to_owned(), self.kernel.display().to_string()]);
+        if let Some(kernel) = &self.kernel {
+            args.extend(["-kernel".to_owned(), kernel.display().to_string()]);
+        }
         for device in &self.devices {
             args.extend(["-device".to_owned(), device.clone()]);
         }

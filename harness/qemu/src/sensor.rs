@@ -47,3 +47,53 @@ impl Tmp105 {
             })
     }
 }
+
+/// The emulated board's surroundings as an instrument: each channel is the temperature (°C) an
+/// emulated sensor measures, so a scenario sets it with `instrument.write` as it would set a
+/// climate chamber.
+pub struct Environment {
+    qmp: Arc<Qmp>,
+    /// Channel name → the sensor's device id.
+    sensors: std::collections::BTreeMap<String, String>,
+}
+
+impl Environment {
+    /// Channels named by `sensors` (channel → device id).
+    pub fn new(qmp: Arc<Qmp>, sensors: std::collections::BTreeMap<String, String>) -> Self {
+        Environment { qmp, sensors }
+    }
+
+    fn sensor(&self, channel: &str) -> Result<Tmp105, rigor_hal::HalError> {
+        let id = self
+            .sensors
+            .get(channel)
+            .ok_or_else(|| rigor_hal::HalError::Misconfigured {
+                what: format!("the emulated environment's channel `{channel}`"),
+                reason: "the rig's `qemu.sensors` names no device for it".to_owned(),
+            })?;
+        Ok(Tmp105::new(self.qmp.clone(), id))
+    }
+}
+
+#[rigor_hal::async_trait]
+impl rigor_hal::Instrument for Environment {
+    async fn read(&self, channel: &str) -> Result<rigor_hal::Reading, rigor_hal::HalError> {
+        let milli = self.sensor(channel)?.millicelsius().await?;
+        Ok(rigor_hal::Reading::Number(f64::from(milli) / 1000.0))
+    }
+
+    async fn write(
+        &self,
+        channel: &str,
+        value: rigor_hal::Reading,
+    ) -> Result<(), rigor_hal::HalError> {
+        let rigor_hal::Reading::Number(celsius) = value else {
+            return Err(rigor_hal::HalError::Misconfigured {
+                what: format!("the emulated environment's channel `{channel}`"),
+                reason: "it takes a temperature in °C, not a switch".to_owned(),
+            });
+        };
+        let milli = (celsius * 1000.0).round() as i32;
+        Ok(self.sensor(channel)?.set_millicelsius(milli).await?)
+    }
+}

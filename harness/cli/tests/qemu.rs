@@ -1,0 +1,134 @@
+//! The QEMU rig end to end: `rigor run` starts QEMU's lm3s6965evb with blank flash, flashes the
+//! fixture firmware over GDB remote, checks it, reflashes a newer signed build; a downgrade and a
+//! badly signed build are refused and recorded as such.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Builds 0.9.0, 1.0.0 and 2.0.0 of the firmware once.
+fn builds() -> &'static [(String, PathBuf)] {
+    static BUILDS: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
+    BUILDS.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let target = exe.ancestors().nth(3).unwrap().join("qemu-fridge-fw");
+        ["0.9.0", "1.0.0", "2.0.0"]
+            .iter()
+            .map(|v| {
+                let elf = rigor_qemu::firmware::build(&target, v, false).unwrap();
+                ((*v).to_owned(), elf)
+            })
+            .collect()
+    })
+}
+
+/// A build folder with every version, signed with `key`.
+fn signed_builds(dir: &Path, key: &rigor_image::SecretKey) {
+    for (version, elf) in builds() {
+        let image = dir.join(format!("qemu-fridge-fw-{version}.elf"));
+        std::fs::copy(elf, &image).unwrap();
+        rigor_image::sign_file(
+            &image,
+            key,
+            "qemu-fridge",
+            "lm3s6965",
+            &version.parse().unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+fn run(dir: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .args(["run", "--rig", "qemu", "--scenario", "qemu-reflash"])
+        .args(["--unit", "QF-000001", "--firmware"])
+        .arg(dir)
+        .arg("--store")
+        .arg(dir.join("rigor.db"))
+        .args(extra)
+        .env("XDG_RUNTIME_DIR", dir)
+        .output()
+        .unwrap()
+}
+
+fn rows(db: &Path, sql: &str) -> Vec<String> {
+    let db = rusqlite::Connection::open(db).unwrap();
+    db.prepare(sql)
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn real_firmware_is_flashed_checked_and_reflashed_over_gdb_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    signed_builds(
+        dir.path(),
+        &rigor_bench::firmware::demo_release_key("lm3s6965").unwrap(),
+    );
+    let out = run(dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = dir.path().join("rigor.db");
+    let measured = rows(
+        &db,
+        "SELECT name || ' ' || CASE WHEN value IS NULL THEN text_value ELSE printf('%.4f', value) END \
+         FROM measurements ORDER BY seq",
+    );
+    assert_eq!(
+        measured,
+        [
+            "fw_version 1.0.0",
+            "temp_cool 21.5000",
+            "temp_warm 36.0000",
+            "fw_version_after 2.0.0"
+        ]
+    );
+    // The run names what it flashed first, by digest and the manifest's version.
+    let firmware = rows(&db, "SELECT firmware_version FROM runs");
+    assert_eq!(firmware, ["1.0.0"]);
+}
+
+#[test]
+fn a_downgrade_and_a_badly_signed_build_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    signed_builds(
+        dir.path(),
+        &rigor_bench::firmware::demo_release_key("lm3s6965").unwrap(),
+    );
+    let out = run(dir.path(), &["--param", "first=0.9.0"]);
+    assert_eq!(out.status.code(), Some(4));
+
+    let stranger = tempfile::tempdir().unwrap();
+    signed_builds(stranger.path(), &rigor_image::SecretKey::generate());
+    let out = run(stranger.path(), &[]);
+    assert_eq!(out.status.code(), Some(4));
+
+    let ends = |db: &Path| {
+        rows(
+            db,
+            "SELECT outcome || ' ' || failure_class || ': ' || message FROM run_ends",
+        )
+    };
+    let downgrade = ends(&dir.path().join("rigor.db"));
+    assert!(
+        downgrade[0].starts_with("error scenario: refused: ")
+            && downgrade[0].ends_with("is version 0.9.0, below lm3s6965's anti-rollback floor 1.0.0: a downgrade is refused"),
+        "{downgrade:?}"
+    );
+    let unsigned = ends(&stranger.path().join("rigor.db"));
+    assert!(
+        unsigned[0].contains("which lm3s6965 does not trust; it trusts release-qemu"),
+        "{unsigned:?}"
+    );
+}
