@@ -4,21 +4,66 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rigor_gdb_remote::{GdbFlasher, ResetMethod};
-use rigor_hal::DigitalLine;
+use rigor_hal::{ConsolePort, DigitalLine, HalError, async_trait};
 use rigor_model::profile::{Direction, Profile};
 use rigor_model::rig::{GpioLine, Probe, QemuRig};
 use rigor_plan::plan::{BoundAction, BoundPlan, MeasureSource};
 use rigor_qemu::{Environment, GpioPort, QemuConfig, QemuGpio, QemuMachine};
 use rigor_runner::devices::SlotDevices;
 
+/// The board's UART: rigor's serial console on QEMU's pty, whose failures say whether the
+/// board died (QEMU aborted on a CPU lockup: the device's fault) or the port failed (the rig's).
+struct BoardConsole {
+    port: rigor_console::SerialConsole,
+    machine: Arc<QemuMachine>,
+}
+
+impl BoardConsole {
+    /// The device's death if that is why the port failed, else the port's error.
+    async fn why(&self, e: HalError) -> HalError {
+        // The pty hangs up as QEMU dies; its exit status follows within moments.
+        match self.machine.wait_exit(Duration::from_millis(500)).await {
+            Ok(exit) if exit.is_dead_device() => exit.into_error().into(),
+            _ => e,
+        }
+    }
+}
+
+#[async_trait]
+impl ConsolePort for BoardConsole {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HalError> {
+        match self.port.read(buf).await {
+            Ok(n) => Ok(n),
+            Err(e) => Err(self.why(e).await),
+        }
+    }
+    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), HalError> {
+        match self.port.write_all(bytes).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.why(e).await),
+        }
+    }
+    async fn set_baud(&mut self, baud: u32) -> Result<(), HalError> {
+        self.port.set_baud(baud).await
+    }
+    async fn reopen(&mut self) -> Result<(), HalError> {
+        self.machine.check()?;
+        self.port.reopen().await
+    }
+    fn describe(&self) -> String {
+        format!("the board's UART ({})", self.port.describe())
+    }
+}
+
 /// Starts a board with blank flash for `plan`'s slot and opens what the plan uses.
 pub async fn start(
     rig: &QemuRig,
     plan: &BoundPlan,
     profile: &Profile,
-) -> Result<(QemuMachine, SlotDevices), String> {
+) -> Result<(Arc<QemuMachine>, SlotDevices), String> {
     let slot = &plan.slot;
     let gdb: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -27,9 +72,11 @@ pub async fn start(
     config.machine = rig.machine.clone();
     config.devices = rig.devices.clone();
     config.gdb = Some(gdb);
-    let machine = QemuMachine::start(&config)
-        .await
-        .map_err(|e| format!("slot `{slot}`: QEMU did not start: {e}"))?;
+    let machine = Arc::new(
+        QemuMachine::start(&config)
+            .await
+            .map_err(|e| format!("slot `{slot}`: QEMU did not start: {e}"))?,
+    );
     let mut devices = SlotDevices::default();
     if let Some(console) = &plan.console {
         // Opened before the board runs: what it says before anyone listens is lost.
@@ -37,7 +84,10 @@ pub async fn start(
             .open_console(console.baud)
             .await
             .map_err(|e| format!("slot `{slot}`: the board's console: {e}"))?;
-        devices.console = Some(Box::new(port));
+        devices.console = Some(Box::new(BoardConsole {
+            port,
+            machine: machine.clone(),
+        }));
     }
     for step in plan.all_steps() {
         match &step.action {

@@ -349,7 +349,7 @@ async fn prepare(
 /// (dropping them stops the bench and kills the QEMU boards).
 pub(crate) struct Simulators {
     _bench: Option<rigor_bench::Bench>,
-    _machines: Vec<rigor_qemu::QemuMachine>,
+    _machines: Vec<std::sync::Arc<rigor_qemu::QemuMachine>>,
 }
 
 /// Starts the virtual bench for `rig` with these units.

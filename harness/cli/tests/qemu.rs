@@ -132,3 +132,34 @@ fn a_downgrade_and_a_badly_signed_build_are_refused_before_anything_is_written()
         "{unsigned:?}"
     );
 }
+
+#[test]
+fn firmware_that_locks_the_cpu_up_is_a_dead_device_not_a_rig_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.ancestors().nth(3).unwrap().join("qemu-fridge-fw");
+    // Boots and prints its banner, then faults on its first command; QEMU aborts (exit 134).
+    let lockup = rigor_qemu::firmware::build(&target, "1.0.0", true).unwrap();
+    let image = dir.path().join("qemu-fridge-fw-1.0.0.elf");
+    std::fs::copy(lockup, &image).unwrap();
+    let key = rigor_bench::firmware::demo_release_key("lm3s6965").unwrap();
+    rigor_image::sign_file(
+        &image,
+        &key,
+        "qemu-fridge",
+        "lm3s6965",
+        &"1.0.0".parse().unwrap(),
+    )
+    .unwrap();
+    let out = run(dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let end = rows(
+        &dir.path().join("rigor.db"),
+        "SELECT outcome || ' ' || failure_class || ': ' || message FROM run_ends",
+    );
+    assert!(
+        end[0].starts_with("fail device: ") && end[0].contains("it is dead: qemu"),
+        "{end:?}"
+    );
+}

@@ -24,7 +24,7 @@ pub enum ExpectError {
     },
     /// The port vanished and was still gone when the wait ended.
     #[error(
-        "console {port} was gone while waiting for {patterns} ({failed_reopens} reopen attempts failed)"
+        "console {port} was gone while waiting for {patterns} ({failed_reopens} reopen attempts failed): {source}"
     )]
     PortGone {
         /// The port.
@@ -48,11 +48,13 @@ pub enum ExpectError {
 }
 
 impl ExpectError {
-    /// Whose fault it is: the device's if it did not say what was expected, else the rig's.
+    /// Whose fault it is: the device's if it did not say what was expected, or if the port went
+    /// with the device (an emulated board that died takes its UART with it); else the rig's.
     pub fn blame(&self) -> Blame {
         match self {
             ExpectError::NotSeen { .. } => Blame::Device,
-            ExpectError::PortGone { .. } | ExpectError::Closed { .. } => Blame::Rig,
+            ExpectError::PortGone { source, .. } => source.blame(),
+            ExpectError::Closed { .. } => Blame::Rig,
         }
     }
 }

@@ -268,9 +268,17 @@ impl Pump {
                 drop(st);
                 self.shared.changed.notify_waiters();
             }
-            Err(_) => {
+            Err(e) => {
                 if let Some(g) = st.gone.as_mut() {
                     g.failed_reopens += 1;
+                    // The device took the port with it (an emulated board died): say so, and
+                    // waits stop at once, as nothing will come back.
+                    if e.blame() == rigor_hal::Blame::Device {
+                        g.cause = Arc::new(e);
+                        drop(st);
+                        self.shared.changed.notify_waiters();
+                        return;
+                    }
                 }
                 if let ReopenPolicy::Retry { max, .. } = self.policy {
                     self.pause = (self.pause * 2).min(max);

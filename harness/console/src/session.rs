@@ -323,7 +323,10 @@ impl ConsoleSession {
                         patterns: quote(patterns),
                     });
                 } else if now >= deadline
-                    || (st.gone.is_some() && self.options.reopen == ReopenPolicy::Never)
+                    || st.gone.as_ref().is_some_and(|g| {
+                        self.options.reopen == ReopenPolicy::Never
+                            || g.cause.blame() == rigor_hal::Blame::Device
+                    })
                 {
                     return Err(match &st.gone {
                         Some(gone) => ExpectError::PortGone {
