@@ -11,11 +11,14 @@ use rigor_bench::SlotEndpoints;
 use rigor_console::{PortSelector, SerialConsole, UsbId};
 use rigor_drivers::modbus::{Endpoint, ModbusInstrument, ModbusLine, RtuBuses, RtuSettings};
 use rigor_drivers::net_proxy::ImpairmentProxy;
+use rigor_gdb_remote::{GdbFlasher, ResetMethod};
 use rigor_hal::{DigitalLine, Instrument, NetImpairment};
 use rigor_model::rig::{GpioLine, I2cBus, ImpairmentPoint, ModbusLink, Probe, SerialPort};
 use rigor_plan::plan::{
     BoundAction, BoundPlan, InstrumentBinding, LineBinding, MeasureSource, PowerBinding,
 };
+#[cfg(feature = "probe-rs")]
+use rigor_probe_rs::ProbeRsFlasher;
 use rigor_runner::devices::SlotDevices;
 
 /// Every RS-485 line the process drives, by port: instruments of several slots often share one
@@ -282,10 +285,36 @@ impl Opener<'_> {
                 "the virtual probe".into(),
                 "no virtual bench runs for this slot",
             )),
-            _ => Err(self.unavailable(
-                "the debug probe".into(),
-                "probe-rs and GDB-remote flashing land with the hardware paths",
+            (Probe::GdbRemote(g), _) => {
+                let reset = g
+                    .reset
+                    .clone()
+                    .map_or(ResetMethod::None, ResetMethod::Monitor);
+                self.devices.flasher = Some(Box::new(GdbFlasher::new(g.address.clone(), reset)));
+                Ok(())
+            }
+            #[cfg(not(feature = "probe-rs"))]
+            (Probe::ProbeRs(_), _) => Err(self.unavailable(
+                "the probe-rs probe".into(),
+                "this rigor was built without its `probe-rs` feature",
             )),
+            #[cfg(feature = "probe-rs")]
+            (Probe::ProbeRs(p), _) => {
+                let Some(chip) = &self.plan.chip else {
+                    return Err(self.unavailable(
+                        "the probe-rs probe".into(),
+                        "the profile names no `mcu.chip` for probe-rs to attach to",
+                    ));
+                };
+                let flasher =
+                    ProbeRsFlasher::new(Some(&p.selector), chip).map_err(|e| OpenError::Io {
+                        slot: self.plan.slot.clone(),
+                        what: "the probe-rs probe".into(),
+                        reason: e.to_string(),
+                    })?;
+                self.devices.flasher = Some(Box::new(flasher));
+                Ok(())
+            }
         }
     }
 

@@ -261,6 +261,11 @@ pub enum WireProtocol {
 pub struct GdbRemoteProbe {
     /// `host:port` of the server.
     pub address: String,
+    /// The monitor command that resets the target after a load, so it boots the new image
+    /// (`reset run` for OpenOCD, `system_reset` for QEMU); without one, detaching lets the target
+    /// run from where it was halted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<String>,
 }
 
 keyed_enum! {

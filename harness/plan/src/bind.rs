@@ -166,6 +166,7 @@ pub fn bind(
             .filter_map(|k| scope.get(k).map(|v| (k.clone(), v.clone())))
             .collect(),
         limit_set_hash: String::new(),
+        chip: target.profile.value.mcu.as_ref().map(|m| m.chip.clone()),
         serial_query: match target.profile.value.identity.get("serial") {
             Some(IdentitySource::Console(q)) if console.is_some() => Some(SerialQuery {
                 send: q.send.clone(),

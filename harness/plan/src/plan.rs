@@ -39,6 +39,8 @@ pub struct BoundPlan {
     pub parameters: BTreeMap<String, Scalar>,
     /// SHA-256 over every measurement's name and limits: changes when any limit changes.
     pub limit_set_hash: String,
+    /// The MCU as probe-rs names it, from the profile.
+    pub chip: Option<String>,
     /// The console, if the scenario uses it.
     pub console: Option<ConsoleBinding>,
     /// How the unit tells its serial number on the console, if its profile says and the scenario
