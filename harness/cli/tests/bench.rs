@@ -412,3 +412,52 @@ fn a_unit_given_no_serial_is_asked_for_it_and_one_that_cannot_answer_records_not
         ["1"]
     );
 }
+
+#[test]
+fn a_scenario_changes_the_console_baud_rate_mid_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::write(
+        scenarios.join("baud.yaml"),
+        "scenario: baud\nversion: 1\napplies-to: { family: fridge-ctl }\nsteps:\n  - power: on\n  - console.expect: { pattern: \"${boot_banner}\", within: 3s }\n  - console.baud: 57600\n  - console.send: version\n  - console.expect: 'fw \\d'\nteardown:\n  - power: off\n",
+    )
+    .unwrap();
+    let store = dir.path().join("rigor.db");
+    let mut cmd = rigor();
+    cmd.args([
+        "run",
+        "--rig",
+        "virtual-bench",
+        "--scenario",
+        "baud",
+        "--slot",
+        "slot1",
+    ])
+    .args([
+        "--unit",
+        "FC2-000888",
+        "--profile",
+        "fridge-ctl-gen2",
+        "--installed",
+        "slot1=2.1.0",
+    ])
+    .arg("--store")
+    .arg(&store)
+    .env("XDG_RUNTIME_DIR", dir.path());
+    for path in ["device-profiles", "rigs", "fixtures"] {
+        cmd.arg("--path").arg(path);
+    }
+    let out = cmd.arg("--path").arg(&scenarios).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = transcripts(&store);
+    let profile_rate = log.find("baud rate set to 115200").unwrap();
+    let new_rate = log.find("baud rate set to 57600").unwrap();
+    assert!(profile_rate < new_rate, "{log}");
+}

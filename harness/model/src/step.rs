@@ -135,6 +135,8 @@ actions! {
     "console.expect" => ConsoleExpect(action::ConsoleExpect) [shorthand],
     /// Capture console output as a value.
     "console.capture" => ConsoleCapture(action::ConsoleCapture),
+    /// Change the console's baud rate (a bootloader hands over to the application).
+    "console.baud" => ConsoleBaud(u32),
     /// Drive a device input.
     "gpio.set" => GpioSet(action::GpioSet),
     /// Pulse a device input.

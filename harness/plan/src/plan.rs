@@ -249,6 +249,11 @@ pub enum BoundAction {
         /// The switch.
         switch: PowerBinding,
     },
+    /// Change the console's baud rate.
+    ConsoleBaud {
+        /// The new rate.
+        baud: u32,
+    },
     /// Send text.
     ConsoleSend {
         /// The text, variables substituted.

@@ -220,6 +220,11 @@ impl Run {
                 }
                 Done::Pass
             }
+            BoundAction::ConsoleBaud { baud } => {
+                let console = need!(self.console.as_ref(), "the console");
+                try_hal!(console.set_baud(*baud).await);
+                Done::Pass
+            }
             BoundAction::ConsoleSend {
                 text,
                 line_ending,

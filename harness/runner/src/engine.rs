@@ -535,6 +535,7 @@ pub fn kind(action: &BoundAction) -> &'static str {
     match action {
         BoundAction::Flash { .. } => "flash",
         BoundAction::Power { .. } => "power",
+        BoundAction::ConsoleBaud { .. } => "console.baud",
         BoundAction::ConsoleSend { .. } => "console.send",
         BoundAction::ConsoleExpect { .. } => "console.expect",
         BoundAction::ConsoleCapture { .. } => "console.capture",

@@ -43,6 +43,10 @@ impl Binder<'_> {
                     switch,
                 }
             }
+            Action::ConsoleBaud(baud) => {
+                self.console_profile(at)?;
+                BoundAction::ConsoleBaud { baud: *baud }
+            }
             Action::ConsoleSend(s) => {
                 let console = self.console_profile(at)?;
                 let text = self.text(at, "text", &s.text, scope)?;
