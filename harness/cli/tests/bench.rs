@@ -3,24 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
 
+mod common;
+
+use common::{rigor, rows};
+
 use std::path::Path;
 use std::process::Command;
-
-fn rigor() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rigor"));
-    c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
-    c
-}
-
-fn rows(db: &Path, sql: &str) -> Vec<String> {
-    let db = rusqlite::Connection::open(db).unwrap();
-    db.prepare(sql)
-        .unwrap()
-        .query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
 
 #[test]
 fn every_generation_passes_smoke_on_its_good_build() {

@@ -3,23 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use common::text;
+
+use std::process::Output;
 
 fn rigor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rigor"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::rigor().args(args).output().unwrap()
 }
 
 #[test]

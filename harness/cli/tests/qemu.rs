@@ -4,8 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
 
+mod common;
+
+use common::{rigor, rows};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
 /// Builds 0.9.0, 1.0.0 and 2.0.0 of the firmware once.
@@ -41,8 +45,7 @@ fn signed_builds(dir: &Path, key: &rigor_image::SecretKey) {
 }
 
 fn run(dir: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rigor"))
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+    rigor()
         .args(["run", "--rig", "qemu", "--scenario", "qemu-reflash"])
         .args(["--unit", "QF-000001", "--firmware"])
         .arg(dir)
@@ -52,16 +55,6 @@ fn run(dir: &Path, extra: &[&str]) -> Output {
         .env("XDG_RUNTIME_DIR", dir)
         .output()
         .unwrap()
-}
-
-fn rows(db: &Path, sql: &str) -> Vec<String> {
-    let db = rusqlite::Connection::open(db).unwrap();
-    db.prepare(sql)
-        .unwrap()
-        .query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
 }
 
 #[test]
