@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use rigor_model::fixture::Fixture;
 use rigor_model::instrument::InstrumentModel;
 use rigor_model::profile::Profile;
-use rigor_model::rig::{ModbusLink, Rig};
+use rigor_model::rig::{ModbusLink, Rig, VirtualTransport};
 
 use crate::parts::{Bus, Slot};
-use crate::servers::{DigitalIo, Supply, serve};
+use crate::servers::{DigitalIo, RtuLine, Supply, serve, serve_rtu};
 use crate::telemetry::{serve_cloud, spawn_uplink};
 use crate::uart::Uart;
 use crate::unit::{Fault, State, spawn_firmware};
@@ -46,13 +46,22 @@ pub fn serial_number(generation: &str, slot: &str, seed: u64) -> String {
     format!("FC{number}-{:06}", digits as u32)
 }
 
+/// Where a simulated instrument answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstrumentEndpoint {
+    /// Modbus TCP at this address.
+    Tcp(SocketAddr),
+    /// Modbus RTU on this pseudo-terminal.
+    Rtu(std::path::PathBuf),
+}
+
 /// Where a slot's simulated hardware can be reached.
 #[derive(Clone)]
 pub struct SlotEndpoints {
     /// The console: a stable link to its pseudo-terminal.
     pub console: String,
-    /// Modbus TCP addresses of the slot's virtual rig instruments, by rig instrument name.
-    pub instruments: BTreeMap<String, SocketAddr>,
+    /// Where the slot's virtual rig instruments answer, by rig instrument name.
+    pub instruments: BTreeMap<String, InstrumentEndpoint>,
     /// The digital I/O module.
     pub io: SocketAddr,
     /// The I/O module's register map (`CHANNEL.drive`, `CHANNEL.level`).
@@ -102,6 +111,8 @@ pub struct Bench {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Where the consoles' stable names live.
     links: tempfile::TempDir,
+    /// The RTU lines' ptys, held open.
+    rtu_lines: Vec<RtuLine>,
 }
 
 impl Bench {
@@ -118,6 +129,7 @@ impl Bench {
             stop: stop.clone(),
             tasks: Vec::new(),
             links: tempfile::Builder::new().prefix("rigor-bench-").tempdir()?,
+            rtu_lines: Vec::new(),
         };
         // One cloud for the whole bench, started when the first unit with an uplink needs it.
         let mut cloud: Option<SocketAddr> = None;
@@ -159,15 +171,28 @@ impl Bench {
                 let Some(conn) = rig.instruments.get(name) else {
                     continue;
                 };
-                if !matches!(conn.modbus, ModbusLink::Virtual(_)) {
+                let ModbusLink::Virtual(link) = &conn.modbus else {
                     continue;
-                }
+                };
                 let model = models
                     .get(&conn.model)
                     .ok_or_else(|| BenchError::NoModel(conn.model.clone()))?;
-                let (addr, task) = serve(Supply::new(state.clone(), model)).await?;
-                bench.tasks.push(task);
-                instruments.insert(name.clone(), addr);
+                let supply = Supply::new(state.clone(), model);
+                let endpoint = match link.transport {
+                    VirtualTransport::Tcp => {
+                        let (addr, task) = serve(supply).await?;
+                        bench.tasks.push(task);
+                        InstrumentEndpoint::Tcp(addr)
+                    }
+                    VirtualTransport::Rtu => {
+                        let (line, task) = serve_rtu(supply)?;
+                        bench.tasks.push(task);
+                        let path = line.path.clone();
+                        bench.rtu_lines.push(line);
+                        InstrumentEndpoint::Rtu(path)
+                    }
+                };
+                instruments.insert(name.clone(), endpoint);
             }
             let (io, task) = serve(DigitalIo::new(state.clone(), channels.len())).await?;
             bench.tasks.push(task);

@@ -12,5 +12,5 @@ pub mod telemetry;
 mod uart;
 pub mod unit;
 
-pub use bench::{Bench, BenchError, SlotEndpoints, UnitSpec, serial_number};
+pub use bench::{Bench, BenchError, InstrumentEndpoint, SlotEndpoints, UnitSpec, serial_number};
 pub use unit::Fault;

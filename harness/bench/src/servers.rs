@@ -234,3 +234,69 @@ impl tokio_modbus::server::Service for DigitalIo {
         })
     }
 }
+
+/// Answers a request on an RTU line as the TCP service answers it: the unit id is the line's
+/// business, the registers the instrument's.
+#[derive(Clone)]
+struct OnRtu<S>(S);
+
+impl<S> tokio_modbus::server::Service for OnRtu<S>
+where
+    S: tokio_modbus::server::Service<
+            Request = Request<'static>,
+            Response = Response,
+            Exception = ExceptionCode,
+        >,
+{
+    type Request = tokio_modbus::SlaveRequest<'static>;
+    type Response = Response;
+    type Exception = ExceptionCode;
+    type Future = S::Future;
+
+    fn call(&self, req: Self::Request) -> Self::Future {
+        self.0.call(req.request)
+    }
+}
+
+/// A pseudo-terminal the rig's RTU driver opens by path, with `service` answering on the other
+/// end, as an instrument on an RS-485 line behind a USB adapter.
+pub struct RtuLine {
+    /// The path the rig opens.
+    pub path: std::path::PathBuf,
+    // Held open so the pty survives between the runs that open and close the other end.
+    _held: std::fs::File,
+}
+
+/// Serves `service` over Modbus RTU on a new pty pair; returns the line and the serving task.
+pub fn serve_rtu<S>(service: S) -> std::io::Result<(RtuLine, tokio::task::JoinHandle<()>)>
+where
+    S: tokio_modbus::server::Service<
+            Request = Request<'static>,
+            Response = Response,
+            Exception = ExceptionCode,
+        > + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
+    use tokio_serial::SerialPort;
+    let (master, mut slave) = tokio_serial::SerialStream::pair().map_err(std::io::Error::other)?;
+    let path = std::path::PathBuf::from(
+        slave
+            .name()
+            .ok_or_else(|| std::io::Error::other("a pseudo-terminal without a name"))?,
+    );
+    // The pair claims the slave exclusively; the rig's driver must be able to open it.
+    slave.set_exclusive(false).map_err(std::io::Error::other)?;
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)?;
+    drop(slave);
+    let task = tokio::spawn(async move {
+        let _ = tokio_modbus::server::rtu::Server::new(master)
+            .serve_forever(OnRtu(service))
+            .await;
+    });
+    Ok((RtuLine { path, _held: held }, task))
+}

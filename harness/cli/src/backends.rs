@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rigor_bench::SlotEndpoints;
+use rigor_bench::{InstrumentEndpoint, SlotEndpoints};
 use rigor_console::{PortSelector, SerialConsole, UsbId};
 use rigor_drivers::modbus::{Endpoint, ModbusInstrument, ModbusLine, RtuBuses, RtuSettings};
 use rigor_drivers::net_proxy::ImpairmentProxy;
@@ -103,7 +103,26 @@ impl Opener<'_> {
         let (address, unit) = match &b.link {
             ModbusLink::Tcp(tcp) => (self.address(&tcp.address)?, tcp.unit),
             ModbusLink::Virtual(v) => match self.bench.and_then(|e| e.instruments.get(&b.name)) {
-                Some(a) => (*a, v.unit),
+                Some(InstrumentEndpoint::Tcp(a)) => (*a, v.unit),
+                Some(InstrumentEndpoint::Rtu(path)) => {
+                    // The bench's RS-485 line, reached through the same RTU driver as a rack's.
+                    let bus = RTU_BUSES
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .bus(RtuSettings::new(path.clone(), 115_200));
+                    let bus = bus.map_err(|e| OpenError::Io {
+                        slot: self.plan.slot.clone(),
+                        what: format!("virtual RTU instrument `{}`", b.name),
+                        reason: chain(&e),
+                    })?;
+                    let opened: Arc<dyn Instrument> = Arc::new(ModbusInstrument::new(
+                        &b.name,
+                        b.model.clone(),
+                        Endpoint::Rtu { bus, unit: v.unit },
+                    ));
+                    self.instruments.insert(b.name.clone(), opened.clone());
+                    return Ok(opened);
+                }
                 None => {
                     return Err(self.unavailable(
                         format!("virtual instrument `{}`", b.name),

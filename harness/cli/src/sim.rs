@@ -97,7 +97,11 @@ async fn sim(catalog: &Catalog, args: &SimArgs) -> Result<i32, (i32, String)> {
                 .instruments
                 .get(name)
                 .map_or("?", |i| i.model.as_str());
-            println!("  {name:<8} Modbus TCP {address}, unit 1 (register map: {model})");
+            let at = match address {
+                rigor_bench::InstrumentEndpoint::Tcp(a) => format!("Modbus TCP {a}"),
+                rigor_bench::InstrumentEndpoint::Rtu(p) => format!("Modbus RTU {}", p.display()),
+            };
+            println!("  {name:<8} {at}, unit 1 (register map: {model})");
         }
         println!(
             "  dio      Modbus TCP {}, unit 1 (coil N drives channel N, discrete input N reads it)",

@@ -449,3 +449,66 @@ fn a_scenario_changes_the_console_baud_rate_mid_run() {
     let new_rate = log.find("baud rate set to 57600").unwrap();
     assert!(profile_rate < new_rate, "{log}");
 }
+
+#[test]
+fn a_supply_on_a_virtual_rs485_line_is_reached_through_the_rtu_driver() {
+    // The shipped bench, with slot1's supply served over Modbus RTU on a pty instead of TCP.
+    let dir = tempfile::tempdir().unwrap();
+    let rigs = dir.path().join("rigs");
+    std::fs::create_dir_all(&rigs).unwrap();
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rigs/virtual-bench.yaml"),
+    )
+    .unwrap();
+    let rtu = shipped
+        .replace("rig: virtual-bench", "rig: virtual-bench-rtu")
+        .replace(
+            "psu-1: { model: riden-rd6006, modbus: { virtual: { unit: 1 } }",
+            "psu-1: { model: riden-rd6006, modbus: { virtual: { unit: 1, transport: rtu } }",
+        );
+    assert_ne!(
+        rtu,
+        shipped.replace("rig: virtual-bench", "rig: virtual-bench-rtu")
+    );
+    std::fs::write(rigs.join("rtu.yaml"), rtu).unwrap();
+    let fw = dir.path().join("fw");
+    rigor_bench::firmware::write_build(&fw, "fridge-ctl", "gen2", "2.1.0").unwrap();
+    let store = dir.path().join("rigor.db");
+    let mut cmd = rigor();
+    cmd.args(["run", "--rig", "virtual-bench-rtu", "--scenario", "smoke"])
+        .args([
+            "--slot",
+            "slot1",
+            "--unit",
+            "FC2-000999",
+            "--profile",
+            "fridge-ctl-gen2",
+        ])
+        .arg("--firmware")
+        .arg(&fw)
+        .arg("--store")
+        .arg(&store)
+        .env("XDG_RUNTIME_DIR", dir.path());
+    for path in [
+        "device-profiles",
+        "fixtures",
+        "examples",
+        "rigs/instruments",
+    ] {
+        cmd.arg("--path").arg(path);
+    }
+    let out = cmd.arg("--path").arg(&rigs).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The supply's readings came over RTU: the idle current is the unit's, within its limits.
+    let idle = rows(
+        &store,
+        "SELECT outcome FROM measurements WHERE name = 'idle_current'",
+    );
+    assert_eq!(idle, ["pass"]);
+}

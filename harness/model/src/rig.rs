@@ -168,6 +168,21 @@ pub struct VirtualModbus {
     /// Unit (slave) id.
     #[serde(default = "unit_one")]
     pub unit: u8,
+    /// How the bench serves it: Modbus TCP on loopback (default), or RTU on a pseudo-terminal
+    /// opened by the rig's RTU driver, as a USB RS-485 adapter would be.
+    #[serde(default)]
+    pub transport: VirtualTransport,
+}
+
+/// How the virtual bench serves an instrument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum VirtualTransport {
+    /// Modbus TCP on 127.0.0.1.
+    #[default]
+    Tcp,
+    /// Modbus RTU on a pseudo-terminal.
+    Rtu,
 }
 
 fn unit_one() -> u8 {
