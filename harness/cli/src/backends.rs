@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use rigor_bench::{InstrumentEndpoint, SlotEndpoints};
 use rigor_console::{PortSelector, SerialConsole, UsbId};
+use rigor_drivers::gpio_cdev::{GpioCdevLine, Role};
+use rigor_drivers::i2c_dev::I2cDevBus;
 use rigor_drivers::modbus::{Endpoint, ModbusInstrument, ModbusLine, RtuBuses, RtuSettings};
 use rigor_drivers::net_proxy::ImpairmentProxy;
 use rigor_gdb_remote::{GdbFlasher, ResetMethod};
@@ -207,11 +209,22 @@ impl Opener<'_> {
                     format!("{}.level", line.channel),
                 ))
             }
-            GpioLine::Gpiochip(_) => {
-                return Err(self.unavailable(
-                    format!("GPIO line `{}`", line.channel),
-                    "the Linux GPIO character-device backend is not written yet",
-                ));
+            GpioLine::Gpiochip(g) => {
+                // A line some step drives is requested as an output; one only observed, as an
+                // input with edge events.
+                let driven = self.plan.all_steps().iter().any(|s| {
+                    matches!(&s.action,
+                        BoundAction::GpioSet { line: l, .. } | BoundAction::GpioPulse { line: l, .. }
+                            if l.channel == line.channel)
+                });
+                let role = if driven { Role::Drive } else { Role::Sense };
+                Arc::new(
+                    GpioCdevLine::open(&g.chip, g.line, role).map_err(|e| OpenError::Io {
+                        slot: self.plan.slot.clone(),
+                        what: format!("GPIO line `{}`", line.channel),
+                        reason: chain(&e),
+                    })?,
+                )
             }
         };
         self.devices.lines.insert(line.channel.clone(), opened);
@@ -348,9 +361,18 @@ impl Opener<'_> {
                     .insert(channel.to_owned(), Arc::new(e.i2c.clone()));
                 Ok(())
             }
-            _ => Err(self.unavailable(
+            (I2cBus::Linux(path), _) => {
+                let bus = I2cDevBus::open(path).map_err(|e| OpenError::Io {
+                    slot: self.plan.slot.clone(),
+                    what: format!("I²C bus `{channel}`"),
+                    reason: chain(&e),
+                })?;
+                self.devices.i2c.insert(channel.to_owned(), Arc::new(bus));
+                Ok(())
+            }
+            (I2cBus::Virtual, None) => Err(self.unavailable(
                 format!("I²C bus `{channel}`"),
-                "only the virtual bench's bus is available; i2c-dev is not written yet",
+                "no virtual bench runs for this slot",
             )),
         }
     }

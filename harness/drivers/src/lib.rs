@@ -7,3 +7,9 @@ pub mod modbus;
 
 #[cfg(feature = "net-proxy")]
 pub mod net_proxy;
+
+#[cfg(all(feature = "gpio-cdev", target_os = "linux"))]
+pub mod gpio_cdev;
+
+#[cfg(all(feature = "i2c-dev", target_os = "linux"))]
+pub mod i2c_dev;
