@@ -1,6 +1,6 @@
 //! `rigor`: the hardware-in-the-loop test runner's command line.
 
-use rigor_cli::{check, demo, exit_code, image, parse_param, run, sim};
+use rigor_cli::{check, demo, exit_code, image, parse_param, rig_probe, run, sim};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -40,6 +40,9 @@ enum Command {
     /// Release keys and signed image manifests: keygen, sign (CI), verify (as a station would).
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Look at a rig's hardware: `rigor rig probe` matches its USB adapters and probes.
+    #[command(subcommand)]
+    Rig(rig_probe::RigCommand),
     /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.
     Schema {
         /// profile, rig, fixture, instrument-model, scenario or fragment.
@@ -73,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => tokio::runtime::Runtime::new()?.block_on(run::run(*args)),
         Command::Demo(args) => tokio::runtime::Runtime::new()?.block_on(demo::run(args)),
         Command::Image(command) => image::run(command),
+        Command::Rig(command) => rig_probe::run(command),
         Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim::run(args)),
         Command::Check {
             paths,

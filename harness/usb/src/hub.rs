@@ -1,0 +1,58 @@
+//! Switching a hub port's power through sysfs (`<hub>-port<N>/disable`), for rigs that power
+//! the device under test from USB. The kernel exposes the attribute on hubs since Linux 4.x; on a
+//! hub with per-port power switching it cuts VBUS, as uhubctl's class requests do.
+//!
+//! Not verified here: this machine has no USB hub. Path building is unit-tested against a fake
+//! sysfs tree.
+
+use std::path::{Path, PathBuf};
+
+/// A port of a hub, by the hub's location (`1-1`) and port number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubPort {
+    attr: PathBuf,
+}
+
+impl HubPort {
+    /// Port `port` of the hub at `hub` (its sysfs name, `1-1`), under `root`
+    /// ([`crate::SYSFS_USB`]).
+    pub fn new(root: &Path, hub: &str, port: u32) -> Self {
+        // The port's node sits under the hub's interface 0 of configuration 1.
+        HubPort {
+            attr: root
+                .join(format!("{hub}:1.0"))
+                .join(format!("{hub}-port{port}"))
+                .join("disable"),
+        }
+    }
+
+    /// Switches the port on or off.
+    pub fn set_power(&self, on: bool) -> std::io::Result<()> {
+        std::fs::write(&self.attr, if on { "0" } else { "1" })
+    }
+
+    /// Whether the port is on.
+    pub fn power(&self) -> std::io::Result<bool> {
+        Ok(std::fs::read_to_string(&self.attr)?.trim() == "0")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_port_is_switched_through_its_disable_attribute() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("1-1:1.0/1-1-port3");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("disable"), "0\n").unwrap();
+        let port = HubPort::new(root.path(), "1-1", 3);
+        assert!(port.power().unwrap());
+        port.set_power(false).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("disable")).unwrap(), "1");
+        assert!(!port.power().unwrap());
+        assert!(HubPort::new(root.path(), "1-1", 4).power().is_err());
+    }
+}
