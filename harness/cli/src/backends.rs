@@ -392,11 +392,20 @@ pub async fn open(
     };
     for step in plan.all_steps() {
         match &step.action {
-            BoundAction::Power { switch, .. } => {
-                let (PowerBinding::Supply { instrument, .. }
-                | PowerBinding::Relay { instrument, .. }) = switch;
-                o.instrument(instrument)?;
-            }
+            BoundAction::Power { switch, .. } => match switch {
+                PowerBinding::Supply { instrument, .. }
+                | PowerBinding::Relay { instrument, .. } => {
+                    o.instrument(instrument)?;
+                }
+                PowerBinding::UsbHub { hub, port } => {
+                    let opened: Arc<dyn Instrument> = Arc::new(rigor_usb::HubPort::new(
+                        std::path::Path::new(rigor_usb::SYSFS_USB),
+                        hub,
+                        *port,
+                    ));
+                    o.instruments.insert(switch.device_name(), opened);
+                }
+            },
             BoundAction::InstrumentRead { instrument, .. }
             | BoundAction::InstrumentWrite { instrument, .. }
             | BoundAction::Measure {

@@ -366,7 +366,9 @@ fn slot(slot: &Slot, base: &str, entry: &Entry<Rig>, cat: &Catalog, diags: &mut 
             );
         }
     }
-    if let Some(power) = &slot.power {
+    if let Some(power) = &slot.power
+        && !matches!(power, PowerSwitch::UsbHub(_))
+    {
         let path = join(base, "power");
         let (alias, channels): (&str, Vec<(&str, &str)>) = match power {
             PowerSwitch::Supply(s) => {
@@ -376,6 +378,7 @@ fn slot(slot: &Slot, base: &str, entry: &Entry<Rig>, cat: &Catalog, diags: &mut 
                 (&s.instrument, c)
             }
             PowerSwitch::Relay(r) => (&r.instrument, vec![("channel", r.channel.as_str())]),
+            PowerSwitch::UsbHub(_) => return,
         };
         let sub = join(&path, power.key());
         match slot.instruments.get(alias) {

@@ -344,6 +344,8 @@ keyed_enum! {
         "supply" => Supply(SupplyPower),
         /// A relay channel in the supply line.
         "relay" => Relay(RelayPower),
+        /// A USB hub port that powers the device (switched as uhubctl does).
+        "usb-hub" => UsbHub(UsbHubPower),
     }
 }
 
@@ -368,7 +370,17 @@ fn output() -> String {
     "output".to_owned()
 }
 
-/// Power through a relay.
+/// Power from a USB hub's port.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UsbHubPower {
+    /// The hub's location as the kernel names it (`1-1`, `3-2.4`); `rigor rig probe` lists them.
+    pub hub: String,
+    /// The port number on the hub.
+    pub port: u32,
+}
+
+/// A relay channel in the device's supply line.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RelayPower {

@@ -158,6 +158,26 @@ pub enum PowerBinding {
         /// The relay's channel.
         channel: String,
     },
+    /// A USB hub's port.
+    UsbHub {
+        /// The hub's location (`1-1`).
+        hub: String,
+        /// The port.
+        port: u32,
+    },
+}
+
+impl PowerBinding {
+    /// The name the slot's opened devices know the switch by: the instrument's, or
+    /// `usb-hub:HUB:PORT` for a hub port.
+    pub fn device_name(&self) -> String {
+        match self {
+            PowerBinding::Supply { instrument, .. } | PowerBinding::Relay { instrument, .. } => {
+                instrument.name.clone()
+            }
+            PowerBinding::UsbHub { hub, port } => format!("usb-hub:{hub}:{port}"),
+        }
+    }
 }
 
 /// An I²C part, bound.

@@ -527,6 +527,12 @@ pub(crate) async fn switch_power(
             instrument: i,
             channel,
         } => instrument(&i.name)?.write(channel, Reading::Bool(on)).await,
+        // The hub port is opened as a one-channel instrument under its own name.
+        PowerBinding::UsbHub { .. } => {
+            instrument(&switch.device_name())?
+                .write("power", Reading::Bool(on))
+                .await
+        }
     }
 }
 

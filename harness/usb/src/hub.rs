@@ -37,6 +37,60 @@ impl HubPort {
     }
 }
 
+/// The port as a one-channel instrument, `power`, so the engine switches it as it switches a
+/// relay.
+#[rigor_hal::async_trait]
+impl rigor_hal::Instrument for HubPort {
+    async fn read(&self, channel: &str) -> Result<rigor_hal::Reading, rigor_hal::HalError> {
+        self.channel(channel)?;
+        self.power()
+            .map(rigor_hal::Reading::Bool)
+            .map_err(|e| self.io(e))
+    }
+
+    async fn write(
+        &self,
+        channel: &str,
+        value: rigor_hal::Reading,
+    ) -> Result<(), rigor_hal::HalError> {
+        self.channel(channel)?;
+        let rigor_hal::Reading::Bool(on) = value else {
+            return Err(rigor_hal::HalError::Misconfigured {
+                what: format!("hub port {}", self.attr.display()),
+                reason: "its `power` takes on or off".to_owned(),
+            });
+        };
+        self.set_power(on).map_err(|e| self.io(e))
+    }
+}
+
+impl HubPort {
+    fn channel(&self, channel: &str) -> Result<(), rigor_hal::HalError> {
+        if channel == "power" {
+            Ok(())
+        } else {
+            Err(rigor_hal::HalError::Misconfigured {
+                what: format!("hub port {}", self.attr.display()),
+                reason: format!("it has one channel, `power`, not `{channel}`"),
+            })
+        }
+    }
+
+    fn io(&self, source: std::io::Error) -> rigor_hal::HalError {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            rigor_hal::HalError::Disconnected {
+                what: format!("hub port {}", self.attr.display()),
+                source: Some(source),
+            }
+        } else {
+            rigor_hal::HalError::Io {
+                what: format!("hub port {}", self.attr.display()),
+                source,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -54,5 +108,29 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.join("disable")).unwrap(), "1");
         assert!(!port.power().unwrap());
         assert!(HubPort::new(root.path(), "1-1", 4).power().is_err());
+    }
+
+    #[tokio::test]
+    async fn the_engine_switches_a_port_as_a_one_channel_instrument() {
+        use rigor_hal::{Instrument, Reading};
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("3-2.4:1.0/3-2.4-port1");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("disable"), "1\n").unwrap();
+        let port = HubPort::new(root.path(), "3-2.4", 1);
+        assert_eq!(port.read("power").await.unwrap(), Reading::Bool(false));
+        port.write("power", Reading::Bool(true)).await.unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("disable")).unwrap(), "0");
+        let err = port
+            .write("current", Reading::Number(1.0))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("one channel, `power`"), "{err}");
+        let gone = HubPort::new(root.path(), "3-9", 1);
+        let err = gone.write("power", Reading::Bool(true)).await.unwrap_err();
+        assert!(
+            matches!(err, rigor_hal::HalError::Disconnected { .. }),
+            "{err}"
+        );
     }
 }

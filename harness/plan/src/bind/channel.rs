@@ -196,6 +196,10 @@ impl Binder<'_> {
                 instrument: self.instrument(at, "", &r.instrument)?,
                 channel: r.channel.clone(),
             },
+            PowerSwitch::UsbHub(h) => PowerBinding::UsbHub {
+                hub: h.hub.clone(),
+                port: h.port,
+            },
         })
     }
 
