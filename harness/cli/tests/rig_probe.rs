@@ -68,6 +68,14 @@ fn each_channel_of_a_rack_is_found_or_told_what_differs() {
         ),
         "{report}"
     );
+    // Everything attached is listed, with what claims it.
+    assert!(report.contains("attached (2):"), "{report}");
+    assert!(
+        report.contains("-> a1 probe")
+            && report.contains("serialadapter")
+            && report.contains("/dev/ttyUSB0"),
+        "{report}"
+    );
 
     // The right adapter plugged in instead: every channel found, with its tty.
     std::fs::write(sysfs.path().join("1-2/serial"), "FT5XYZ12\n").unwrap();

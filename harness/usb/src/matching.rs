@@ -128,7 +128,39 @@ impl ProbeReport {
                 "the device at {location} is claimed by two channels\n"
             ));
         }
+        out.push_str(&format!("\nattached ({}):\n", self.attached.len()));
+        for d in &self.attached {
+            out.push_str(&format!("  {}\n", self.describe(d)));
+        }
         out
+    }
+
+    /// One attached device, with what claims it.
+    fn describe(&self, d: &UsbDevice) -> String {
+        let claimed: Vec<String> = self
+            .channels
+            .iter()
+            .filter(|c| matches!(&c.verdict, Verdict::Found { location, .. } if *location == d.location))
+            .map(|c| format!("{} {}", c.slot, c.channel))
+            .collect();
+        let name: Vec<&str> = [d.manufacturer.as_deref(), d.product.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut line = format!(
+            "{:<8} {:<36} {:<15} {}",
+            d.location,
+            d.identity(),
+            format!("{:?}", d.kind).to_lowercase(),
+            name.join(" ")
+        );
+        if !d.ttys.is_empty() {
+            line.push_str(&format!(" {}", d.ttys.join(", ")));
+        }
+        if !claimed.is_empty() {
+            line.push_str(&format!(" -> {}", claimed.join(", ")));
+        }
+        line
     }
 }
 
