@@ -38,7 +38,7 @@ pub enum Link {
     Connected,
     /// Heartbeats acknowledged, slowly.
     Degraded,
-    /// No acknowledgement for [`LOST_AFTER`]; dialling again.
+    /// No acknowledgement for three seconds; dialling again.
     Lost,
 }
 

@@ -54,7 +54,7 @@ pub enum ManifestError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Manifest {
-    /// The manifest format, [`FORMAT`].
+    /// The manifest format (1).
     pub rigor_image_manifest: u32,
     /// Device family (`fridge-ctl`).
     pub family: String,
