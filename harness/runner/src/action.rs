@@ -521,20 +521,16 @@ impl Run {
                     bandwidth_kbps: *bandwidth_kbps,
                     partition: *partition,
                 };
-                try_hal!(point.apply(&imp).await);
-                if let Some(d) = duration {
-                    let d = *d;
-                    // Cleared by this timer, or at the latest by the safe state at the end of the run.
-                    tokio::spawn(async move {
-                        tokio::time::sleep(d).await;
-                        let _ = point.clear().await;
-                    });
-                }
+                try_hal!(
+                    self.impairments
+                        .apply(&link.channel, point, &imp, *duration)
+                        .await
+                );
                 Done::Pass
             }
             BoundAction::NetClear { link } => {
                 let point = or_return!(self.link_of(&link.channel));
-                try_hal!(point.clear().await);
+                try_hal!(self.impairments.clear(&link.channel, &point).await);
                 Done::Pass
             }
             BoundAction::Wait { duration } => {

@@ -114,6 +114,7 @@ pub(crate) struct Run {
     pub(crate) console: Option<ConsoleSession>,
     pub(crate) captures: BTreeMap<String, Value>,
     pub(crate) measured: Vec<Judged>,
+    pub(crate) impairments: crate::impairment::Impairments,
     sinks: Sinks,
     /// Each step's position in the flattened plan, by the step's address.
     index: HashMap<usize, u32>,
@@ -191,6 +192,7 @@ pub async fn run(
         console,
         captures: BTreeMap::new(),
         measured: Vec::new(),
+        impairments: Default::default(),
         sinks: sinks.clone(),
         index,
         retries: request.infrastructure_retries,

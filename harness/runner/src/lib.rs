@@ -7,6 +7,7 @@ pub mod engine;
 pub mod event;
 pub mod firmware;
 pub mod identify;
+mod impairment;
 pub mod lock;
 pub mod measurement;
 pub mod recorder;
