@@ -23,3 +23,68 @@ Exit codes:
   3  invalid input: a YAML file is invalid or a scenario does not bind
   4  infrastructure error: the rig failed (port, instrument, probe)
   5  aborted: interrupted, teardown done, recorded as aborted";
+
+/// The code for an error that kept a run from starting or from being recorded.
+pub fn of_error(kind: rigor_station::ErrorKind) -> i32 {
+    match kind {
+        rigor_station::ErrorKind::Usage => USAGE,
+        rigor_station::ErrorKind::InvalidInput => INVALID_INPUT,
+        rigor_station::ErrorKind::Infrastructure | rigor_station::ErrorKind::Store => {
+            INFRASTRUCTURE
+        }
+    }
+}
+
+/// Prints `error` with its chain of causes (the OS's or SQLite's reason is what a technician
+/// needs) and returns its code.
+pub fn report(error: &rigor_station::StationError) -> i32 {
+    eprintln!("error: {}", chain(error));
+    of_error(error.kind())
+}
+
+/// An error and its sources, `a: b: c`, leaving out a source whose text the message already
+/// carries.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// The code of one slot's run.
+pub fn of_slot(
+    slot: &str,
+    result: &Result<rigor_runner::engine::RunResult, rigor_station::SlotError>,
+) -> i32 {
+    use rigor_runner::event::RunOutcome;
+    match result {
+        Ok(r) => match r.outcome {
+            RunOutcome::Pass => SUCCESS,
+            RunOutcome::Fail => TEST_FAILED,
+            RunOutcome::Error => INFRASTRUCTURE,
+            RunOutcome::Aborted => ABORTED,
+        },
+        Err(e) => {
+            eprintln!("error: slot `{slot}`: {}", chain(e));
+            INFRASTRUCTURE
+        }
+    }
+}
+
+/// The code that matters most when slots differ: aborted, then infrastructure, then failed.
+pub fn worst(a: i32, b: i32) -> i32 {
+    let rank = |c| match c {
+        ABORTED => 4,
+        INFRASTRUCTURE => 3,
+        TEST_FAILED => 2,
+        _ => 1,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}

@@ -1,14 +1,10 @@
-//! The `rigor` command's library: the composition root where the model, binder, engine, drivers,
-//! virtual bench, store and reports meet. `main.rs` only parses arguments and exits.
+//! The `rigor` command: argument parsing, output selection and exit codes over the station
+//! library (`rigor-station`), which does the work. `main.rs` only parses arguments and exits.
 
-pub mod backends;
 pub mod check;
 pub mod demo;
 pub mod exit_code;
 pub mod image;
-pub mod progress;
-pub mod qemu_rig;
-pub mod record;
 pub mod rig_probe;
 pub mod run;
 pub mod sim;

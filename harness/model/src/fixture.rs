@@ -47,6 +47,14 @@ pub struct Fits {
     pub generations: Vec<String>,
 }
 
+impl Fits {
+    /// Whether a device of `family` and `generation` fits: the one rule binding, `rigor check`'s
+    /// matrix and a station's choice of fixture share.
+    pub fn admits(&self, family: &str, generation: &str) -> bool {
+        self.family == family && self.generations.iter().any(|g| g == generation)
+    }
+}
+
 /// Wear limits of a fixture's contacts.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

@@ -75,12 +75,7 @@ pub fn bind(
         return Err(d);
     };
     let fits = &target.fixture.value.fits;
-    if fits.family != target.profile.family()
-        || !fits
-            .generations
-            .iter()
-            .any(|g| g == target.profile.generation())
-    {
+    if !fits.admits(target.profile.family(), target.profile.generation()) {
         let mut d = Diagnostics::default();
         d.push(
             target

@@ -120,14 +120,7 @@ pub fn matrix(
             let fixtures: Vec<_> = cat
                 .fixtures
                 .values()
-                .filter(|f| {
-                    f.value.fits.family == profile.family()
-                        && f.value
-                            .fits
-                            .generations
-                            .iter()
-                            .any(|g| g == profile.generation())
-                })
+                .filter(|f| f.value.fits.admits(profile.family(), profile.generation()))
                 .collect();
             if fixtures.is_empty() {
                 let reason = format!("no fixture fits {}", profile.value.profile);

@@ -2,7 +2,7 @@
 //! step, failure policies, retries, a safe state at the end, and every event recorded first.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rigor_model::step::OnFail;
@@ -11,53 +11,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::devices::SlotDevices;
-use crate::event::{Event, FailureClass, RunInfo, RunOutcome, StepOutcome, Subscriber};
+use crate::event::{Event, FailureClass, RunInfo, RunOutcome, StepOutcome};
 use crate::measurement::{Judged, Value};
-use crate::recorder::{RecordError, Recorder};
+use crate::recorder::RecordError;
+pub use crate::sinks::Sinks;
 use rigor_console::ConsoleSession;
 
 use crate::identify::IdentifyError;
-
-/// Where events go: the recorder first (it must succeed), then every subscriber.
-#[derive(Clone)]
-pub struct Sinks {
-    recorder: Arc<Mutex<Box<dyn Recorder>>>,
-    subscribers: Arc<Mutex<Vec<Box<dyn Subscriber>>>>,
-}
-
-impl Sinks {
-    /// Sinks with a recorder and subscribers; shared by every slot's run.
-    pub fn new(recorder: Box<dyn Recorder>, subscribers: Vec<Box<dyn Subscriber>>) -> Self {
-        Self {
-            recorder: Arc::new(Mutex::new(recorder)),
-            subscribers: Arc::new(Mutex::new(subscribers)),
-        }
-    }
-
-    fn begin(&self, run: &RunInfo) -> Result<u32, RecordError> {
-        lock(&self.recorder).begin(run)
-    }
-
-    fn emit(&self, event: &Event) -> Result<(), RecordError> {
-        lock(&self.recorder).record(event)?;
-        for s in lock(&self.subscribers).iter_mut() {
-            s.on_event(event);
-        }
-        Ok(())
-    }
-
-    /// Lets every subscriber write its output; returns their errors.
-    pub fn finish(&self) -> Vec<crate::event::SubscriberError> {
-        lock(&self.subscribers)
-            .iter_mut()
-            .filter_map(|s| s.finish().err())
-            .collect()
-    }
-}
-
-fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// What to run, on which unit, for whom.
 #[derive(Debug, Clone)]
@@ -135,8 +95,9 @@ pub enum RunError {
     Identify(#[from] IdentifyError),
 }
 
-/// Runs `request` on its slot's `devices`. Returns when teardown is done; errs only if recording
-/// failed or the unit, not given a serial, could not tell it.
+/// Runs `request` on its slot's `devices`. Returns when teardown is done and the run's record is
+/// durable; errs if recording failed (after teardown and the safe state) or the unit, not given a
+/// serial, could not tell it.
 pub async fn run(
     request: RunRequest,
     devices: SlotDevices,
@@ -157,7 +118,7 @@ pub async fn run(
         None => crate::identify::read_serial(&plan, &devices.instruments, console.as_mut()).await?,
     };
     let firmware = crate::firmware::first_flashed(&plan);
-    let mut info = RunInfo {
+    let info = RunInfo {
         unit,
         attempt: 0,
         family: plan.family.clone(),
@@ -176,9 +137,10 @@ pub async fn run(
         firmware_sha256: firmware.map(|f| f.sha256),
         started_at: SystemTime::now(),
     };
-    info.attempt = sinks.begin(&info)?;
-    let info = Arc::new(info);
-    sinks.emit(&Event::RunStarted { run: info.clone() })?;
+    let mut info = Arc::new(info);
+    let attempt = sinks.begin(info.clone()).await?;
+    Arc::make_mut(&mut info).attempt = attempt;
+    sinks.emit(Event::RunStarted { run: info.clone() });
     let index = plan
         .all_steps()
         .into_iter()
@@ -207,20 +169,20 @@ pub async fn run(
         );
         run.stopped = true;
     }
-    run.section(&plan.setup, true, false).await?;
-    run.section(&plan.steps, false, false).await?;
-    run.section(&plan.teardown, false, true).await?;
-    run.safe_state().await?;
+    run.section(&plan.setup, true, false).await;
+    run.section(&plan.steps, false, false).await;
+    run.section(&plan.teardown, false, true).await;
+    run.safe_state().await;
     if let Some(console) = run.console.take() {
         let transcript = console.transcript().to_text();
         console.close().await;
-        sinks.emit(&Event::Artifact {
+        sinks.emit(Event::Artifact {
             slot: info.slot.clone(),
             index: None,
             name: "console.log".into(),
             media_type: "text/plain".into(),
             content: Arc::from(transcript.into_bytes()),
-        })?;
+        });
     }
     let aborted = *run.cancel.borrow();
     let (outcome, class, message) = match (&run.first_problem, aborted) {
@@ -232,13 +194,19 @@ pub async fn run(
         (Some((o, c, m)), false) => (*o, Some(*c), Some(m.clone())),
         (None, false) => (RunOutcome::Pass, None, None),
     };
-    sinks.emit(&Event::RunFinished {
+    sinks.emit(Event::RunFinished {
         run: info.clone(),
         outcome,
         class,
         message: message.clone(),
         duration: started.elapsed(),
-    })?;
+    });
+    // The run is over only when its record is: a failure to keep it is the run's error, after
+    // teardown and the safe state were done regardless.
+    sinks.flush().await;
+    if let Some(e) = sinks.failure() {
+        return Err(RunError::Record(e));
+    }
     Ok(RunResult {
         attempt: info.attempt,
         outcome,
@@ -269,18 +237,17 @@ impl Run {
         };
     }
 
-    async fn section(
-        &mut self,
-        steps: &[BoundStep],
-        setup: bool,
-        teardown: bool,
-    ) -> Result<(), RecordError> {
+    async fn section(&mut self, steps: &[BoundStep], setup: bool, teardown: bool) {
         for step in steps {
+            if !teardown && !self.stopped && self.sinks.failure().is_some() {
+                // The footprint can no longer be kept: stop testing, but still tear down.
+                self.stopped = true;
+            }
             if !teardown && (self.stopped || self.cancelled()) {
-                self.skip(step)?;
+                self.skip(step);
                 continue;
             }
-            let done = self.step(step, 1).await?;
+            let done = self.step(step, 1).await;
             if !teardown {
                 self.note_problem(&done, setup);
             }
@@ -292,16 +259,15 @@ impl Run {
                 self.stopped = true;
             }
         }
-        Ok(())
     }
 
-    fn skip(&mut self, step: &BoundStep) -> Result<(), RecordError> {
+    fn skip(&mut self, step: &BoundStep) {
         let index = self
             .index
             .get(&(step as *const BoundStep as usize))
             .copied()
             .unwrap_or(u32::MAX);
-        self.sinks.emit(&Event::StepFinished {
+        self.sinks.emit(Event::StepFinished {
             slot: self.slot(),
             index,
             label: step.label.clone(),
@@ -317,8 +283,7 @@ impl Run {
         &'a mut self,
         step: &'a BoundStep,
         attempt: u32,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Done, RecordError>> + Send + 'a>>
-    {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Done> + Send + 'a>> {
         Box::pin(async move {
             let index = self
                 .index
@@ -339,13 +304,13 @@ impl Run {
             loop {
                 tries += 1;
                 let this_attempt = attempt + tries - 1;
-                self.sinks.emit(&Event::StepStarted {
+                self.sinks.emit(Event::StepStarted {
                     slot: self.slot(),
                     index,
                     label: step.label.clone(),
                     kind: kind(&step.action),
                     attempt: this_attempt,
-                })?;
+                });
                 let began = Instant::now();
                 self.measured.clear();
                 tracing::debug!(step = %step.label, attempt = this_attempt, "step started");
@@ -360,13 +325,13 @@ impl Run {
                     ),
                 };
                 for judged in std::mem::take(&mut self.measured) {
-                    self.sinks.emit(&Event::Measured {
+                    self.sinks.emit(Event::Measured {
                         slot: self.slot(),
                         index,
                         judged,
-                    })?;
+                    });
                 }
-                self.sinks.emit(&Event::StepFinished {
+                self.sinks.emit(Event::StepFinished {
                     slot: self.slot(),
                     index,
                     label: step.label.clone(),
@@ -374,7 +339,7 @@ impl Run {
                     attempt: this_attempt,
                     outcome: done.outcome(),
                     duration: began.elapsed(),
-                })?;
+                });
                 let retry = matches!(done, Done::Error(FailureClass::Infrastructure, _))
                     && tries <= self.retries;
                 match &done {
@@ -389,7 +354,7 @@ impl Run {
                     }
                 }
                 if !retry || self.cancelled() {
-                    return Ok(done);
+                    return done;
                 }
             }
         })
@@ -402,26 +367,26 @@ impl Run {
         attempts: u32,
         backoff: Option<Duration>,
         steps: &[BoundStep],
-    ) -> Result<Done, RecordError> {
+    ) -> Done {
         let mut last = Done::Pass;
         for attempt in 1..=attempts {
-            self.sinks.emit(&Event::StepStarted {
+            self.sinks.emit(Event::StepStarted {
                 slot: self.slot(),
                 index,
                 label: group.label.clone(),
                 kind: "retry",
                 attempt,
-            })?;
+            });
             let began = Instant::now();
             last = Done::Pass;
             for step in steps {
-                let done = self.step(step, attempt).await?;
+                let done = self.step(step, attempt).await;
                 if !matches!(done, Done::Pass) {
                     last = done;
                     break;
                 }
             }
-            self.sinks.emit(&Event::StepFinished {
+            self.sinks.emit(Event::StepFinished {
                 slot: self.slot(),
                 index,
                 label: group.label.clone(),
@@ -429,7 +394,7 @@ impl Run {
                 attempt,
                 outcome: last.outcome(),
                 duration: began.elapsed(),
-            })?;
+            });
             if matches!(last, Done::Pass) || self.cancelled() {
                 break;
             }
@@ -439,25 +404,25 @@ impl Run {
                 tokio::time::sleep(b).await;
             }
         }
-        Ok(last)
+        last
     }
 
     /// Whatever the scenario's teardown did: impairments cleared and power off, recorded as a step.
-    async fn safe_state(&mut self) -> Result<(), RecordError> {
+    async fn safe_state(&mut self) {
         let power = self.plan.all_steps().iter().find_map(|s| match &s.action {
             BoundAction::Power { switch, .. } => Some(switch.clone()),
             _ => None,
         });
         if power.is_none() && self.devices.links.is_empty() {
-            return Ok(());
+            return;
         }
-        self.sinks.emit(&Event::StepStarted {
+        self.sinks.emit(Event::StepStarted {
             slot: self.slot(),
             index: u32::MAX,
             label: "safe-state".into(),
             kind: "teardown",
             attempt: 1,
-        })?;
+        });
         let began = Instant::now();
         let mut problems = Vec::new();
         for (name, link) in &self.devices.links {
@@ -477,7 +442,7 @@ impl Run {
             Done::Error(FailureClass::Infrastructure, problems.join("; "))
         };
         self.note_problem(&done, false);
-        self.sinks.emit(&Event::StepFinished {
+        self.sinks.emit(Event::StepFinished {
             slot: self.slot(),
             index: u32::MAX,
             label: "safe-state".into(),

@@ -35,6 +35,42 @@ pub enum FailureClass {
     Scenario,
 }
 
+impl FailureClass {
+    /// The class's name, as stored and printed (`infrastructure`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureClass::Infrastructure => "infrastructure",
+            FailureClass::Device => "device",
+            FailureClass::Scenario => "scenario",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl RunOutcome {
+    /// The outcome's name, as stored (`pass`); [`std::fmt::Display`] gives it as people read it
+    /// in a summary (`PASS`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RunOutcome::Pass => "pass",
+            RunOutcome::Fail => "fail",
+            RunOutcome::Error => "error",
+            RunOutcome::Aborted => "aborted",
+        }
+    }
+}
+
+impl std::fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name().to_uppercase())
+    }
+}
+
 /// How a step ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "outcome")]

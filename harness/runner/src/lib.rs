@@ -8,7 +8,6 @@ pub mod event;
 pub mod firmware;
 pub mod identify;
 mod impairment;
-pub mod lock;
 pub mod measurement;
 pub mod recorder;
-pub mod station;
+pub mod sinks;

@@ -16,7 +16,7 @@ use rigor_model::value::Scalar;
 use rigor_runner::devices::SlotDevices;
 use rigor_runner::engine::{RunRequest, RunResult, Sinks, run};
 use rigor_runner::event::{Event, FailureClass, RunOutcome, StepOutcome};
-use rigor_runner::recorder::{MemoryRecorder, RecordError, Recorder};
+use rigor_runner::recorder::{Entry, EntryResult, MemoryRecorder, RecordError, Recorder};
 
 fn plan(build_dir: &Path) -> rigor_plan::BoundPlan {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -187,11 +187,8 @@ async fn light_button(device: ConsoleDevice, button: FakeLine) {
 struct Shared(Arc<Mutex<MemoryRecorder>>);
 
 impl Recorder for Shared {
-    fn begin(&mut self, run: &rigor_runner::event::RunInfo) -> Result<u32, RecordError> {
-        self.0.lock().unwrap().begin(run)
-    }
-    fn record(&mut self, event: &Event) -> Result<(), RecordError> {
-        self.0.lock().unwrap().record(event)
+    fn write(&mut self, group: &[Entry]) -> Result<Vec<EntryResult>, RecordError> {
+        self.0.lock().unwrap().write(group)
     }
 }
 
@@ -453,4 +450,49 @@ async fn an_interrupted_run_is_aborted_after_teardown_and_a_second_run_is_attemp
     let (_again, devices) = fake_bench("4.25");
     let (_tx, rx) = tokio::sync::watch::channel(false);
     assert_eq!(go(devices, &recorder, dir.path(), 0, rx).await.attempt, 2);
+}
+
+/// A recorder whose store fills up after `room` entries.
+struct FillsUp {
+    room: usize,
+}
+
+impl Recorder for FillsUp {
+    fn write(&mut self, group: &[Entry]) -> Result<Vec<EntryResult>, RecordError> {
+        if group.len() > self.room {
+            return Err(RecordError::backend(
+                format!("a group of {} records", group.len()),
+                std::io::Error::other("database or disk is full"),
+            ));
+        }
+        self.room -= group.len();
+        Ok(group
+            .iter()
+            .map(|e| Ok(matches!(e, Entry::Begin(_)).then_some(1)))
+            .collect())
+    }
+}
+
+/// Regression (issue 9.1): a recording failure ended the run at once, leaving the unit powered
+/// and its impairments on. Now the run stops testing, tears down, reaches the safe state, and
+/// only then reports that its record is incomplete.
+#[tokio::test(start_paused = true)]
+async fn a_store_that_fills_up_mid_run_still_ends_with_teardown_and_power_off() {
+    let (bench, devices) = fake_bench("4.25");
+    // Powered, as a unit is once the scenario's power step ran: only the safe state switches it off.
+    bench.psu.set("output", Reading::Bool(true));
+    let dir = firmware_dir();
+    let request = RunRequest {
+        plan: plan(dir.path()),
+        unit: Some("FC2-000042".into()),
+        operator: None,
+        infrastructure_retries: 0,
+    };
+    let sinks = Sinks::new(Box::new(FillsUp { room: 12 }), Vec::new());
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let err = run(request, devices, sinks, rx).await.unwrap_err();
+    let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(text.contains("database or disk is full"), "{text}");
+    // The unit was powered, then the teardown and the safe state switched it off.
+    assert_eq!(bench.psu.value("output"), Some(Reading::Bool(false)));
 }

@@ -10,6 +10,7 @@ use crate::input::non_empty;
 use crate::record::require_open_run;
 use crate::store::Store;
 use crate::types::RunId;
+use rusqlite::Connection;
 
 /// A run's link to a stored blob (`run_artifacts`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,32 +38,9 @@ impl Store {
         media_type: &str,
         content: &[u8],
     ) -> Result<String, StoreError> {
-        non_empty("artifact name", name)?;
-        if !is_media_type(media_type) {
-            return Err(StoreError::Invalid {
-                field: "media_type",
-                value: media_type.to_owned(),
-                expected: "a media type such as text/plain",
-            });
-        }
-        let sha256 = sha256_hex(content);
-        let tx = self.write()?;
-        require_open_run(&tx, run)?;
-        let stored: bool = tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM artifact_blobs WHERE sha256 = ?1)")?
-            .query_row([&sha256], |row| row.get(0))?;
-        if !stored {
-            tx.prepare_cached(
-                "INSERT INTO artifact_blobs (sha256, size, content) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![sha256, content.len() as i64, content])?;
-        }
-        tx.prepare_cached(
-            "INSERT INTO run_artifacts (run_id, step_index, name, media_type, sha256) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![run, step_index, name, media_type, sha256])?;
-        tx.commit()?;
+        let mut batch = self.batch()?;
+        let sha256 = batch.store_artifact(run, step_index, name, media_type, content)?;
+        batch.commit()?;
         Ok(sha256)
     }
 
@@ -92,6 +70,47 @@ fn is_media_type(text: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// Refuses an artifact without a name or with something that is not a media type.
+pub(crate) fn validate(name: &str, media_type: &str) -> Result<(), StoreError> {
+    non_empty("artifact name", name)?;
+    if !is_media_type(media_type) {
+        return Err(StoreError::Invalid {
+            field: "media_type",
+            value: media_type.to_owned(),
+            expected: "a media type such as text/plain",
+        });
+    }
+    Ok(())
+}
+
+/// Stores the blob once and links it to the open run.
+pub(crate) fn insert(
+    tx: &Connection,
+    run: RunId,
+    step_index: Option<u32>,
+    name: &str,
+    media_type: &str,
+    content: &[u8],
+) -> Result<String, StoreError> {
+    let sha256 = sha256_hex(content);
+    require_open_run(tx, run)?;
+    let stored: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM artifact_blobs WHERE sha256 = ?1)")?
+        .query_row([&sha256], |row| row.get(0))?;
+    if !stored {
+        tx.prepare_cached(
+            "INSERT INTO artifact_blobs (sha256, size, content) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![sha256, content.len() as i64, content])?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO run_artifacts (run_id, step_index, name, media_type, sha256) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![run, step_index, name, media_type, sha256])?;
+    Ok(sha256)
 }
 
 #[cfg(test)]

@@ -85,7 +85,8 @@ pub enum StoreError {
         /// What was expected.
         expected: &'static str,
     },
-    /// SQLite refused or failed an operation.
-    #[error("database error")]
+    /// SQLite refused or failed an operation: its reason is in the message, since it is what a
+    /// technician at the line needs (disk full, read-only file, a damaged page).
+    #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }

@@ -39,7 +39,7 @@ pub use input::{
     StepRecord, UnitIdentity,
 };
 pub use query::{RunSummary, YieldFilter, YieldRow};
-pub use record::RunHandle;
+pub use record::{Batch, RunHandle};
 pub use schema::SCHEMA_VERSION;
 pub use store::{Durability, OpenOptions, Store};
 pub use types::{

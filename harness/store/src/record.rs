@@ -1,7 +1,8 @@
-//! Writing a run: its start, steps, measurements and end. Each call is one immediate
-//! transaction, committed before it returns, so a killed process keeps every finished record.
+//! Writing a run: its start, steps, measurements and end. Each `Store` call is one immediate
+//! transaction, committed before it returns, so a killed process keeps every finished record; a
+//! [`Batch`] groups the records of many calls (and many slots) into one commit.
 
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -38,56 +39,10 @@ impl Store {
     /// number is computed in the same transaction (highest attempt for this unit × scenario
     /// name, plus one), so concurrent slots never share a number.
     pub fn begin_run(&mut self, start: &RunStart) -> Result<RunHandle, StoreError> {
-        start.validate()?;
-        let tx = self.write()?;
-        record_unit(&tx, start)?;
-        let attempt: u32 = tx
-            .prepare_cached(NEXT_ATTEMPT)?
-            .query_row(params![start.unit.serial, start.scenario.name], |row| {
-                row.get(0)
-            })?;
-        let fixture = start.fixture.as_ref();
-        let insertions = match fixture {
-            Some(FixtureUse {
-                insertions: Some(n),
-                ..
-            }) => Some(*n),
-            Some(FixtureUse {
-                id,
-                insertions: None,
-            }) => Some(tx.prepare_cached(NEXT_INSERTION)?.query_row(
-                params![start.rig, start.slot, id, start.unit.serial],
-                |row| row.get(0),
-            )?),
-            None => None,
-        };
-        let firmware = start.firmware.as_ref();
-        tx.prepare_cached(
-            "INSERT INTO runs (unit_serial, scenario_name, scenario_version, scenario_sha256, \
-             attempt, station, rig, slot, fixture_id, fixture_insertions, operator, \
-             firmware_sha256, firmware_version, limits_sha256, started_at_us) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        )?
-        .execute(params![
-            start.unit.serial,
-            start.scenario.name,
-            start.scenario.version,
-            start.scenario.sha256,
-            attempt,
-            start.station,
-            start.rig,
-            start.slot,
-            fixture.map(|f| &f.id),
-            insertions,
-            start.operator,
-            firmware.map(|f| &f.sha256),
-            firmware.and_then(|f| f.version.as_ref()),
-            start.limits_sha256,
-            start.started_at,
-        ])?;
-        let id = RunId(tx.last_insert_rowid());
-        tx.commit()?;
-        Ok(RunHandle { id, attempt })
+        let mut batch = self.batch()?;
+        let handle = batch.begin_run(start)?;
+        batch.commit()?;
+        Ok(handle)
     }
 
     /// Records a finished step of an open run.
@@ -101,12 +56,9 @@ impl Store {
         run: RunId,
         measurement: &MeasurementRecord,
     ) -> Result<(), StoreError> {
-        measurement.validate()?;
-        let tx = self.write()?;
-        require_open_run(&tx, run)?;
-        insert_measurement(&tx, run, measurement)?;
-        tx.commit()?;
-        Ok(())
+        let mut batch = self.batch()?;
+        batch.record_measurement(run, measurement)?;
+        batch.commit()
     }
 
     /// Records a finished step and the measurements it took in one transaction: one commit
@@ -117,50 +69,183 @@ impl Store {
         step: &StepRecord,
         measurements: &[MeasurementRecord],
     ) -> Result<(), StoreError> {
-        for measurement in measurements {
-            measurement.validate()?;
-        }
-        let tx = self.write()?;
-        require_open_run(&tx, run)?;
-        insert_step(&tx, run, step)?;
-        for measurement in measurements {
-            insert_measurement(&tx, run, measurement)?;
-        }
-        tx.commit()?;
-        Ok(())
+        let mut batch = self.batch()?;
+        batch.record_step_with_measurements(run, step, measurements)?;
+        batch.commit()
     }
 
     /// Records a run's end as a new `run_ends` row. A run ends once: a second end is
     /// [`StoreError::RunAlreadyEnded`].
     pub fn end_run(&mut self, run: RunId, end: &RunEnd) -> Result<(), StoreError> {
-        end.validate()?;
-        let tx = self.write()?;
-        require_open_run(&tx, run)?;
-        tx.prepare_cached(
-            "INSERT INTO run_ends (run_id, ended_at_us, outcome, failure_class, message) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![
-            run,
-            end.ended_at,
-            end.outcome,
-            end.failure_class,
-            end.message
-        ])?;
-        tx.commit()?;
-        Ok(())
+        let mut batch = self.batch()?;
+        batch.end_run(run, end)?;
+        batch.commit()
     }
 
-    /// Starts a write transaction that takes the write lock at once (waiting up to the busy
-    /// timeout), so a read-then-write never has to upgrade and deadlock with another slot.
-    pub(crate) fn write(&mut self) -> Result<Transaction<'_>, StoreError> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    /// Starts a group of records committed together: one commit (the bulk of a record's cost,
+    /// and all of its fsync under [`crate::Durability::PowerLoss`]) for everything a station's
+    /// slots recorded meanwhile. The transaction takes the write lock at once (waiting up to the
+    /// busy timeout), so a read-then-write never has to upgrade and deadlock with another
+    /// process. Dropping the batch without [`Batch::commit`] records none of it.
+    pub fn batch(&mut self) -> Result<Batch<'_>, StoreError> {
+        Ok(Batch {
+            tx: self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?,
+        })
     }
 }
 
-fn insert_step(tx: &Transaction<'_>, run: RunId, step: &StepRecord) -> Result<(), StoreError> {
+/// Records written in one transaction (see [`Store::batch`]). Each call is all or nothing on its
+/// own: a refused record (a duplicate step, a run already ended) leaves the batch's other
+/// records as they were, so one slot's bad record never costs another slot its records.
+pub struct Batch<'s> {
+    tx: Transaction<'s>,
+}
+
+impl Batch<'_> {
+    /// Runs `write` in a savepoint: rolled back alone if it fails.
+    fn isolated<T>(
+        &mut self,
+        write: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let sp = self.tx.savepoint()?;
+        let out = write(&sp)?;
+        sp.commit()?;
+        Ok(out)
+    }
+
+    /// As [`Store::begin_run`], within the batch.
+    pub fn begin_run(&mut self, start: &RunStart) -> Result<RunHandle, StoreError> {
+        start.validate()?;
+        self.isolated(|tx| begin_run(tx, start))
+    }
+
+    /// As [`Store::record_measurement`], within the batch.
+    pub fn record_measurement(
+        &mut self,
+        run: RunId,
+        measurement: &MeasurementRecord,
+    ) -> Result<(), StoreError> {
+        measurement.validate()?;
+        self.isolated(|tx| {
+            require_open_run(tx, run)?;
+            insert_measurement(tx, run, measurement)
+        })
+    }
+
+    /// As [`Store::record_step_with_measurements`], within the batch.
+    pub fn record_step_with_measurements(
+        &mut self,
+        run: RunId,
+        step: &StepRecord,
+        measurements: &[MeasurementRecord],
+    ) -> Result<(), StoreError> {
+        for measurement in measurements {
+            measurement.validate()?;
+        }
+        self.isolated(|tx| {
+            require_open_run(tx, run)?;
+            insert_step(tx, run, step)?;
+            for measurement in measurements {
+                insert_measurement(tx, run, measurement)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// As [`Store::store_artifact`], within the batch.
+    pub fn store_artifact(
+        &mut self,
+        run: RunId,
+        step_index: Option<u32>,
+        name: &str,
+        media_type: &str,
+        content: &[u8],
+    ) -> Result<String, StoreError> {
+        crate::artifact::validate(name, media_type)?;
+        self.isolated(|tx| crate::artifact::insert(tx, run, step_index, name, media_type, content))
+    }
+
+    /// As [`Store::end_run`], within the batch.
+    pub fn end_run(&mut self, run: RunId, end: &RunEnd) -> Result<(), StoreError> {
+        end.validate()?;
+        self.isolated(|tx| {
+            require_open_run(tx, run)?;
+            tx.prepare_cached(
+                "INSERT INTO run_ends (run_id, ended_at_us, outcome, failure_class, message) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                run,
+                end.ended_at,
+                end.outcome,
+                end.failure_class,
+                end.message
+            ])?;
+            Ok(())
+        })
+    }
+
+    /// Commits everything the batch holds.
+    pub fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit()?)
+    }
+}
+
+fn begin_run(tx: &Connection, start: &RunStart) -> Result<RunHandle, StoreError> {
+    record_unit(tx, start)?;
+    let attempt: u32 = tx
+        .prepare_cached(NEXT_ATTEMPT)?
+        .query_row(params![start.unit.serial, start.scenario.name], |row| {
+            row.get(0)
+        })?;
+    let fixture = start.fixture.as_ref();
+    let insertions = match fixture {
+        Some(FixtureUse {
+            insertions: Some(n),
+            ..
+        }) => Some(*n),
+        Some(FixtureUse {
+            id,
+            insertions: None,
+        }) => Some(tx.prepare_cached(NEXT_INSERTION)?.query_row(
+            params![start.rig, start.slot, id, start.unit.serial],
+            |row| row.get(0),
+        )?),
+        None => None,
+    };
+    let firmware = start.firmware.as_ref();
+    tx.prepare_cached(
+        "INSERT INTO runs (unit_serial, scenario_name, scenario_version, scenario_sha256, \
+         attempt, station, rig, slot, fixture_id, fixture_insertions, operator, \
+         firmware_sha256, firmware_version, limits_sha256, started_at_us) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        start.unit.serial,
+        start.scenario.name,
+        start.scenario.version,
+        start.scenario.sha256,
+        attempt,
+        start.station,
+        start.rig,
+        start.slot,
+        fixture.map(|f| &f.id),
+        insertions,
+        start.operator,
+        firmware.map(|f| &f.sha256),
+        firmware.and_then(|f| f.version.as_ref()),
+        start.limits_sha256,
+        start.started_at,
+    ])?;
+    Ok(RunHandle {
+        id: RunId(tx.last_insert_rowid()),
+        attempt,
+    })
+}
+
+fn insert_step(tx: &Connection, run: RunId, step: &StepRecord) -> Result<(), StoreError> {
     let exists: bool = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM steps WHERE run_id = ?1 AND step_index = ?2)",
@@ -191,7 +276,7 @@ fn insert_step(tx: &Transaction<'_>, run: RunId, step: &StepRecord) -> Result<()
 }
 
 fn insert_measurement(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     run: RunId,
     m: &MeasurementRecord,
 ) -> Result<(), StoreError> {
@@ -228,7 +313,7 @@ fn insert_measurement(
 }
 
 /// Inserts the unit on its first sighting; refuses a changed family or generation.
-fn record_unit(tx: &Transaction<'_>, start: &RunStart) -> Result<(), StoreError> {
+fn record_unit(tx: &Connection, start: &RunStart) -> Result<(), StoreError> {
     let unit = &start.unit;
     let recorded: Option<(String, String)> = tx
         .prepare_cached("SELECT family, generation FROM units WHERE serial = ?1")?
@@ -262,7 +347,7 @@ fn record_unit(tx: &Transaction<'_>, start: &RunStart) -> Result<(), StoreError>
 }
 
 /// Fails unless `run` exists and has no end row.
-pub(crate) fn require_open_run(tx: &Transaction<'_>, run: RunId) -> Result<(), StoreError> {
+pub(crate) fn require_open_run(tx: &Connection, run: RunId) -> Result<(), StoreError> {
     let ended: Option<bool> = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM run_ends WHERE run_id = ?1) FROM runs WHERE id = ?1",

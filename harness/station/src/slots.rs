@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::devices::SlotDevices;
-use crate::engine::{RunError, RunRequest, RunResult, Sinks, run};
-use crate::lock::{LockError, SlotLock};
+use rigor_runner::devices::SlotDevices;
+use rigor_runner::engine::{RunError, RunRequest, RunResult, run};
+use rigor_runner::sinks::Sinks;
+
+use crate::lease::{LockError, SlotLock};
 
 /// One slot's run: the request and its opened backends.
 pub struct SlotJob {
@@ -35,7 +37,7 @@ pub enum SlotError {
 /// Runs every job in parallel, each under its slot's lock in `lock_dir`. Results come back in job order.
 pub async fn run_slots(
     jobs: Vec<SlotJob>,
-    sinks: Sinks,
+    sinks: &Sinks,
     lock_dir: PathBuf,
     cancel: watch::Receiver<bool>,
 ) -> Vec<(String, Result<RunResult, SlotError>)> {

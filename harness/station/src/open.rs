@@ -1,11 +1,10 @@
-//! Opening a bound plan's backends: the composition root where the rig's channel descriptions meet
-//! the driver crates. A channel kind without a working backend on this build is an error that says
+//! Opening a bound plan's backends: where the rig's channel descriptions meet the driver crates. A channel kind without a working backend on this build is an error that says
 //! so, never a silent stand-in. `virtual` channels are the virtual bench's, opened through the same
 //! serial and Modbus backends as a rack's.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rigor_bench::{InstrumentEndpoint, SlotEndpoints};
 use rigor_console::{PortSelector, SerialConsole, UsbId};
@@ -22,12 +21,6 @@ use rigor_plan::plan::{
 #[cfg(feature = "probe-rs")]
 use rigor_probe_rs::ProbeRsFlasher;
 use rigor_runner::devices::SlotDevices;
-
-/// Every RS-485 line the process drives, by port: instruments of several slots often share one
-/// line, and one line must be one port with its requests in turn. Process-wide because the port
-/// is.
-static RTU_BUSES: std::sync::LazyLock<std::sync::Mutex<RtuBuses>> =
-    std::sync::LazyLock::new(Default::default);
 
 /// A channel that cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -50,33 +43,39 @@ pub enum OpenError {
         /// What was written.
         address: String,
     },
-    /// The OS refused (a port in use, a missing device).
-    #[error("slot `{slot}`: cannot open {what}: {reason}")]
+    /// The OS or the device refused (a port in use, a missing device, a board that did not start).
+    #[error("slot `{slot}`: cannot open {what}")]
     Io {
         /// The slot.
         slot: String,
         /// The channel.
         what: String,
-        /// Why.
-        reason: String,
+        /// Why: the driver's error, with the OS's reason in its sources.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
-/// An error with its sources, `a: b: c`, since the OS's reason is what a rack owner needs.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(&format!(": {s}"));
-        source = s.source();
+impl OpenError {
+    /// `what` on `slot` failed with `source`.
+    pub(crate) fn io(
+        slot: &str,
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        OpenError::Io {
+            slot: slot.to_owned(),
+            what: what.into(),
+            source: source.into(),
+        }
     }
-    out
 }
 
 /// Opens backends for one slot, sharing instruments between the steps that use them.
 struct Opener<'a> {
     plan: &'a BoundPlan,
     bench: Option<&'a SlotEndpoints>,
+    rtu: &'a Mutex<RtuBuses>,
     devices: SlotDevices,
     instruments: HashMap<String, Arc<dyn Instrument>>,
     io_module: Option<Arc<dyn Instrument>>,
@@ -108,14 +107,17 @@ impl Opener<'_> {
                 Some(InstrumentEndpoint::Tcp(a)) => (*a, v.unit),
                 Some(InstrumentEndpoint::Rtu(path)) => {
                     // The bench's RS-485 line, reached through the same RTU driver as a rack's.
-                    let bus = RTU_BUSES
+                    let bus = self
+                        .rtu
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .bus(RtuSettings::new(path.clone(), 115_200));
-                    let bus = bus.map_err(|e| OpenError::Io {
-                        slot: self.plan.slot.clone(),
-                        what: format!("virtual RTU instrument `{}`", b.name),
-                        reason: chain(&e),
+                    let bus = bus.map_err(|e| {
+                        OpenError::io(
+                            &self.plan.slot,
+                            format!("virtual RTU instrument `{}`", b.name),
+                            e,
+                        )
                     })?;
                     let opened: Arc<dyn Instrument> = Arc::new(ModbusInstrument::new(
                         &b.name,
@@ -134,15 +136,17 @@ impl Opener<'_> {
             },
             ModbusLink::Rtu(rtu) => {
                 let bus = RtuSettings::from_model(rtu).and_then(|settings| {
-                    RTU_BUSES
+                    self.rtu
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .bus(settings)
                 });
-                let bus = bus.map_err(|e| OpenError::Io {
-                    slot: self.plan.slot.clone(),
-                    what: format!("Modbus RTU instrument `{}`", b.name),
-                    reason: chain(&e),
+                let bus = bus.map_err(|e| {
+                    OpenError::io(
+                        &self.plan.slot,
+                        format!("Modbus RTU instrument `{}`", b.name),
+                        e,
+                    )
                 })?;
                 let opened: Arc<dyn Instrument> = Arc::new(ModbusInstrument::new(
                     &b.name,
@@ -218,13 +222,9 @@ impl Opener<'_> {
                             if l.channel == line.channel)
                 });
                 let role = if driven { Role::Drive } else { Role::Sense };
-                Arc::new(
-                    GpioCdevLine::open(&g.chip, g.line, role).map_err(|e| OpenError::Io {
-                        slot: self.plan.slot.clone(),
-                        what: format!("GPIO line `{}`", line.channel),
-                        reason: chain(&e),
-                    })?,
-                )
+                Arc::new(GpioCdevLine::open(&g.chip, g.line, role).map_err(|e| {
+                    OpenError::io(&self.plan.slot, format!("GPIO line `{}`", line.channel), e)
+                })?)
             }
         };
         self.devices.lines.insert(line.channel.clone(), opened);
@@ -240,10 +240,12 @@ impl Opener<'_> {
                 let listen = self.address(&p.listen)?;
                 let proxy = ImpairmentProxy::start(listen, p.upstream.clone())
                     .await
-                    .map_err(|e| OpenError::Io {
-                        slot: self.plan.slot.clone(),
-                        what: format!("the impairment proxy on {listen}"),
-                        reason: chain(&e),
+                    .map_err(|e| {
+                        OpenError::io(
+                            &self.plan.slot,
+                            format!("the impairment proxy on {listen}"),
+                            e,
+                        )
                     })?;
                 Arc::new(proxy)
             }
@@ -295,10 +297,8 @@ impl Opener<'_> {
                 }
             },
         };
-        let console = SerialConsole::open(name, binding.baud).map_err(|e| OpenError::Io {
-            slot: self.plan.slot.clone(),
-            what: format!("console `{}`", binding.channel),
-            reason: chain(&e),
+        let console = SerialConsole::open(name, binding.baud).map_err(|e| {
+            OpenError::io(&self.plan.slot, format!("console `{}`", binding.channel), e)
         })?;
         self.devices.console = Some(Box::new(console));
         Ok(())
@@ -338,12 +338,8 @@ impl Opener<'_> {
                         "the profile names no `mcu.chip` for probe-rs to attach to",
                     ));
                 };
-                let flasher =
-                    ProbeRsFlasher::new(Some(&p.selector), chip).map_err(|e| OpenError::Io {
-                        slot: self.plan.slot.clone(),
-                        what: "the probe-rs probe".into(),
-                        reason: e.to_string(),
-                    })?;
+                let flasher = ProbeRsFlasher::new(Some(&p.selector), chip)
+                    .map_err(|e| OpenError::io(&self.plan.slot, "the probe-rs probe", e))?;
                 self.devices.flasher = Some(Box::new(flasher));
                 Ok(())
             }
@@ -362,10 +358,8 @@ impl Opener<'_> {
                 Ok(())
             }
             (I2cBus::Linux(path), _) => {
-                let bus = I2cDevBus::open(path).map_err(|e| OpenError::Io {
-                    slot: self.plan.slot.clone(),
-                    what: format!("I²C bus `{channel}`"),
-                    reason: chain(&e),
+                let bus = I2cDevBus::open(path).map_err(|e| {
+                    OpenError::io(&self.plan.slot, format!("I²C bus `{channel}`"), e)
                 })?;
                 self.devices.i2c.insert(channel.to_owned(), Arc::new(bus));
                 Ok(())
@@ -382,10 +376,12 @@ impl Opener<'_> {
 pub async fn open(
     plan: &BoundPlan,
     bench: Option<&SlotEndpoints>,
+    rtu: &Mutex<RtuBuses>,
 ) -> Result<SlotDevices, OpenError> {
     let mut o = Opener {
         plan,
         bench,
+        rtu,
         devices: SlotDevices::default(),
         instruments: HashMap::new(),
         io_module: None,

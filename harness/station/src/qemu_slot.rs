@@ -14,6 +14,8 @@ use rigor_plan::plan::{BoundAction, BoundPlan, MeasureSource};
 use rigor_qemu::{Environment, GpioPort, QemuConfig, QemuGpio, QemuMachine};
 use rigor_runner::devices::SlotDevices;
 
+use crate::open::OpenError;
+
 /// The board's UART: rigor's serial console on QEMU's pty, whose failures say whether the
 /// board died (QEMU aborted on a CPU lockup: the device's fault) or the port failed (the rig's).
 struct BoardConsole {
@@ -63,11 +65,11 @@ pub async fn start(
     rig: &QemuRig,
     plan: &BoundPlan,
     profile: &Profile,
-) -> Result<(Arc<QemuMachine>, SlotDevices), String> {
+) -> Result<(Arc<QemuMachine>, SlotDevices), OpenError> {
     let slot = &plan.slot;
     let gdb: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
-        .map_err(|e| format!("slot `{slot}`: no free port for QEMU's GDB stub: {e}"))?;
+        .map_err(|e| OpenError::io(slot, "a free port for QEMU's GDB stub", e))?;
     let mut config = QemuConfig::blank();
     config.machine = rig.machine.clone();
     config.devices = rig.devices.clone();
@@ -75,7 +77,7 @@ pub async fn start(
     let machine = Arc::new(
         QemuMachine::start(&config)
             .await
-            .map_err(|e| format!("slot `{slot}`: QEMU did not start: {e}"))?,
+            .map_err(|e| OpenError::io(slot, "QEMU", e))?,
     );
     let mut devices = SlotDevices::default();
     if let Some(console) = &plan.console {
@@ -83,7 +85,7 @@ pub async fn start(
         let port = machine
             .open_console(console.baud)
             .await
-            .map_err(|e| format!("slot `{slot}`: the board's console: {e}"))?;
+            .map_err(|e| OpenError::io(slot, "the board's console", e))?;
         devices.console = Some(Box::new(BoardConsole {
             port,
             machine: machine.clone(),
@@ -112,18 +114,22 @@ pub async fn start(
                 {
                     continue;
                 }
-                let pin = rig.gpio.get(&line.channel).ok_or_else(|| {
-                    format!(
-                        "slot `{slot}`: channel `{}` has no pin in the rig's `qemu.gpio`",
-                        line.channel
-                    )
-                })?;
-                let port = port(&pin.port).ok_or_else(|| {
-                    format!("slot `{slot}`: GPIO port `{}` is not A to G", pin.port)
+                let pin = rig
+                    .gpio
+                    .get(&line.channel)
+                    .ok_or_else(|| OpenError::Unavailable {
+                        slot: slot.clone(),
+                        what: format!("channel `{}`", line.channel),
+                        why: "it has no pin in the rig's `qemu.gpio`",
+                    })?;
+                let port = port(&pin.port).ok_or_else(|| OpenError::Unavailable {
+                    slot: slot.clone(),
+                    what: format!("GPIO port `{}`", pin.port),
+                    why: "the board's GPIO ports are A to G",
                 })?;
                 let path = rigor_qemu::gpio_port_path(machine.qmp(), port)
                     .await
-                    .map_err(|e| format!("slot `{slot}`: finding GPIO port {}: {e}", pin.port))?;
+                    .map_err(|e| OpenError::io(slot, format!("GPIO port {}", pin.port), e))?;
                 let output = profile
                     .signals
                     .get(&line.signal)
@@ -133,7 +139,7 @@ pub async fn start(
                         QemuGpio::output(machine.qtest().clone(), path, pin.line)
                             .await
                             .map_err(|e| {
-                                format!("slot `{slot}`: watching {}: {e}", line.channel)
+                                OpenError::io(slot, format!("line {}", line.channel), e)
                             })?,
                     )
                 } else {

@@ -1,0 +1,175 @@
+//! Where a run's events go. The engine hands every event to [`Sinks`] and goes on at once; one
+//! writer thread takes whatever all slots have sent meanwhile, records it in one commit (group
+//! commit: a commit is most of a record's cost), and only then hands the events to the
+//! subscribers. So nothing a person or CI was shown can be missing from the store after a crash,
+//! and no slot waits for the disk.
+//!
+//! A run's start is the one entry the engine waits for: its attempt number comes from the store.
+
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::oneshot;
+
+use crate::event::{Event, RunInfo, Subscriber, SubscriberError};
+use crate::recorder::{Entry, RecordError, Recorder};
+
+/// The most entries in one group: bounds a commit's size and the time before subscribers hear.
+const GROUP_LIMIT: usize = 4096;
+
+enum Message {
+    Begin(Arc<RunInfo>, oneshot::Sender<Result<u32, RecordError>>),
+    Event(Event),
+    /// Answered once everything sent before it is recorded and delivered.
+    Flush(oneshot::Sender<()>),
+    /// As `Flush`, then the subscribers write their outputs.
+    Finish(oneshot::Sender<Vec<SubscriberError>>),
+}
+
+/// The engine's side of the writer thread; cheap to clone, one per slot's run. The thread ends
+/// when the last clone is dropped.
+#[derive(Clone)]
+pub struct Sinks {
+    to_writer: mpsc::Sender<Message>,
+    failure: Arc<OnceLock<RecordError>>,
+}
+
+impl Sinks {
+    /// Starts the writer thread with a recorder and the subscribers it feeds.
+    pub fn new(recorder: Box<dyn Recorder>, subscribers: Vec<Box<dyn Subscriber>>) -> Self {
+        let (to_writer, from_engine) = mpsc::channel();
+        let failure = Arc::new(OnceLock::new());
+        let writer = Writer {
+            recorder,
+            subscribers,
+            failure: failure.clone(),
+        };
+        // If the thread cannot start, every send fails and every run stops as unrecordable.
+        let _ = std::thread::Builder::new()
+            .name("rigor-recorder".into())
+            .spawn(move || writer.serve(from_engine));
+        Sinks { to_writer, failure }
+    }
+
+    /// Records a run's start and returns its attempt number, once it is durable.
+    pub async fn begin(&self, run: Arc<RunInfo>) -> Result<u32, RecordError> {
+        let (reply, answer) = oneshot::channel();
+        self.to_writer
+            .send(Message::Begin(run, reply))
+            .map_err(|_| RecordError::Stopped)?;
+        answer.await.map_err(|_| RecordError::Stopped)?
+    }
+
+    /// Hands an event over; never waits. Whether it was recorded shows in [`Sinks::failure`].
+    pub fn emit(&self, event: Event) {
+        if self.to_writer.send(Message::Event(event)).is_err() {
+            let _ = self.failure.set(RecordError::Stopped);
+        }
+    }
+
+    /// The first recording failure, if any: from then on nothing more is recorded, and runs stop.
+    pub fn failure(&self) -> Option<RecordError> {
+        self.failure.get().cloned()
+    }
+
+    /// Waits until everything emitted so far is recorded (or has failed) and delivered.
+    pub async fn flush(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self.to_writer.send(Message::Flush(reply)).is_ok() {
+            let _ = answer.await;
+        }
+    }
+
+    /// Flushes, then lets every subscriber write its output; returns their errors.
+    pub async fn finish(&self) -> Vec<SubscriberError> {
+        let (reply, answer) = oneshot::channel();
+        if self.to_writer.send(Message::Finish(reply)).is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+}
+
+struct Writer {
+    recorder: Box<dyn Recorder>,
+    subscribers: Vec<Box<dyn Subscriber>>,
+    failure: Arc<OnceLock<RecordError>>,
+}
+
+impl Writer {
+    fn serve(mut self, from_engine: mpsc::Receiver<Message>) {
+        while let Ok(first) = from_engine.recv() {
+            let mut group = vec![first];
+            while group.len() < GROUP_LIMIT {
+                match from_engine.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            self.write(group);
+        }
+    }
+
+    fn write(&mut self, group: Vec<Message>) {
+        let entries: Vec<Entry> = group
+            .iter()
+            .filter_map(|m| match m {
+                Message::Begin(run, _) => Some(Entry::Begin(run.clone())),
+                Message::Event(event) => Some(Entry::Event(event.clone())),
+                Message::Flush(_) | Message::Finish(_) => None,
+            })
+            .collect();
+        let results = match (self.failure.get(), entries.is_empty()) {
+            (_, true) => Ok(Vec::new()),
+            // After a failure nothing more is recorded: a record with a gap is worse than a
+            // record that plainly stops.
+            (Some(failed), false) => Err(failed.clone()),
+            (None, false) => self.recorder.write(&entries),
+        };
+        let mut results = match results {
+            Ok(results) => results.into_iter(),
+            Err(e) => {
+                let _ = self.failure.set(e.clone());
+                vec![Err(e); entries.len()].into_iter()
+            }
+        };
+        for message in group {
+            match message {
+                Message::Begin(_, reply) => {
+                    let result = results.next().unwrap_or(Err(RecordError::Stopped));
+                    if let Err(e) = &result {
+                        let _ = self.failure.set(e.clone());
+                    }
+                    let _ =
+                        reply.send(result.and_then(|attempt| attempt.ok_or(RecordError::Stopped)));
+                }
+                Message::Event(event) => match results.next() {
+                    Some(Ok(_)) => self.deliver(&event),
+                    Some(Err(e)) => {
+                        let _ = self.failure.set(e);
+                    }
+                    None => {
+                        let _ = self.failure.set(RecordError::Stopped);
+                    }
+                },
+                Message::Flush(reply) => {
+                    let _ = reply.send(());
+                }
+                Message::Finish(reply) => {
+                    let errors = self
+                        .subscribers
+                        .iter_mut()
+                        .filter_map(|s| s.finish().err())
+                        .collect();
+                    let _ = reply.send(errors);
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, event: &Event) {
+        for s in &mut self.subscribers {
+            s.on_event(event);
+        }
+    }
+}

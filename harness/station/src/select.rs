@@ -1,0 +1,203 @@
+//! Which generation and fixture sit in a slot, and the scenario bound to them: everything a run
+//! needs decided before any hardware (or simulator) is touched.
+
+use std::collections::BTreeMap;
+
+use rigor_model::Catalog;
+use rigor_model::catalog::{Entry, ProfileEntry};
+use rigor_model::fixture::Fixture;
+use rigor_model::rig::Rig;
+use rigor_model::value::Scalar;
+use rigor_plan::Target;
+use rigor_plan::plan::BoundPlan;
+
+use crate::error::{StationError, known};
+
+/// What one slot of a run holds and is asked.
+#[derive(Debug, Clone, Default)]
+pub struct SlotSpec {
+    /// The rig's slot.
+    pub slot: String,
+    /// The device profile in it; `None` takes the one generation a fixture of the slot's kind fits.
+    pub profile: Option<String>,
+    /// The unit's serial number; `None` reads it from the unit, as its profile says.
+    pub unit: Option<String>,
+    /// Answers to the scenario's operator prompts, in order (a scanned label); none left means
+    /// no operator is there.
+    pub answers: Vec<String>,
+}
+
+impl SlotSpec {
+    /// A slot whose generation the fixture decides, whose unit says its serial.
+    pub fn new(slot: impl Into<String>) -> Self {
+        SlotSpec {
+            slot: slot.into(),
+            ..SlotSpec::default()
+        }
+    }
+
+    /// The unit in the slot has this serial number.
+    pub fn unit(mut self, serial: impl Into<String>) -> Self {
+        self.unit = Some(serial.into());
+        self
+    }
+
+    /// The slot holds this device profile.
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = Some(profile.into());
+        self
+    }
+}
+
+/// A slot's scenario, bound: the plan, and the profile and fixture it was bound to.
+#[derive(Debug, Clone)]
+pub struct SlotPlan {
+    /// The bound plan.
+    pub plan: BoundPlan,
+    /// The unit's serial number, if given.
+    pub unit: Option<String>,
+    /// The device profile.
+    pub profile: rigor_model::profile::Profile,
+    /// The fixture.
+    pub fixture: Fixture,
+    /// Answers to operator prompts.
+    pub answers: Vec<String>,
+}
+
+/// The rig `id` in `catalog`.
+pub fn rig<'c>(catalog: &'c Catalog, id: &str) -> Result<&'c Entry<Rig>, StationError> {
+    catalog.rigs.get(id).ok_or_else(|| StationError::Unknown {
+        what: "rig",
+        name: id.to_owned(),
+        known: known(catalog.rigs.keys()),
+    })
+}
+
+/// Binds `scenario` on each slot of `rig`, with `params`. Touches nothing.
+pub fn plan_slots(
+    catalog: &Catalog,
+    rig: &str,
+    scenario: &str,
+    slots: &[SlotSpec],
+    params: &BTreeMap<String, Scalar>,
+) -> Result<Vec<SlotPlan>, StationError> {
+    let rig = self::rig(catalog, rig)?;
+    let scenario = catalog
+        .scenarios
+        .get(scenario)
+        .ok_or_else(|| StationError::Unknown {
+            what: "scenario",
+            name: scenario.to_owned(),
+            known: known(catalog.scenarios.keys()),
+        })?;
+    let mut plans = Vec::new();
+    for spec in slots {
+        let slot = rig
+            .value
+            .slots
+            .get(&spec.slot)
+            .ok_or_else(|| StationError::Unknown {
+                what: "slot",
+                name: spec.slot.clone(),
+                known: known(rig.value.slots.keys()),
+            })?;
+        let (profile, fixture) = choose(catalog, spec.profile.as_deref(), &slot.kind, &spec.slot)?;
+        if let Some(reason) = rigor_plan::matrix::skip_reason(scenario, profile) {
+            return Err(StationError::DoesNotApply {
+                scenario: scenario.value.scenario.clone(),
+                profile: profile.value.profile.clone(),
+                reason,
+            });
+        }
+        let target = Target {
+            scenario,
+            profile,
+            fixture,
+            rig,
+            slot: &spec.slot,
+        };
+        let plan = rigor_plan::bind(catalog, target, params).map_err(|diagnostics| {
+            StationError::Bind {
+                scenario: scenario.value.scenario.clone(),
+                slot: spec.slot.clone(),
+                diagnostics,
+            }
+        })?;
+        plans.push(SlotPlan {
+            plan,
+            unit: spec.unit.clone(),
+            profile: profile.value.clone(),
+            fixture: fixture.value.clone(),
+            answers: spec.answers.clone(),
+        });
+    }
+    Ok(plans)
+}
+
+/// Whether `scenario` applies to the generation `profile` describes.
+pub fn applies(catalog: &Catalog, scenario: &str, profile: &str) -> bool {
+    match (
+        catalog.scenarios.get(scenario),
+        catalog.profiles.get(profile),
+    ) {
+        (Some(s), Some(p)) => rigor_plan::matrix::skip_reason(s, p).is_none(),
+        _ => false,
+    }
+}
+
+/// The profile and fixture for a slot: the given profile, or the one generation a fixture of the
+/// slot's kind fits.
+pub fn choose<'c>(
+    catalog: &'c Catalog,
+    profile: Option<&str>,
+    kind: &str,
+    slot: &str,
+) -> Result<(&'c ProfileEntry, &'c Entry<Fixture>), StationError> {
+    let no_fixture = |why: String| StationError::NoFixture {
+        slot: slot.to_owned(),
+        why,
+    };
+    let fixtures: Vec<_> = catalog
+        .fixtures
+        .values()
+        .filter(|f| f.value.slot_kind == kind)
+        .collect();
+    let fits =
+        |p: &ProfileEntry, f: &Entry<Fixture>| f.value.fits.admits(p.family(), p.generation());
+    match profile {
+        Some(id) => {
+            let p = catalog
+                .profiles
+                .get(id)
+                .ok_or_else(|| StationError::Unknown {
+                    what: "device profile",
+                    name: id.to_owned(),
+                    known: known(catalog.profiles.keys()),
+                })?;
+            let f = fixtures
+                .into_iter()
+                .find(|f| fits(p, f))
+                .ok_or_else(|| no_fixture(format!("no fixture for `{kind}` slots fits {id}")))?;
+            Ok((p, f))
+        }
+        None => {
+            let pairs: Vec<_> = catalog
+                .profiles
+                .values()
+                .flat_map(|p| {
+                    fixtures
+                        .iter()
+                        .filter(move |f| fits(p, f))
+                        .map(move |f| (p, *f))
+                })
+                .collect();
+            match pairs.as_slice() {
+                [one] => Ok(*one),
+                [] => Err(no_fixture(format!("no fixture fits a `{kind}` slot"))),
+                _ => Err(no_fixture(
+                    "it takes several generations; say which profile is in it".to_owned(),
+                )),
+            }
+        }
+    }
+}

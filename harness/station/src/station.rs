@@ -1,0 +1,216 @@
+//! A station: one rig made ready to run scenarios. It owns whatever stands behind the rig's
+//! channels for as long as it lives (the virtual bench, QEMU boards, the RS-485 lines that
+//! several slots share), opens each slot's backends for a bound plan, and runs slots in parallel
+//! under their leases.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rigor_bench::{Bench, Fault, UnitSpec};
+use rigor_drivers::modbus::RtuBuses;
+use rigor_model::Catalog;
+use rigor_model::catalog::Entry;
+use rigor_model::rig::Rig;
+use rigor_qemu::QemuMachine;
+use rigor_runner::devices::{Answer, ScriptedOperator};
+use rigor_runner::engine::RunRequest;
+use rigor_runner::sinks::Sinks;
+use tokio::sync::watch;
+
+use crate::error::{RequestError, StationError};
+use crate::select::SlotPlan;
+use crate::slots::{SlotError, SlotJob, run_slots};
+
+/// How the virtual bench builds its simulated units, by slot.
+#[derive(Debug, Clone, Default)]
+pub struct BenchUnits {
+    /// Faults a slot's unit carries.
+    pub faults: BTreeMap<String, Vec<Fault>>,
+    /// The firmware version a slot's unit already carries (as units arrive from an earlier
+    /// station); otherwise it is blank until a scenario flashes it.
+    pub installed: BTreeMap<String, String>,
+}
+
+impl BenchUnits {
+    /// Whether anything is asked of the bench.
+    pub fn is_empty(&self) -> bool {
+        self.faults.is_empty() && self.installed.is_empty()
+    }
+}
+
+/// One slot's result.
+#[derive(Debug)]
+pub struct SlotOutcome {
+    /// The slot.
+    pub slot: String,
+    /// How its run ended, or why it did not run or could not be recorded.
+    pub result: Result<rigor_runner::engine::RunResult, SlotError>,
+}
+
+/// A rig made ready: its simulators started, its shared lines open.
+pub struct Station {
+    rig: Entry<Rig>,
+    bench: Option<Bench>,
+    machines: Vec<Arc<QemuMachine>>,
+    rtu: Mutex<RtuBuses>,
+    lock_dir: PathBuf,
+}
+
+impl Station {
+    /// Makes `rig` ready. A rig with a virtual bench starts it with `units` in its slots (a slot
+    /// without one gets no simulated unit); a QEMU rig starts a board per slot when a slot is
+    /// opened.
+    pub async fn start(
+        catalog: &Catalog,
+        rig: &str,
+        units: Vec<UnitSpec>,
+    ) -> Result<Station, StationError> {
+        let rig = crate::select::rig(catalog, rig)?.clone();
+        let bench = match &rig.value.virtual_bench {
+            Some(settings) => {
+                let models = catalog
+                    .instruments
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .collect();
+                Some(
+                    Bench::start(&rig.value, &models, units, settings.seed)
+                        .await
+                        .map_err(|e| StationError::Bench(Box::new(e)))?,
+                )
+            }
+            None => None,
+        };
+        Ok(Station {
+            rig,
+            bench,
+            machines: Vec::new(),
+            rtu: Mutex::new(RtuBuses::default()),
+            lock_dir: crate::lease::default_dir(),
+        })
+    }
+
+    /// Starts the station for `plans`: on a virtual bench, each slot gets a simulated unit of
+    /// the plan's generation (with the serial given, or one the bench makes up), built as
+    /// `bench` says.
+    pub async fn for_plans(
+        catalog: &Catalog,
+        rig: &str,
+        plans: &[SlotPlan],
+        bench: &BenchUnits,
+    ) -> Result<Station, StationError> {
+        let entry = crate::select::rig(catalog, rig)?;
+        let running = || {
+            plans
+                .iter()
+                .map(|p| p.plan.slot.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let named = bench.faults.keys().map(|s| ("--fault", s));
+        for (option, slot) in named.chain(bench.installed.keys().map(|s| ("--installed", s))) {
+            if entry.value.virtual_bench.is_none() {
+                return Err(RequestError::NotSimulated {
+                    option,
+                    rig: rig.to_owned(),
+                }
+                .into());
+            }
+            if !plans.iter().any(|p| &p.plan.slot == slot) {
+                return Err(RequestError::SlotNotRun {
+                    option,
+                    slot: slot.clone(),
+                    running: running(),
+                }
+                .into());
+            }
+        }
+        let seed = entry.value.virtual_bench.as_ref().map_or(0, |b| b.seed);
+        let units = plans
+            .iter()
+            .map(|p| UnitSpec {
+                slot: p.plan.slot.clone(),
+                serial: p.unit.clone().unwrap_or_else(|| {
+                    rigor_bench::serial_number(
+                        p.profile.generation.as_deref().unwrap_or_default(),
+                        &p.plan.slot,
+                        seed,
+                    )
+                }),
+                profile: p.profile.clone(),
+                fixture: p.fixture.clone(),
+                faults: bench.faults.get(&p.plan.slot).cloned().unwrap_or_default(),
+                installed: bench.installed.get(&p.plan.slot).cloned(),
+            })
+            .collect();
+        Station::start(catalog, rig, units).await
+    }
+
+    /// Takes slot leases under `dir` instead of the default folder.
+    pub fn with_lock_dir(mut self, dir: PathBuf) -> Self {
+        self.lock_dir = dir;
+        self
+    }
+
+    /// The rig.
+    pub fn rig(&self) -> &Rig {
+        &self.rig.value
+    }
+
+    /// The virtual bench, when the rig has one.
+    pub fn bench(&self) -> Option<&Bench> {
+        self.bench.as_ref()
+    }
+
+    /// Opens the backends `plan` uses on its slot and makes the run's job. The operator's
+    /// prompts are answered from the plan's answers; `operator` is the person's id.
+    pub async fn open(
+        &mut self,
+        plan: SlotPlan,
+        operator: Option<&str>,
+    ) -> Result<SlotJob, StationError> {
+        let mut devices = match &self.rig.value.qemu {
+            // Each slot of a QEMU rig is a board of its own.
+            Some(qemu) => {
+                let (machine, devices) =
+                    crate::qemu_slot::start(qemu, &plan.plan, &plan.profile).await?;
+                self.machines.push(machine);
+                devices
+            }
+            None => {
+                let endpoints = self.bench.as_ref().and_then(|b| b.slot(&plan.plan.slot));
+                crate::open::open(&plan.plan, endpoints, &self.rtu).await?
+            }
+        };
+        devices.operator = Some(Arc::new(ScriptedOperator::new(
+            plan.answers.into_iter().map(Answer::Text),
+        )));
+        Ok(SlotJob {
+            request: RunRequest {
+                plan: plan.plan,
+                unit: plan.unit,
+                operator: operator.map(str::to_owned),
+                infrastructure_retries: self.rig.value.defaults.infrastructure_retries,
+            },
+            devices,
+        })
+    }
+
+    /// Runs the jobs in parallel, each under its slot's lease, events to `sinks`, until done or
+    /// `cancel` says stop (then each slot tears down and records its run as aborted). Results
+    /// come in job order, once every record is durable.
+    pub async fn run(
+        &self,
+        jobs: Vec<SlotJob>,
+        sinks: &Sinks,
+        cancel: watch::Receiver<bool>,
+    ) -> Vec<SlotOutcome> {
+        let results = run_slots(jobs, sinks, self.lock_dir.clone(), cancel).await;
+        sinks.flush().await;
+        results
+            .into_iter()
+            .map(|(slot, result)| SlotOutcome { slot, result })
+            .collect()
+    }
+}
