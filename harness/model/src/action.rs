@@ -199,6 +199,17 @@ pub enum Edge {
     Any,
 }
 
+impl Edge {
+    /// The edge as a scenario writes it (`rising`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Edge::Rising => "rising",
+            Edge::Falling => "falling",
+            Edge::Any => "any",
+        }
+    }
+}
+
 /// Wait for an edge on a signal.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

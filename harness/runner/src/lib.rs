@@ -1,7 +1,6 @@
 //! rigor's engine: runs bound plans on rig slots through the hardware seams, judges measurements,
 //! and emits events that the store, the terminal and CI reports subscribe to.
 
-pub mod action;
 pub mod devices;
 pub mod engine;
 pub mod event;
@@ -11,3 +10,4 @@ mod impairment;
 pub mod measurement;
 pub mod recorder;
 pub mod sinks;
+pub mod step;
