@@ -291,7 +291,7 @@ fn a_failed_measurement_exits_1_with_the_value_against_its_limits() {
         .unwrap();
     assert_eq!((outcome.as_str(), class.as_str()), ("fail", "device"));
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains(r#"<testsuite name="bench-smoke FC2-000042 attempt 1" tests="8" failures="1" errors="0""#), "{xml}");
+    assert!(xml.contains(r#"<testsuite name="bench-smoke on FC2-000042, attempt 1" tests="8" disabled="0" errors="0" failures="1""#), "{xml}");
     assert!(xml.contains(r#"<failure message="firmware_temp = 8.5 °C, limits 2 &lt;= x &lt;= 8 °C" type="device">"#), "{xml}");
     assert!(
         xml.contains(r#"<property name="serial" value="FC2-000042"/>"#),

@@ -1,27 +1,42 @@
-//! JUnit XML for CI: a testsuite per unit run, a testcase per step.
+//! JUnit XML for CI, written with nextest's `quick-junit` (the `junit-report` crate cannot write
+//! a testsuite's `<properties>`, which carry what a CI dashboard needs to tell units apart).
 //!
-//! Written with quick-xml rather than the junit-report crate because that crate cannot write a
-//! testsuite's `<properties>`, which carry what a CI dashboard needs to tell units apart: serial,
-//! attempt, generation, firmware, fixture, scenario and limit-set hashes.
+//! A testsuite per unit run: its name and properties say the unit, the scenario and the run's
+//! attempt (the unit's n-th run of the scenario: the one meaning of "attempt" here). A testcase
+//! per step, identified as CI tools identify a test, by classname and name: the classname holds
+//! the scenario, generation and unit (`smoke.gen2.FC2-000201`), so two units of one generation
+//! are never merged; the name is the step's id. A step the engine tried again is one testcase
+//! whose earlier tries are reruns (flaky when a later try passed), as nextest reports retries.
+//! Cases come in the order their steps began, and a retry group's own case takes no time of its
+//! own (its steps carry it), so case times add up to at most the suite's.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use quick_xml::Writer;
-use quick_xml::events::{BytesText, Event as Xml};
+use quick_junit::{
+    FlakyOrRerun, NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 use rigor_runner::event::{Event, RunInfo, RunOutcome, StepOutcome, Subscriber, SubscriberError};
 
-/// One step as JUnit shows it.
+/// One try of a step.
+#[derive(Debug, Clone)]
+struct Try {
+    outcome: StepOutcome,
+    duration: Duration,
+    /// Value-against-limits lines of the measurements this try took.
+    measurements: Vec<String>,
+}
+
+/// One step as JUnit shows it: every try, in order.
 #[derive(Debug, Clone)]
 struct Case {
-    name: String,
-    duration: Duration,
-    outcome: StepOutcome,
-    /// Value-against-limits lines of the measurements this step took.
-    measurements: Vec<String>,
+    /// The step's place in the plan (retries share it).
+    index: u32,
+    label: String,
+    kind: &'static str,
+    tries: Vec<Try>,
 }
 
 /// One unit run as JUnit shows it.
@@ -29,8 +44,27 @@ struct Case {
 struct Suite {
     run: Arc<RunInfo>,
     cases: Vec<Case>,
+    /// Measurements of the step now running, by step index.
     pending: BTreeMap<u32, Vec<String>>,
     outcome: Option<(RunOutcome, Option<String>, Duration)>,
+}
+
+impl Suite {
+    fn case(&mut self, index: u32, label: &str, kind: &'static str) -> &mut Case {
+        let at = match self.cases.iter().position(|c| c.index == index) {
+            Some(at) => at,
+            None => {
+                self.cases.push(Case {
+                    index,
+                    label: label.to_owned(),
+                    kind,
+                    tries: Vec::new(),
+                });
+                self.cases.len() - 1
+            }
+        };
+        &mut self.cases[at]
+    }
 }
 
 /// Collects runs and writes one JUnit file when all are over.
@@ -52,137 +86,108 @@ impl JunitWriter {
         }
     }
 
+    /// The report for everything collected so far.
+    pub fn report(&self) -> Report {
+        let mut report = Report::new("rigor");
+        for s in self.done.iter().chain(self.open.values()) {
+            report.add_test_suite(suite(s));
+        }
+        report
+    }
+
     /// The XML for everything collected so far.
-    pub fn render(&self) -> Result<Vec<u8>, std::io::Error> {
-        let suites: Vec<&Suite> = self.done.iter().chain(self.open.values()).collect();
-        let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
-        w.write_event(Xml::Decl(quick_xml::events::BytesDecl::new(
-            "1.0",
-            Some("UTF-8"),
-            None,
-        )))?;
-        let count = |f: &dyn Fn(&Case) -> bool| {
-            suites
-                .iter()
-                .flat_map(|s| &s.cases)
-                .filter(|c| f(c))
-                .count()
-                .to_string()
-        };
-        let total: f64 = suites
-            .iter()
-            .map(|s| s.outcome.as_ref().map_or(0.0, |o| o.2.as_secs_f64()))
-            .sum();
-        w.create_element("testsuites")
-            .with_attributes([
-                ("name", "rigor"),
-                ("tests", count(&|_| true).as_str()),
-                (
-                    "failures",
-                    count(&|c| matches!(c.outcome, StepOutcome::Fail { .. })).as_str(),
-                ),
-                (
-                    "errors",
-                    count(&|c| matches!(c.outcome, StepOutcome::Error { .. })).as_str(),
-                ),
-                ("time", format!("{total:.3}").as_str()),
-            ])
-            .write_inner_content(|w| {
-                for s in &suites {
-                    suite(w, s)?;
-                }
-                Ok::<_, std::io::Error>(())
-            })?;
-        Ok(w.into_inner())
+    pub fn render(&self) -> Result<String, quick_junit::SerializeError> {
+        self.report().to_string()
     }
 }
 
-fn suite<W: Write>(w: &mut Writer<W>, s: &Suite) -> Result<(), std::io::Error> {
+fn suite(s: &Suite) -> TestSuite {
     let r = &s.run;
-    let n = |f: &dyn Fn(&Case) -> bool| s.cases.iter().filter(|c| f(c)).count().to_string();
-    let time = s.outcome.as_ref().map_or(0.0, |o| o.2.as_secs_f64());
-    let name = format!("{} {} attempt {}", r.scenario, r.unit, r.attempt);
-    w.create_element("testsuite")
-        .with_attributes([
-            ("name", name.as_str()),
-            ("tests", n(&|_| true).as_str()),
-            (
-                "failures",
-                n(&|c| matches!(c.outcome, StepOutcome::Fail { .. })).as_str(),
-            ),
-            (
-                "errors",
-                n(&|c| matches!(c.outcome, StepOutcome::Error { .. })).as_str(),
-            ),
-            (
-                "skipped",
-                n(&|c| matches!(c.outcome, StepOutcome::Skipped)).as_str(),
-            ),
-            ("time", format!("{time:.3}").as_str()),
-            ("hostname", r.station.as_deref().unwrap_or(&r.rig)),
-        ])
-        .write_inner_content(|w| {
-            w.create_element("properties").write_inner_content(|w| {
-                for (k, v) in properties(r, s.outcome.as_ref()) {
-                    w.create_element("property")
-                        .with_attributes([("name", k), ("value", v.as_str())])
-                        .write_empty()?;
-                }
-                Ok::<_, std::io::Error>(())
-            })?;
-            let classname = format!("{}.{}", r.scenario, r.generation);
-            for c in &s.cases {
-                let time = format!("{:.3}", c.duration.as_secs_f64());
-                let el = w.create_element("testcase").with_attributes([
-                    ("name", c.name.as_str()),
-                    ("classname", classname.as_str()),
-                    ("time", time.as_str()),
-                ]);
-                let detail = c.measurements.join("\n");
-                match &c.outcome {
-                    StepOutcome::Pass if detail.is_empty() => {
-                        el.write_empty()?;
-                    }
-                    StepOutcome::Pass => {
-                        el.write_inner_content(|w| {
-                            w.create_element("system-out")
-                                .write_text_content(BytesText::new(&detail))?;
-                            Ok::<_, std::io::Error>(())
-                        })?;
-                    }
-                    StepOutcome::Skipped => {
-                        el.write_inner_content(|w| {
-                            w.create_element("skipped").write_empty()?;
-                            Ok::<_, std::io::Error>(())
-                        })?;
-                    }
-                    StepOutcome::Fail { message } | StepOutcome::Error { message, .. } => {
-                        let (tag, kind) = match &c.outcome {
-                            StepOutcome::Error { class, .. } => {
-                                ("error", format!("{class:?}").to_lowercase())
-                            }
-                            _ => ("failure", "device".to_owned()),
-                        };
-                        let body = if detail.is_empty() {
-                            message.clone()
-                        } else {
-                            format!("{message}\n{detail}")
-                        };
-                        el.write_inner_content(|w| {
-                            w.create_element(tag)
-                                .with_attributes([
-                                    ("message", message.as_str()),
-                                    ("type", kind.as_str()),
-                                ])
-                                .write_text_content(BytesText::new(&body))?;
-                            Ok::<_, std::io::Error>(())
-                        })?;
-                    }
-                }
+    let mut suite = TestSuite::new(format!(
+        "{} on {}, attempt {}",
+        r.scenario, r.unit, r.attempt
+    ));
+    if let Some((_, _, time)) = &s.outcome {
+        suite.set_time(*time);
+    }
+    for (k, v) in properties(r, s.outcome.as_ref()) {
+        suite.add_property(Property::new(k, v));
+    }
+    let classname = format!("{}.{}.{}", r.scenario, r.generation, r.unit);
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in &s.cases {
+        // Steps without an id are labelled by their kind (`power` on, `power` off): the second
+        // of a label is `power (2)`, the same in every run of the plan.
+        let n = seen.entry(c.label.as_str()).or_default();
+        *n += 1;
+        let name = if *n == 1 {
+            c.label.clone()
+        } else {
+            format!("{} ({n})", c.label)
+        };
+        let Some((last, earlier)) = c.tries.split_last() else {
+            continue;
+        };
+        let mut status = status_of(last);
+        for t in earlier {
+            if let Some(rerun) = rerun_of(t) {
+                status.add_rerun(rerun);
             }
-            Ok::<_, std::io::Error>(())
-        })?;
-    Ok(())
+        }
+        if matches!(status, TestCaseStatus::NonSuccess { .. }) {
+            status.set_rerun_kind(FlakyOrRerun::Rerun);
+        }
+        let mut case = TestCase::new(name, status);
+        case.set_classname(classname.clone());
+        // A retry group's steps carry its time: counting it again would exceed the suite's.
+        if c.kind != "retry" {
+            case.set_time(c.tries.iter().map(|t| t.duration).sum());
+        }
+        if !last.measurements.is_empty() {
+            case.set_system_out(last.measurements.join("\n"));
+        }
+        suite.add_test_case(case);
+    }
+    suite
+}
+
+/// The kind and type of a try that did not pass.
+fn non_success(t: &Try) -> Option<(NonSuccessKind, String, &str)> {
+    match &t.outcome {
+        StepOutcome::Fail { message } => Some((NonSuccessKind::Failure, "device".into(), message)),
+        StepOutcome::Error { class, message } => {
+            Some((NonSuccessKind::Error, class.to_string(), message))
+        }
+        StepOutcome::Pass | StepOutcome::Skipped => None,
+    }
+}
+
+fn status_of(t: &Try) -> TestCaseStatus {
+    if matches!(t.outcome, StepOutcome::Skipped) {
+        return TestCaseStatus::skipped();
+    }
+    let Some((kind, ty, message)) = non_success(t) else {
+        return TestCaseStatus::success();
+    };
+    let mut status = TestCaseStatus::non_success(kind);
+    status.set_message(message).set_type(ty);
+    status.set_description(if t.measurements.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{message}\n{}", t.measurements.join("\n"))
+    });
+    status
+}
+
+fn rerun_of(t: &Try) -> Option<TestRerun> {
+    let (kind, ty, message) = non_success(t)?;
+    let mut rerun = TestRerun::new(kind);
+    rerun
+        .set_message(message)
+        .set_type(ty)
+        .set_time(t.duration)
+        .set_description(message);
+    Some(rerun)
 }
 
 fn properties(
@@ -198,6 +203,7 @@ fn properties(
         ("fixture", r.fixture.clone()),
         ("rig", r.rig.clone()),
         ("slot", r.slot.clone()),
+        ("scenario", r.scenario.clone()),
         ("scenario.version", r.scenario_version.to_string()),
         ("scenario.hash", r.scenario_hash.clone()),
         ("limit-set.hash", r.limit_set_hash.clone()),
@@ -207,7 +213,7 @@ fn properties(
     p.extend(r.firmware_version.clone().map(|s| ("firmware.version", s)));
     p.extend(r.firmware_sha256.clone().map(|s| ("firmware.sha256", s)));
     if let Some((o, _, _)) = outcome {
-        p.push(("outcome", format!("{o:?}").to_lowercase()));
+        p.push(("outcome", o.name().to_owned()));
     }
     p
 }
@@ -224,6 +230,18 @@ impl Subscriber for JunitWriter {
                 };
                 if let Some(old) = self.open.insert(run.slot.clone(), suite) {
                     self.done.push(old);
+                }
+            }
+            Event::StepStarted {
+                slot,
+                index,
+                label,
+                kind,
+                ..
+            } => {
+                // The case takes its place when its step first begins: a retry group before its steps.
+                if let Some(s) = self.open.get_mut(slot) {
+                    s.case(*index, label, kind);
                 }
             }
             Event::Measured {
@@ -243,18 +261,16 @@ impl Subscriber for JunitWriter {
                 slot,
                 index,
                 label,
-                attempt,
+                kind,
                 outcome,
                 duration,
                 ..
             } => {
                 if let Some(s) = self.open.get_mut(slot) {
                     let measurements = s.pending.remove(index).unwrap_or_default();
-                    let name = format!("{index:02} {label} [attempt {attempt}]");
-                    s.cases.push(Case {
-                        name,
-                        duration: *duration,
+                    s.case(*index, label, kind).tries.push(Try {
                         outcome: outcome.clone(),
+                        duration: *duration,
                         measurements,
                     });
                 }
@@ -272,7 +288,7 @@ impl Subscriber for JunitWriter {
                     self.done.push(s);
                 }
             }
-            Event::StepStarted { .. } | Event::Artifact { .. } => {}
+            Event::Artifact { .. } => {}
         }
     }
 
@@ -281,7 +297,7 @@ impl Subscriber for JunitWriter {
             what: format!("writing {}", self.path.display()),
             source,
         };
-        let xml = self.render().map_err(err)?;
+        let xml = self.render().map_err(|e| err(std::io::Error::other(e)))?;
         std::fs::write(&self.path, xml).map_err(err)
     }
 }
@@ -289,14 +305,13 @@ impl Subscriber for JunitWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quick_xml::events::Event as X;
     use rigor_runner::event::FailureClass;
     use rigor_runner::measurement::{Judged, Value, Verdict};
     use std::time::SystemTime;
 
-    fn run() -> Arc<RunInfo> {
+    fn run(unit: &str, slot: &str) -> Arc<RunInfo> {
         Arc::new(RunInfo {
-            unit: "FC2-000042".into(),
+            unit: unit.into(),
             attempt: 2,
             family: "fridge-ctl".into(),
             generation: "gen2".into(),
@@ -307,7 +322,7 @@ mod tests {
             limit_set_hash: "cd".into(),
             station: Some("eol-3".into()),
             rig: "virtual-bench".into(),
-            slot: "slot2".into(),
+            slot: slot.into(),
             fixture: "fx-fridge-gen2".into(),
             operator: None,
             firmware_version: Some("2.1.0".into()),
@@ -316,74 +331,59 @@ mod tests {
         })
     }
 
-    /// Every element's name with its attributes, and every text, in document order.
-    fn parse(xml: &[u8]) -> Vec<String> {
-        let mut r = quick_xml::Reader::from_reader(xml);
-        let mut out = Vec::new();
-        let mut buf = Vec::new();
-        let mut text = String::new();
-        loop {
-            let event = r.read_event_into(&mut buf).unwrap();
-            if !matches!(event, X::Text(_) | X::GeneralRef(_)) && !text.trim().is_empty() {
-                out.push(std::mem::take(&mut text));
-            }
-            match event {
-                X::GeneralRef(e) => text.push_str(match e.decode().unwrap().as_ref() {
-                    "lt" => "<",
-                    "gt" => ">",
-                    "amp" => "&",
-                    "quot" => "\"",
-                    other => panic!("entity {other}"),
-                }),
-                X::Start(e) | X::Empty(e) => {
-                    text.clear();
-                    let attrs: Vec<String> = e
-                        .attributes()
-                        .map(|a| {
-                            let a = a.unwrap();
-                            format!(
-                                "{}={}",
-                                String::from_utf8_lossy(a.key.as_ref()),
-                                a.unescape_value().unwrap()
-                            )
-                        })
-                        .collect();
-                    out.push(format!(
-                        "<{} {}>",
-                        String::from_utf8_lossy(e.name().as_ref()),
-                        attrs.join(" ")
-                    ));
-                }
-                X::Text(t) => text.push_str(&t.decode().unwrap()),
-                X::Eof => break,
-                _ => {}
-            }
-            buf.clear();
+    fn step(
+        slot: &str,
+        index: u32,
+        label: &str,
+        kind: &'static str,
+        attempt: u32,
+        outcome: StepOutcome,
+        ms: u64,
+    ) -> [Event; 2] {
+        [
+            Event::StepStarted {
+                slot: slot.into(),
+                index,
+                label: label.into(),
+                kind,
+                attempt,
+            },
+            Event::StepFinished {
+                slot: slot.into(),
+                index,
+                label: label.into(),
+                kind,
+                attempt,
+                outcome,
+                duration: Duration::from_millis(ms),
+            },
+        ]
+    }
+
+    fn feed(j: &mut JunitWriter, events: impl IntoIterator<Item = Event>) {
+        for e in events {
+            j.on_event(&e);
         }
-        out
     }
 
     #[test]
     fn a_failed_measurement_shows_its_value_against_its_limits() {
         let mut j = JunitWriter::new("unused.xml");
-        let slot = "slot2".to_owned();
-        j.on_event(&Event::RunStarted { run: run() });
-        j.on_event(&Event::StepFinished {
-            slot: slot.clone(),
-            index: 0,
-            label: "power".into(),
-            kind: "power",
-            attempt: 1,
-            outcome: StepOutcome::Pass,
-            duration: Duration::from_millis(5),
+        let slot = "slot2";
+        j.on_event(&Event::RunStarted {
+            run: run("FC2-000042", slot),
         });
+        feed(
+            &mut j,
+            step(slot, 0, "power", "power", 1, StepOutcome::Pass, 5),
+        );
         j.on_event(&Event::Measured {
-            slot: slot.clone(),
+            slot: slot.into(),
             index: 1,
             judged: Judged {
                 name: "idle_current".into(),
                 value: Value::Number(0.121),
-                unit: Some(rigor_model_unit()),
+                unit: Some(rigor_model::unit::Unit::Ampere),
                 limits: "0.04 <= x <= 0.08".into(),
                 comparator: rigor_model::limits::Comparator::Range {
                     low: Some(rigor_model::limits::Bound::Inclusive(0.04)),
@@ -394,81 +394,90 @@ mod tests {
             },
         });
         let message = "idle_current = 0.121 A, limits 0.04 <= x <= 0.08 A".to_owned();
-        j.on_event(&Event::StepFinished {
-            slot: slot.clone(),
-            index: 1,
-            label: "idle".into(),
-            kind: "measure",
-            attempt: 1,
-            outcome: StepOutcome::Fail {
-                message: message.clone(),
-            },
-            duration: Duration::from_millis(7),
-        });
-        j.on_event(&Event::StepFinished {
-            slot: slot.clone(),
-            index: 2,
-            label: "banner".into(),
-            kind: "console.expect",
-            attempt: 1,
-            outcome: StepOutcome::Error {
-                class: FailureClass::Infrastructure,
-                message: "port vanished".into(),
-            },
-            duration: Duration::from_millis(1),
-        });
+        let failed = StepOutcome::Fail {
+            message: message.clone(),
+        };
+        feed(&mut j, step(slot, 1, "idle", "measure", 1, failed, 7));
+        let vanished = StepOutcome::Error {
+            class: FailureClass::Infrastructure,
+            message: "port vanished".into(),
+        };
+        feed(
+            &mut j,
+            step(slot, 2, "banner", "console.expect", 1, vanished, 1),
+        );
+        // A second step with the same label (the teardown's `power: off`) is a case of its own.
+        feed(
+            &mut j,
+            step(slot, 3, "power", "power", 1, StepOutcome::Pass, 1),
+        );
+        // The engine's safe state has no place in the plan; its case is named, not numbered.
+        feed(
+            &mut j,
+            step(
+                slot,
+                u32::MAX,
+                "safe-state",
+                "teardown",
+                1,
+                StepOutcome::Pass,
+                2,
+            ),
+        );
         j.on_event(&Event::RunFinished {
-            run: run(),
+            run: run("FC2-000042", slot),
             outcome: RunOutcome::Fail,
             class: Some(FailureClass::Device),
-            message: Some(message.clone()),
+            message: Some(message),
             duration: Duration::from_millis(20),
         });
-        let doc = parse(&j.render().unwrap());
-        assert!(
-            doc.contains(
-                &"<testsuites name=rigor tests=3 failures=1 errors=1 time=0.020>".to_owned()
-            ),
-            "{doc:#?}"
-        );
-        assert!(doc.contains(&"<testsuite name=smoke FC2-000042 attempt 2 tests=3 failures=1 errors=1 skipped=0 time=0.020 hostname=eol-3>".to_owned()), "{doc:#?}");
-        for p in [
-            "serial value=FC2-000042",
-            "attempt value=2",
-            "generation value=gen2",
-            "fixture value=fx-fridge-gen2",
-            "firmware.version value=2.1.0",
-            "limit-set.hash value=cd",
-            "outcome value=fail",
-        ] {
-            assert!(
-                doc.contains(&format!("<property name={p}>")),
-                "{p} in {doc:#?}"
-            );
-        }
-        assert!(
-            doc.contains(
-                &"<testcase name=01 idle [attempt 1] classname=smoke.gen2 time=0.007>".to_owned()
-            ),
-            "{doc:#?}"
-        );
-        assert!(
-            doc.contains(&format!("<failure message={message} type=device>")),
-            "{doc:#?}"
-        );
-        assert!(
-            doc.contains(&format!(
-                "{message}\nFAIL idle_current = 0.121 A, limits 0.04 <= x <= 0.08 A"
-            )),
-            "{doc:#?}"
-        );
-        assert!(
-            doc.contains(&"<error message=port vanished type=infrastructure>".to_owned()),
-            "{doc:#?}"
-        );
+        insta::assert_snapshot!(j.render().unwrap());
     }
 
-    fn rigor_model_unit() -> rigor_model::unit::Unit {
-        rigor_model::unit::Unit::Ampere
+    /// Regression: a retried step became one case per try (`[attempt 1]`, `[attempt 2]`), a
+    /// retry group's case came after its steps, and two units of one generation shared a
+    /// classname, so CI tools merged them.
+    #[test]
+    fn retried_steps_are_reruns_and_each_unit_has_its_own_classname() {
+        let mut j = JunitWriter::new("unused.xml");
+        for (unit, slot) in [("FC2-000201", "slot2"), ("FC2-000202", "slot4")] {
+            j.on_event(&Event::RunStarted {
+                run: run(unit, slot),
+            });
+            let gone = || StepOutcome::Error {
+                class: FailureClass::Infrastructure,
+                message: "psu-1 is gone".into(),
+            };
+            // Tried again by the rig's policy: flaky, then passed.
+            feed(&mut j, step(slot, 0, "power-on", "power", 1, gone(), 3));
+            feed(
+                &mut j,
+                step(slot, 0, "power-on", "power", 2, StepOutcome::Pass, 4),
+            );
+            // A retry group whose step failed both times.
+            let [group_started, _] = step(slot, 1, "settle", "retry", 1, StepOutcome::Pass, 0);
+            j.on_event(&group_started);
+            let late = || StepOutcome::Fail {
+                message: "no `ready` within 1s".into(),
+            };
+            feed(
+                &mut j,
+                step(slot, 2, "ready", "console.expect", 1, late(), 10),
+            );
+            feed(
+                &mut j,
+                step(slot, 2, "ready", "console.expect", 2, late(), 10),
+            );
+            let [_, group_finished] = step(slot, 1, "settle", "retry", 2, late(), 25);
+            j.on_event(&group_finished);
+            j.on_event(&Event::RunFinished {
+                run: run(unit, slot),
+                outcome: RunOutcome::Fail,
+                class: Some(FailureClass::Device),
+                message: Some("no `ready` within 1s".into()),
+                duration: Duration::from_millis(40),
+            });
+        }
+        insta::assert_snapshot!(j.render().unwrap());
     }
 }
