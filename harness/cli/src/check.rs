@@ -30,8 +30,25 @@ pub fn paths_or_default(given: &[PathBuf]) -> Vec<PathBuf> {
 pub enum Format {
     /// For people.
     Text,
-    /// One JSON document with diagnostics and the matrix.
+    /// For programs: `check` prints one JSON document with the diagnostics and the matrix;
+    /// `run` prints every event as a JSON line.
     Json,
+}
+
+/// Where the rigor files are: the same option on every command that reads them.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Tree {
+    /// A file or folder of rigor files; repeat for several (default: the shipped folders,
+    /// device-profiles, rigs, fixtures and examples, where they are).
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+impl Tree {
+    /// The given paths, or the shipped folders that exist here.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        paths_or_default(&self.paths)
+    }
 }
 
 /// Runs the check and returns the exit code.
@@ -54,7 +71,12 @@ pub fn run(paths: Vec<PathBuf>, parameters: &BTreeMap<String, Scalar>, format: F
                 "diagnostics": diags.iter().map(|d| serde_json::json!({
                     "file": d.origin.file, "line": d.origin.location.map(|l| l.line),
                     "column": d.origin.location.map(|l| l.column), "path": d.path,
-                    "message": d.message, "help": d.help, "rendered": d.to_string(),
+                    "message": d.message, "help": d.help,
+                    "related": d.related.iter().map(|(what, o)| serde_json::json!({
+                        "note": what, "file": o.file, "line": o.location.map(|l| l.line),
+                        "column": o.location.map(|l| l.column),
+                    })).collect::<Vec<_>>(),
+                    "rendered": d.to_string(),
                 })).collect::<Vec<_>>(),
                 "matrix": rows,
             });

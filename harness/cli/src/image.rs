@@ -41,9 +41,9 @@ pub enum ImageCommand {
         /// The device profile whose rules apply.
         #[arg(long)]
         profile: String,
-        /// Folders with rigor files (default: the shipped folders).
-        #[arg(long = "path")]
-        paths: Vec<PathBuf>,
+        /// The rigor files.
+        #[command(flatten)]
+        tree: crate::check::Tree,
     },
 }
 
@@ -92,8 +92,8 @@ pub fn run(command: ImageCommand) -> i32 {
         ImageCommand::Verify {
             image,
             profile,
-            paths,
-        } => verify(&image, &profile, &paths),
+            tree,
+        } => verify(&image, &profile, &tree.paths),
     }
 }
 

@@ -21,7 +21,11 @@ enum Command {
     /// Validate rigs, fixtures, profiles, instrument models and scenarios, bind every scenario to
     /// every generation, fixture and rig slot it applies to, and print the matrix. Touches no hardware.
     Check {
-        /// Files or folders to read (default: device-profiles, rigs, fixtures, examples).
+        /// The rigor files.
+        #[command(flatten)]
+        tree: check::Tree,
+        /// Files or folders to read, as with `--path` (kept for scripts that name them so).
+        #[arg(hide = true)]
         paths: Vec<PathBuf>,
         /// Give a scenario parameter a value: `--param build_dir=out/fw`.
         #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
@@ -79,12 +83,14 @@ fn main() -> anyhow::Result<()> {
         Command::Rig(command) => rig_probe::run(command),
         Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim::run(args)),
         Command::Check {
+            mut tree,
             paths,
             params,
             format,
         } => {
             let params: BTreeMap<String, Scalar> = params.into_iter().collect();
-            check::run(paths, &params, format)
+            tree.paths.extend(paths);
+            check::run(tree.paths, &params, format)
         }
         Command::Schema { kind, write } => {
             if let Some(dir) = write {

@@ -40,7 +40,7 @@ pub struct RunArgs {
     /// Write a JUnit report here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
-    /// Print every event as a JSON line instead of the progress lines.
+    /// `text`: progress lines; `json`: every event as a JSON line instead.
     #[arg(long, value_enum, default_value = "text")]
     pub format: crate::check::Format,
     /// Answer an operator prompt in a slot, `SLOT=TEXT` (a scanned label), in order; without an
@@ -58,9 +58,9 @@ pub struct RunArgs {
     /// The store file (SQLite) that keeps every unit's runs.
     #[arg(long, default_value = "rigor.db")]
     pub store: PathBuf,
-    /// Folders with rigor files (default: the shipped folders).
-    #[arg(long = "path")]
-    pub paths: Vec<PathBuf>,
+    /// The rigor files.
+    #[command(flatten)]
+    pub tree: crate::check::Tree,
 }
 
 /// Runs and returns the exit code.
@@ -72,7 +72,7 @@ pub async fn run(args: RunArgs) -> i32 {
 }
 
 async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
-    let catalog = rigor_station::load(&crate::check::paths_or_default(&args.paths))?;
+    let catalog = rigor_station::load(&args.tree.paths())?;
     let mut params: BTreeMap<String, Scalar> = args.params.iter().cloned().collect();
     if let Some(dir) = &args.firmware {
         params.insert(

@@ -1,7 +1,6 @@
 //! `rigor sim`: the virtual bench on its own, until Ctrl-C.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use crate::exit_code;
 
@@ -14,14 +13,14 @@ pub struct SimArgs {
     /// Units arrive blank: nothing boots until a scenario flashes it.
     #[arg(long)]
     pub blank: bool,
-    /// Folders with rigor files (default: the shipped folders).
-    #[arg(long = "path")]
-    pub paths: Vec<PathBuf>,
+    /// The rigor files.
+    #[command(flatten)]
+    pub tree: crate::check::Tree,
 }
 
 /// Starts the bench, prints where each unit's hardware is, and waits for Ctrl-C or SIGTERM.
 pub async fn run(args: SimArgs) -> i32 {
-    let catalog = match rigor_station::load(&crate::check::paths_or_default(&args.paths)) {
+    let catalog = match rigor_station::load(&args.tree.paths()) {
         Ok(catalog) => catalog,
         Err(e) => return exit_code::report(&e),
     };

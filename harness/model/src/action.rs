@@ -16,6 +16,15 @@ use crate::value::Scalar;
 pub trait FromShorthand: Sized {
     /// What the string form means; `Err` carries the message (and a `\nhelp: ` line).
     fn from_shorthand(s: &str) -> Result<Self, String>;
+
+    /// Whether the shorthand's words are ones YAML 1.1 readers (PyYAML, many CI tools) read as
+    /// booleans: `on` and `off` become `true` and `false` there.
+    const YAML11_BOOLEANS: bool = false;
+
+    /// What a boolean means where a YAML 1.1 reader turned the shorthand into one.
+    fn from_yaml11_bool(b: bool) -> Result<Self, String> {
+        Err(format!("`{b}` is not a value here"))
+    }
 }
 
 /// Write firmware into the device.
@@ -36,8 +45,9 @@ fn yes() -> bool {
     true
 }
 
-/// What a power step does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+/// What a power step does. `on` and `off` may come as the booleans a YAML 1.1 reader makes of
+/// them (`power: on` is `power: true` to PyYAML), so tools of either YAML version agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PowerState {
     /// Switch the supply on (at the profile's nominal voltage).
@@ -46,6 +56,55 @@ pub enum PowerState {
     Off,
     /// Off, wait, on.
     Cycle,
+}
+
+impl PowerState {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "on" => Ok(PowerState::On),
+            "off" => Ok(PowerState::Off),
+            "cycle" => Ok(PowerState::Cycle),
+            other => {
+                let help = crate::suggest::help(other, ["on", "off", "cycle"]).unwrap_or_default();
+                Err(format!("unknown power state `{other}`\nhelp: {help}"))
+            }
+        }
+    }
+
+    fn from_bool(on: bool) -> Self {
+        if on { PowerState::On } else { PowerState::Off }
+    }
+}
+
+impl<'de> Deserialize<'de> for PowerState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = PowerState;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("on, off or cycle")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<PowerState, E> {
+                PowerState::parse(s).map_err(E::custom)
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<PowerState, E> {
+                Ok(PowerState::from_bool(b))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for PowerState {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PowerState".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "on, off or cycle (true and false are on and off, as YAML 1.1 reads them)",
+            "oneOf": [ { "enum": ["on", "off", "cycle"] }, { "type": "boolean" } ]
+        })
+    }
 }
 
 /// Switch the device's power.
@@ -64,17 +123,18 @@ pub struct Power {
 
 impl FromShorthand for Power {
     fn from_shorthand(s: &str) -> Result<Self, String> {
-        let state = match s {
-            "on" => PowerState::On,
-            "off" => PowerState::Off,
-            "cycle" => PowerState::Cycle,
-            other => {
-                let help = crate::suggest::help(other, ["on", "off", "cycle"]).unwrap_or_default();
-                return Err(format!("unknown power state `{other}`\nhelp: {help}"));
-            }
-        };
         Ok(Power {
-            state,
+            state: PowerState::parse(s)?,
+            volts: None,
+            off_for: None,
+        })
+    }
+
+    const YAML11_BOOLEANS: bool = true;
+
+    fn from_yaml11_bool(b: bool) -> Result<Self, String> {
+        Ok(Power {
+            state: PowerState::from_bool(b),
             volts: None,
             off_for: None,
         })

@@ -60,6 +60,9 @@ impl<'de, T: Deserialize<'de> + FromShorthand> Deserialize<'de> for Shorthand<T>
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Shorthand<T>, E> {
                 T::from_shorthand(s).map(Shorthand).map_err(E::custom)
             }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Shorthand<T>, E> {
+                T::from_yaml11_bool(b).map(Shorthand).map_err(E::custom)
+            }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Shorthand<T>, A::Error> {
                 T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Shorthand)
             }
@@ -119,9 +122,13 @@ macro_rules! actions {
     (@read $map:ident $ty:ty) => { $map.next_value::<$ty>()? };
     (@read $map:ident $ty:ty, shorthand) => { $map.next_value::<Shorthand<$ty>>()?.0 };
     (@schema $g:ident $ty:ty) => { $g.subschema_for::<$ty>().to_value() };
-    (@schema $g:ident $ty:ty, shorthand) => {
-        serde_json::json!({ "oneOf": [ { "type": "string" }, $g.subschema_for::<$ty>().to_value() ] })
-    };
+    (@schema $g:ident $ty:ty, shorthand) => {{
+        let mut forms = vec![serde_json::json!({ "type": "string" }), $g.subschema_for::<$ty>().to_value()];
+        if <$ty as FromShorthand>::YAML11_BOOLEANS {
+            forms.push(serde_json::json!({ "type": "boolean" }));
+        }
+        serde_json::json!({ "oneOf": forms })
+    }};
 }
 
 actions! {

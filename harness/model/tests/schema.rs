@@ -112,3 +112,68 @@ fn the_schema_rejects_what_the_loader_rejects() {
         assert!(!validator.is_valid(&bad), "schema accepted {bad}");
     }
 }
+
+/// The shipped files as a YAML 1.1 reader (PyYAML, what many CI tools and scripts use) reads
+/// them: `power: on` is `power: true` there.
+fn read_as_yaml_1_1(file: &Path) -> serde_json::Value {
+    let python = std::env::var("RIGOR_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let out = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1])), default=str))",
+        ])
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("{python}: {e}; `bash .ci/run` installs PyYAML in .ci/venv"));
+    assert!(
+        out.status.success(),
+        "PyYAML could not read {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Regression: the shipped scenarios write `power: on`, which PyYAML reads as `true`, and the
+/// schema refused it, so every YAML 1.1 tool called the shipped files invalid.
+#[test]
+fn every_shipped_file_read_as_yaml_1_1_satisfies_its_schema() {
+    let mut booleans = 0;
+    for file in shipped_files() {
+        let (kind, _) = kind_and_modeline(&file);
+        let instance = read_as_yaml_1_1(&file);
+        booleans += instance.to_string().matches("\"power\":true").count();
+        let validator = jsonschema::validator_for(&schema::json_schema(kind)).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} read as YAML 1.1 does not satisfy its schema:\n{}",
+            file.display(),
+            errors.join("\n")
+        );
+    }
+    // The case this pins is there: PyYAML did turn `power: on` into a boolean.
+    assert!(booleans > 0);
+}
+
+#[test]
+fn the_loader_reads_yaml_1_1_booleans_as_power_on_and_off() {
+    for (text, state) in [
+        ("true", rigor_model::action::PowerState::On),
+        ("false", rigor_model::action::PowerState::Off),
+        (
+            "{ state: true, volts: 8.5 }",
+            rigor_model::action::PowerState::On,
+        ),
+    ] {
+        let steps: Vec<rigor_model::step::Step> =
+            yaml_serde::from_str(&format!("- power: {text}\n")).unwrap();
+        match &steps[0].action {
+            rigor_model::step::Action::Power(p) => assert_eq!(p.state, state, "{text}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
