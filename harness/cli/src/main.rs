@@ -25,8 +25,8 @@ enum Command {
         #[command(flatten)]
         tree: check::Tree,
         /// Files or folders to read, as with `--path` (kept for scripts that name them so).
-        #[arg(hide = true)]
-        paths: Vec<PathBuf>,
+        #[arg(hide = true, value_name = "PATH", id = "positional_paths")]
+        positional: Vec<PathBuf>,
         /// Give a scenario parameter a value: `--param build_dir=out/fw`.
         #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
         params: Vec<(String, Scalar)>,
@@ -84,12 +84,12 @@ fn main() -> anyhow::Result<()> {
         Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim::run(args)),
         Command::Check {
             mut tree,
-            paths,
+            positional,
             params,
             format,
         } => {
             let params: BTreeMap<String, Scalar> = params.into_iter().collect();
-            tree.paths.extend(paths);
+            tree.paths.extend(positional);
             check::run(tree.paths, &params, format)
         }
         Command::Schema { kind, write } => {

@@ -109,7 +109,7 @@ fn write_tree(dir: &Path, console: &str, psu: std::net::SocketAddr) {
     std::fs::write(
         dir.join("rig.yaml"),
         format!(
-            "rig: test-bench\nstation: {{ id: test-1 }}\ninstruments:\n  psu-t: {{ model: riden-rd6006, modbus: {{ tcp: {{ address: \"{psu}\", unit: 1 }} }} }}\n\
+            "rig: test-bench\nstation: {{ id: test-1 }}\npermissions: {{ flash: true }}\ninstruments:\n  psu-t: {{ model: riden-rd6006, modbus: {{ tcp: {{ address: \"{psu}\", unit: 1 }} }} }}\n\
              slots:\n  s1:\n    kind: test-socket\n    serial: {{ uart0: {{ path: {console} }} }}\n    instruments: {{ psu: psu-t }}\n\
              \x20   power: {{ supply: {{ instrument: psu, set-voltage: voltage_set, set-current: current_set }} }}\n"
         ),

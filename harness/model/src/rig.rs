@@ -33,9 +33,10 @@ pub struct Rig {
     /// GPIO and sensors behind the slot's `virtual` channels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qemu: Option<QemuRig>,
-    /// Whether scenarios may run shell commands on this station (off unless said).
+    /// What the station's owner lets scenarios do to the units in it: each destructive act is
+    /// off unless granted here.
     #[serde(default)]
-    pub allow_shell: bool,
+    pub permissions: Permissions,
     /// Defaults for runs on this rig.
     #[serde(default)]
     pub defaults: RigDefaults,
@@ -430,4 +431,64 @@ pub struct TunPoint {
 pub struct NetemPoint {
     /// Interface name.
     pub interface: String,
+}
+
+/// The destructive acts a station allows, as probe-rs asks for `Permissions` before erasing a
+/// chip: each is off unless the rig grants it, and a scenario that needs one the rig does not
+/// grant does not bind (`rigor check` names the step and the permission).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Permissions {
+    /// Erase and write a unit's flash (`flash` steps).
+    #[serde(default)]
+    pub flash: bool,
+    /// Write a unit's non-volatile memory: its serial, keys or calibration (`i2c.write` to a
+    /// memory part, one the profile gives a `size`).
+    #[serde(default)]
+    pub provision: bool,
+    /// Run commands on the station (`shell` steps).
+    #[serde(default)]
+    pub shell: bool,
+}
+
+/// A permission a step needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// See [`Permissions::flash`].
+    Flash,
+    /// See [`Permissions::provision`].
+    Provision,
+    /// See [`Permissions::shell`].
+    Shell,
+}
+
+impl Permission {
+    /// Its key under `permissions:`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Permission::Flash => "flash",
+            Permission::Provision => "provision",
+            Permission::Shell => "shell",
+        }
+    }
+
+    /// What it allows, for people.
+    pub fn act(self) -> &'static str {
+        match self {
+            Permission::Flash => "erase and write a unit's flash",
+            Permission::Provision => "write a unit's non-volatile memory",
+            Permission::Shell => "run shell commands",
+        }
+    }
+}
+
+impl Permissions {
+    /// Whether `p` is granted.
+    pub fn grants(self, p: Permission) -> bool {
+        match p {
+            Permission::Flash => self.flash,
+            Permission::Provision => self.provision,
+            Permission::Shell => self.shell,
+        }
+    }
 }

@@ -58,6 +58,7 @@ const RIG: &str = indoc! {"
         instruments: { psu: psu1 }
         power: { supply: { instrument: psu } }
         net: { wan0: virtual }
+    permissions: { flash: true, provision: true }
 "};
 
 const FIXTURE: &str = indoc! {"
@@ -560,7 +561,7 @@ fn cases() -> Vec<Case> {
             "shell on a rig that does not allow it",
             "- shell: { run: 'true' }",
             &[
-                "scenarios/smoke.yaml:9:12: steps[3].shell: rig `bench` does not allow shell steps\n  help: a station runs commands only if its owner says so: `allow-shell: true` in the rig\n  note: the rig is at rigs/bench.yaml:1:1",
+                "scenarios/smoke.yaml:9:12: steps[3].shell: rig `bench` does not permit this step to run shell commands (permission `shell`)\n  help: a station does this only if its owner says so: `permissions: { shell: true }` in the rig\n  note: the rig is at rigs/bench.yaml:1:1",
             ],
         ),
         step(
@@ -693,6 +694,31 @@ fn a_fixture_that_does_not_fit_the_generation_is_refused() {
         got,
         [
             "fixtures/fx2.yaml:2:7: fits: fixture `fx2` does not fit `dev-gen1`\n  help: it holds dev gen2; use a fixture made for gen1\n  note: the profile is at profiles/gen1.yaml:1:1"
+        ]
+    );
+}
+
+/// Destructive acts need the rig's permission: a rig that grants none refuses a flash and an
+/// EEPROM write at `rigor check`, naming the step, the permission and where to grant it.
+#[test]
+fn flashing_and_provisioning_need_the_rigs_permission() {
+    let rig = RIG.replace("permissions: { flash: true, provision: true }\n", "");
+    let profile = PROFILE_GEN1.replace(
+        "i2c:\n",
+        "i2c:\n  eeprom: { address: 0x50, size: 256, registers: { serial: { address: 0, bytes: 16 } } }\n",
+    );
+    let scenario = with_step(
+        "- flash: { image: fw.elf }\n- i2c.write: { device: eeprom, register: serial, data: [0x46] }",
+    );
+    assert_eq!(
+        diagnostics(&[
+            ("rigs/bench.yaml", &rig),
+            ("profiles/gen1.yaml", &profile),
+            ("scenarios/smoke.yaml", &scenario)
+        ]),
+        [
+            "scenarios/smoke.yaml:9:12: steps[3].flash: rig `bench` does not permit this step to erase and write a unit's flash (permission `flash`)\n  help: a station does this only if its owner says so: `permissions: { flash: true }` in the rig\n  note: the rig is at rigs/bench.yaml:1:1",
+            "scenarios/smoke.yaml:10:16: steps[4].i2c.write: rig `bench` does not permit this step to write a unit's non-volatile memory (permission `provision`)\n  help: a station does this only if its owner says so: `permissions: { provision: true }` in the rig\n  note: the rig is at rigs/bench.yaml:1:1",
         ]
     );
 }

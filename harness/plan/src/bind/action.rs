@@ -1,5 +1,7 @@
 //! Binding each kind of step: the dispatch from a step as written to a bound action.
 
+use rigor_model::rig::Permission;
+
 use super::*;
 
 impl Binder<'_> {
@@ -12,6 +14,7 @@ impl Binder<'_> {
         let step = &at.placed.step;
         Some(match &step.action {
             Action::Flash(f) => {
+                self.permitted(at, Permission::Flash)?;
                 let image = self.text(at, "image", &f.image, scope);
                 let (method, probe) = self.flash_method(at, f.method)?;
                 let rules = self.t.profile.value.flash.as_ref();
@@ -149,6 +152,16 @@ impl Binder<'_> {
                 }
             }
             Action::I2cWrite(w) => {
+                let memory = self
+                    .t
+                    .profile
+                    .value
+                    .i2c
+                    .get(&w.device)
+                    .is_some_and(|d| d.size.is_some());
+                if memory {
+                    self.permitted(at, Permission::Provision)?;
+                }
                 let target = self.i2c(at, &w.device)?;
                 let (register, _) = self.register(at, &w.device, &w.register)?;
                 BoundAction::I2cWrite {
@@ -256,14 +269,7 @@ impl Binder<'_> {
                 }
             }
             Action::Shell(s) => {
-                if !self.t.rig.value.allow_shell {
-                    self.diags.push(
-                        at.error("", format!("rig `{}` does not allow shell steps", self.t.rig.value.rig))
-                            .with_help("a station runs commands only if its owner says so: `allow-shell: true` in the rig")
-                            .with_related("the rig is", self.t.rig.ctx.origin("")),
-                    );
-                    return None;
-                }
+                self.permitted(at, Permission::Shell)?;
                 if let Some(name) = &s.output {
                     self.captures.define(name);
                 }
@@ -276,5 +282,30 @@ impl Binder<'_> {
             // Includes were expanded when the scenario was loaded.
             Action::Include(_) => return None,
         })
+    }
+
+    /// Whether the rig grants `p`; if not, says so at the step and where to grant it.
+    fn permitted(&mut self, at: &At<'_>, p: Permission) -> Option<()> {
+        let rig = &self.t.rig;
+        if rig.value.permissions.grants(p) {
+            return Some(());
+        }
+        self.diags.push(
+            at.error(
+                "",
+                format!(
+                    "rig `{}` does not permit this step to {} (permission `{}`)",
+                    rig.value.rig,
+                    p.act(),
+                    p.key()
+                ),
+            )
+            .with_help(format!(
+                "a station does this only if its owner says so: `permissions: {{ {}: true }}` in the rig",
+                p.key()
+            ))
+            .with_related("the rig is", rig.ctx.origin("")),
+        );
+        None
     }
 }
