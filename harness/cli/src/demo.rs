@@ -16,11 +16,33 @@ pub struct DemoArgs {
     /// Where the demo's firmware builds go.
     #[arg(long, default_value = "rigor-demo-firmware")]
     pub firmware: PathBuf,
+    /// The rig: `virtual-bench` (four simulated units of three generations) or `qemu` (the
+    /// fixture firmware built, signed and flashed onto an emulated board; needs
+    /// `qemu-system-arm` and `rustup target add thumbv7m-none-eabi`).
+    #[arg(long, default_value = "virtual-bench")]
+    pub rig: DemoRig,
+}
+
+/// The rigs the demo runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoRig {
+    /// The virtual bench.
+    VirtualBench,
+    /// The QEMU rig.
+    Qemu,
 }
 
 /// Runs the demo and returns the exit code.
 pub async fn run(args: DemoArgs) -> i32 {
-    let catalog = match rigor_station::load(&crate::check::paths_or_default(&[])) {
+    // The shipped files from this folder in a checkout, else the copy built into rigor.
+    let tree = match rigor_station::shipped::tree(std::path::Path::new(".")) {
+        Ok(tree) => tree,
+        Err(e) => {
+            eprintln!("error: cannot write the shipped rigor files to a temporary folder: {e}");
+            return exit_code::INFRASTRUCTURE;
+        }
+    };
+    let catalog = match rigor_station::load(tree.paths()) {
         Ok(catalog) => catalog,
         Err(e) => return exit_code::report(&e),
     };
@@ -29,7 +51,12 @@ pub async fn run(args: DemoArgs) -> i32 {
         junit: args.junit,
         firmware: args.firmware,
     };
-    match rigor_station::demo::run(&catalog, &files, &mut std::io::stdout()).await {
+    let mut out = std::io::stdout();
+    let ran = match args.rig {
+        DemoRig::VirtualBench => rigor_station::demo::run(&catalog, &files, &mut out).await,
+        DemoRig::Qemu => rigor_station::demo_qemu::run(&catalog, &files, &mut out).await,
+    };
+    match ran {
         Ok(true) => exit_code::SUCCESS,
         Ok(false) => exit_code::INFRASTRUCTURE,
         Err(rigor_station::demo::DemoError::Station(e)) => exit_code::report(&e),

@@ -156,3 +156,59 @@ fn firmware_that_locks_the_cpu_up_is_a_dead_device_not_a_rig_failure() {
         "{end:?}"
     );
 }
+
+/// The README's QEMU command: the firmware built, signed and flashed by one documented command,
+/// from a folder that is not a checkout, writing its files where it runs.
+#[test]
+fn rigor_demo_on_the_qemu_rig_builds_signs_and_runs_the_reflash() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rigor()
+        .args(["demo", "--rig", "qemu"])
+        .current_dir(dir.path())
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("QF-000001 qemu-reflash attempt 1: PASS"),
+        "{stdout}"
+    );
+    let store = dir.path().join("rigor-demo.db");
+    assert_eq!(rows(&store, "SELECT firmware_version FROM runs"), ["1.0.0"]);
+    assert!(
+        dir.path()
+            .join("rigor-demo-firmware/qemu-fridge-fw-2.0.0.elf.manifest.json")
+            .exists()
+    );
+}
+
+/// Regression: a blank board was asked its serial and the run waited 20 s before failing.
+#[test]
+fn a_blank_board_without_a_serial_is_refused_at_once_saying_how_to_give_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rigor()
+        .args([
+            "run",
+            "--rig",
+            "qemu",
+            "--scenario",
+            "qemu-reflash",
+            "--store",
+        ])
+        .arg(dir.path().join("rigor.db"))
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot tell its serial; give it with `--unit board=SERIAL`"),
+        "{stderr}"
+    );
+}

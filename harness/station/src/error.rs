@@ -112,6 +112,14 @@ pub enum RequestError {
         /// What it takes.
         expected: String,
     },
+    /// The unit in a slot cannot say its serial number, and none was given.
+    #[error("slot `{slot}`: {why}; give it with `--unit {slot}=SERIAL`")]
+    SerialNeeded {
+        /// The slot.
+        slot: String,
+        /// Why the unit cannot tell it.
+        why: &'static str,
+    },
     /// A bench option on a rig without a virtual bench.
     #[error("{option} builds simulated units; rig `{rig}` has no virtual bench")]
     NotSimulated {

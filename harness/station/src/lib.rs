@@ -28,12 +28,14 @@
 //! ```
 
 pub mod demo;
+pub mod demo_qemu;
 mod error;
 pub mod lease;
 pub mod open;
 mod qemu_slot;
 pub mod record;
 mod select;
+pub mod shipped;
 pub mod sim;
 mod slots;
 mod station;

@@ -173,6 +173,13 @@ impl Station {
         let mut devices = match &self.rig.value.qemu {
             // Each slot of a QEMU rig is a board of its own.
             Some(qemu) => {
+                if plan.unit.is_none() {
+                    return Err(RequestError::SerialNeeded {
+                        slot: plan.plan.slot.clone(),
+                        why: "a QEMU board starts with blank flash, so it cannot tell its serial",
+                    }
+                    .into());
+                }
                 let (machine, devices) =
                     crate::qemu_slot::start(qemu, &plan.plan, &plan.profile).await?;
                 self.machines.push(machine);
