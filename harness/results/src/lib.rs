@@ -23,6 +23,7 @@ mod error;
 mod filter;
 mod pareto;
 
+pub mod export;
 mod rejudge;
 pub mod render;
 mod retest;
@@ -31,6 +32,7 @@ mod source;
 mod spc;
 mod sqlite;
 pub mod stats;
+pub mod synth;
 
 pub mod tables;
 mod timefmt;

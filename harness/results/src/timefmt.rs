@@ -25,7 +25,6 @@ pub fn instant(us: i64) -> String {
 }
 
 /// Seconds since the epoch, clamped into STDF's `U*4`.
-#[allow(dead_code)] // the STDF export's, next
 pub fn stdf_seconds(us: i64) -> u32 {
     u32::try_from(us.div_euclid(1_000_000)).unwrap_or(if us < 0 { 0 } else { u32::MAX })
 }
