@@ -1,6 +1,6 @@
 //! Process capability per measurement × generation × firmware × limit set.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -73,34 +73,73 @@ pub fn capability(
     runs: &Runs,
     name: Option<&str>,
 ) -> Result<Vec<CapabilityRow>, ResultsError> {
-    // Keyed by shared strings; the text of the key is only built once per group at the end.
-    type Key = (Arc<str>, Arc<str>, Option<Arc<str>>, Arc<str>);
-    let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
-    source.for_each_measurement(runs, name, &mut |m| {
-        let (Some(value), Some(run)) = (m.value, runs.get(m.run_id)) else {
-            return;
-        };
-        let key = (
-            m.name.clone(),
-            run.generation.clone(),
-            run.firmware.clone(),
-            run.limits_sha256.clone(),
-        );
-        let group = groups.entry(key).or_insert_with(|| Group {
-            unit: m.unit.clone(),
-            lsl: m.low,
-            usl: m.high,
-            ..Group::default()
-        });
-        group.acc.push(value);
-        group.outside += u64::from(m.outcome == rigor_store::MeasurementOutcome::Fail);
-    })?;
-    Ok(groups
-        .into_iter()
-        .map(|((measurement, generation, firmware, limits), g)| {
-            row(&measurement, &generation, firmware.as_deref(), &limits, &g)
+    // Each run's generation × firmware × limit set, numbered once, so the scan indexes arrays
+    // instead of hashing text for every reading.
+    type Set = (Arc<str>, Option<Arc<str>>, Arc<str>);
+    let mut set_ids: HashMap<Set, u32> = HashMap::new();
+    let mut sets: Vec<Set> = Vec::new();
+    let run_set: Vec<u32> = runs
+        .iter()
+        .map(|r| {
+            let key = (
+                r.generation.clone(),
+                r.firmware.clone(),
+                r.limits_sha256.clone(),
+            );
+            *set_ids.entry(key.clone()).or_insert_with(|| {
+                sets.push(key);
+                sets.len() as u32 - 1
+            })
         })
-        .collect())
+        .collect();
+    // groups[name_index][set] → position in `found`.
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    let mut found: Vec<(Arc<str>, u32, Group)> = Vec::new();
+    source.for_each_reading(runs, name, &mut |r| {
+        let set = run_set[r.run_position];
+        let by_name = match groups.get_mut(r.name_index as usize) {
+            Some(g) => g,
+            None => {
+                groups.resize_with(r.name_index as usize + 1, Vec::new);
+                &mut groups[r.name_index as usize]
+            }
+        };
+        if by_name.len() <= set as usize {
+            by_name.resize(set as usize + 1, u32::MAX);
+        }
+        if by_name[set as usize] == u32::MAX {
+            by_name[set as usize] = found.len() as u32;
+            found.push((
+                r.name.clone(),
+                set,
+                Group {
+                    unit: r.unit.cloned(),
+                    lsl: r.low,
+                    usl: r.high,
+                    ..Group::default()
+                },
+            ));
+        }
+        let group = &mut found[by_name[set as usize] as usize].2;
+        group.acc.push(r.value);
+        group.outside += u64::from(r.failed);
+    })?;
+    let mut rows: Vec<CapabilityRow> = found
+        .iter()
+        .map(|(measurement, set, g)| {
+            let (generation, firmware, limits) = &sets[*set as usize];
+            row(measurement, generation, firmware.as_deref(), limits, g)
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (&a.measurement, &a.generation, &a.firmware, &a.limits).cmp(&(
+            &b.measurement,
+            &b.generation,
+            &b.firmware,
+            &b.limits,
+        ))
+    });
+    Ok(rows)
 }
 
 fn row(

@@ -18,6 +18,9 @@ pub enum ResultsError {
     /// A query against the store failed.
     #[error("store query failed")]
     Query(#[from] rusqlite::Error),
+    /// A store row holds a value of an unexpected type (a file not written by rigor's schema).
+    #[error("store row has an unexpected value")]
+    Decode(#[from] rusqlite::types::FromSqlError),
     /// A filter value could not be understood.
     #[error("invalid filter {field} {value:?}: expected {expected}")]
     Filter {

@@ -46,7 +46,7 @@ pub use pareto::{ParetoBy, ParetoRow, pareto};
 pub use rejudge::{MeasurementChange, RejudgeReport, Revised, RevisedLimits, RunChange, rejudge};
 pub use retest::{PassedOnRetest, RetestByPlace, RetestReport, retest};
 pub use rows::{Artifact, Measurement, Run, Runs, Step};
-pub use source::Source;
+pub use source::{Reading, Source};
 pub use spc::{Rule, SpcChart, SpcPoint, Violation, spc, western_electric};
 pub use sqlite::SqliteSource;
 pub use unit::{Attempt, runs_of, unit_history};

@@ -152,14 +152,45 @@ pub struct Artifact {
 #[derive(Debug, Clone, Default)]
 pub struct Runs {
     list: Vec<Run>,
-    by_id: HashMap<i64, usize>,
+    index: RunIndex,
+}
+
+/// Run id → position. Ids of one store are dense, so a table beats hashing for the millions of
+/// lookups a scan makes; sparse selections fall back to a map.
+#[derive(Debug, Clone, Default)]
+enum RunIndex {
+    #[default]
+    Empty,
+    Dense {
+        first: i64,
+        positions: Vec<u32>,
+    },
+    Sparse(HashMap<i64, usize>),
 }
 
 impl Runs {
     /// Wraps runs already in start order.
     pub fn new(list: Vec<Run>) -> Self {
-        let by_id = list.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
-        Runs { list, by_id }
+        let index = match (
+            list.iter().map(|r| r.id).min(),
+            list.iter().map(|r| r.id).max(),
+        ) {
+            (Some(first), Some(last))
+                if u32::try_from(list.len()).is_ok()
+                    && ((last - first) as u128) < 4 * list.len() as u128 + 1024 =>
+            {
+                let mut positions = vec![u32::MAX; (last - first + 1) as usize];
+                for (i, r) in list.iter().enumerate() {
+                    positions[(r.id - first) as usize] = i as u32;
+                }
+                RunIndex::Dense { first, positions }
+            }
+            (Some(_), Some(_)) => {
+                RunIndex::Sparse(list.iter().enumerate().map(|(i, r)| (r.id, i)).collect())
+            }
+            _ => RunIndex::Empty,
+        };
+        Runs { list, index }
     }
 
     /// Runs in start order.
@@ -169,12 +200,27 @@ impl Runs {
 
     /// The run with this id, if selected.
     pub fn get(&self, id: i64) -> Option<&Run> {
-        self.by_id.get(&id).map(|&i| &self.list[i])
+        self.position(id).map(|i| &self.list[i])
     }
 
     /// Its position in start order, if selected.
     pub fn position(&self, id: i64) -> Option<usize> {
-        self.by_id.get(&id).copied()
+        match &self.index {
+            RunIndex::Empty => None,
+            RunIndex::Dense { first, positions } => {
+                let slot = usize::try_from(id.checked_sub(*first)?).ok()?;
+                positions
+                    .get(slot)
+                    .filter(|&&p| p != u32::MAX)
+                    .map(|&p| p as usize)
+            }
+            RunIndex::Sparse(map) => map.get(&id).copied(),
+        }
+    }
+
+    /// The run at `position` in start order.
+    pub fn at(&self, position: usize) -> Option<&Run> {
+        self.list.get(position)
     }
 
     /// How many.

@@ -2,9 +2,41 @@
 //! answers them (a station's SQLite file today, the central PostgreSQL store later) gets every
 //! view, plot and export without a line of view code of its own.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use crate::error::ResultsError;
 use crate::filter::Filter;
 use crate::rows::{Artifact, Measurement, Runs, Step};
+
+/// A numeric reading, lean: what capability and control charts need from each of millions of
+/// rows, without the text a [`Measurement`] carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading<'a> {
+    /// Run id.
+    pub run_id: i64,
+    /// The run's position in the [`Runs`] the reading was asked for.
+    pub run_position: usize,
+    /// Position in the run.
+    pub seq: u32,
+    /// Measurement name.
+    pub name: &'a Arc<str>,
+    /// A small number standing for `name`, the same for the same name throughout one call,
+    /// counting from 0 in order of first appearance: views index arrays with it.
+    pub name_index: u32,
+    /// The value.
+    pub value: f64,
+    /// Unit symbol.
+    pub unit: Option<&'a Arc<str>>,
+    /// Low limit.
+    pub low: Option<f64>,
+    /// High limit.
+    pub high: Option<f64>,
+    /// Recorded verdict was fail.
+    pub failed: bool,
+    /// When taken, µs.
+    pub measured_at_us: i64,
+}
 
 /// A store the views can read.
 pub trait Source {
@@ -26,6 +58,38 @@ pub trait Source {
 
     /// The artifacts linked to `runs`, by run id then link order.
     fn artifacts(&self, runs: &Runs) -> Result<Vec<Artifact>, ResultsError>;
+
+    /// Calls `each` with every numeric reading of `runs` (those named `name`, when given), in
+    /// the order of [`Source::for_each_measurement`]. Sources override it with a leaner query;
+    /// this default goes through the full rows.
+    fn for_each_reading(
+        &self,
+        runs: &Runs,
+        name: Option<&str>,
+        each: &mut dyn FnMut(&Reading<'_>),
+    ) -> Result<(), ResultsError> {
+        let mut names: HashMap<Arc<str>, u32> = HashMap::new();
+        self.for_each_measurement(runs, name, &mut |m| {
+            let (Some(value), Some(run_position)) = (m.value, runs.position(m.run_id)) else {
+                return;
+            };
+            let next = names.len() as u32;
+            let name_index = *names.entry(m.name.clone()).or_insert(next);
+            each(&Reading {
+                run_id: m.run_id,
+                run_position,
+                seq: m.seq,
+                name: &m.name,
+                name_index,
+                value,
+                unit: m.unit.as_ref(),
+                low: m.low,
+                high: m.high,
+                failed: m.outcome == rigor_store::MeasurementOutcome::Fail,
+                measured_at_us: m.measured_at_us,
+            });
+        })
+    }
 
     /// Every measurement of `runs`, collected; for views over a few runs.
     fn measurements(

@@ -95,10 +95,16 @@ pub struct SpcChart {
 pub fn spc(source: &dyn Source, runs: &Runs, name: &str) -> Result<Option<SpcChart>, ResultsError> {
     let mut readings = Vec::new();
     let mut unit = None;
-    source.for_each_measurement(runs, Some(name), &mut |m| {
-        if let (Some(value), Some(run)) = (m.value, runs.get(m.run_id)) {
-            unit = unit.take().or_else(|| m.unit.as_deref().map(str::to_owned));
-            readings.push((m.measured_at_us, m.run_id, m.seq, run.serial.clone(), value));
+    source.for_each_reading(runs, Some(name), &mut |r| {
+        if let Some(run) = runs.at(r.run_position) {
+            unit = unit.take().or_else(|| r.unit.map(|u| u.to_string()));
+            readings.push((
+                r.measured_at_us,
+                r.run_id,
+                r.seq,
+                run.serial.clone(),
+                r.value,
+            ));
         }
     })?;
     readings.sort_by_key(|r| (r.0, r.1, r.2));

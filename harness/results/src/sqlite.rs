@@ -10,11 +10,15 @@ use rusqlite::{Connection, OpenFlags, Row, params};
 use crate::error::ResultsError;
 use crate::filter::Filter;
 use crate::rows::{Artifact, Interner, Measurement, Run, Runs, Step};
-use crate::source::Source;
+use crate::source::{Reading, Source};
 
-/// Selections smaller than this read their measurements run by run through the primary key;
-/// larger ones scan the table once, which beats a million key lookups.
-const KEYED_READ_LIMIT: usize = 20_000;
+/// Whether to read `runs`' measurements run by run through the primary key rather than scan
+/// the whole table once: worth it for a small part of the store (a unit, a day of a year),
+/// not for most of it, where one sequential scan beats a million key lookups.
+fn keyed_read(conn: &Connection, runs: &Runs) -> Result<bool, ResultsError> {
+    let total: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM runs", [], |r| r.get(0))?;
+    Ok((runs.len() as i64).saturating_mul(8) < total)
+}
 
 /// A rigor SQLite store, read-only.
 #[derive(Debug)]
@@ -139,7 +143,112 @@ impl SqliteSource {
     }
 }
 
+/// Names seen by one reading scan, by their bytes. Readings cycle through the same few names in
+/// the same order run after run, so guessing "the one after the last" hits almost always and
+/// costs one short comparison instead of a hash.
+#[derive(Default)]
+struct NameCache {
+    names: Vec<(Box<[u8]>, Arc<str>)>,
+    last: usize,
+}
+
+impl NameCache {
+    fn index(&mut self, bytes: &[u8]) -> Option<u32> {
+        let guess = if self.last + 1 < self.names.len() {
+            self.last + 1
+        } else {
+            0
+        };
+        let found = if self.names.get(guess).is_some_and(|(b, _)| &**b == bytes) {
+            guess
+        } else if let Some(i) = self.names.iter().position(|(b, _)| &**b == bytes) {
+            i
+        } else {
+            let text = std::str::from_utf8(bytes).ok()?;
+            self.names.push((Box::from(bytes), Arc::from(text)));
+            self.names.len() - 1
+        };
+        self.last = found;
+        u32::try_from(found).ok()
+    }
+}
+
+const READING_COLUMNS: &str =
+    "run_id, seq, name, value, unit, low, high, outcome = 'fail', measured_at_us";
+
+impl SqliteSource {
+    fn reading_rows(
+        &self,
+        rows: &mut rusqlite::Rows<'_>,
+        runs: &Runs,
+        names: &mut NameCache,
+        each: &mut dyn FnMut(&Reading<'_>),
+    ) -> Result<(), ResultsError> {
+        let mut units: Vec<Arc<str>> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let run_id: i64 = row.get(0)?;
+            let Some(run_position) = runs.position(run_id) else {
+                continue;
+            };
+            let Some(value) = row.get_ref(3)?.as_f64_or_null()? else {
+                continue;
+            };
+            let Some(name_index) = names.index(row.get_ref(2)?.as_bytes()?) else {
+                continue;
+            };
+            let unit = row.get_ref(4)?.as_str_or_null()?.map(|u| {
+                units.iter().position(|k| &**k == u).unwrap_or_else(|| {
+                    units.push(Arc::from(u));
+                    units.len() - 1
+                })
+            });
+            each(&Reading {
+                run_id,
+                run_position,
+                seq: row.get(1)?,
+                name: &names.names[name_index as usize].1,
+                name_index,
+                value,
+                unit: unit.map(|i| &units[i]),
+                low: row.get_ref(5)?.as_f64_or_null()?,
+                high: row.get_ref(6)?.as_f64_or_null()?,
+                failed: row.get(7)?,
+                measured_at_us: row.get(8)?,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Source for SqliteSource {
+    fn for_each_reading(
+        &self,
+        runs: &Runs,
+        name: Option<&str>,
+        each: &mut dyn FnMut(&Reading<'_>),
+    ) -> Result<(), ResultsError> {
+        let mut names = NameCache::default();
+        if keyed_read(&self.conn, runs)? {
+            let mut ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
+            ids.sort_unstable();
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {READING_COLUMNS} FROM measurements \
+                 WHERE run_id = ?1 AND (?2 IS NULL OR name = ?2) ORDER BY seq"
+            ))?;
+            for id in ids {
+                let mut rows = stmt.query(params![id, name])?;
+                self.reading_rows(&mut rows, runs, &mut names, each)?;
+            }
+            return Ok(());
+        }
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {READING_COLUMNS} FROM measurements \
+             WHERE ?1 IS NULL OR name = ?1 ORDER BY run_id, seq"
+        ))?;
+        let mut rows = stmt.query(params![name])?;
+        self.reading_rows(&mut rows, runs, &mut names, each)
+    }
+
     fn runs(&self, filter: &Filter) -> Result<Runs, ResultsError> {
         let mut stmt = self.conn.prepare_cached(RUNS)?;
         let mut rows = stmt.query(params![
@@ -172,7 +281,7 @@ impl Source for SqliteSource {
         name: Option<&str>,
         each: &mut dyn FnMut(&Measurement),
     ) -> Result<(), ResultsError> {
-        if runs.len() < KEYED_READ_LIMIT {
+        if keyed_read(&self.conn, runs)? {
             let mut ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
             ids.sort_unstable();
             let mut stmt = self.conn.prepare_cached(&format!(
