@@ -31,6 +31,10 @@ pub struct CapabilityRow {
     pub lsl: Option<f64>,
     /// Upper specification limit.
     pub usl: Option<f64>,
+    /// Low edge of the marginal band.
+    pub marginal_low: Option<f64>,
+    /// High edge of the marginal band.
+    pub marginal_high: Option<f64>,
     /// Numeric readings.
     pub n: u64,
     /// Mean.
@@ -64,6 +68,26 @@ struct Group {
     unit: Option<Arc<str>>,
     lsl: Option<f64>,
     usl: Option<f64>,
+    marginal: (Option<f64>, Option<f64>),
+}
+
+/// The readings behind one capability row, in recording order (for its histogram).
+pub fn readings_of(
+    source: &dyn Source,
+    runs: &Runs,
+    row: &CapabilityRow,
+) -> Result<Vec<f64>, ResultsError> {
+    let mut values = Vec::new();
+    source.for_each_reading(runs, Some(&row.measurement), &mut |r| {
+        if let Some(run) = runs.at(r.run_position)
+            && *run.generation == *row.generation
+            && run.firmware.as_deref().unwrap_or("-") == row.firmware
+            && run.limits_sha256.starts_with(&row.limits)
+        {
+            values.push(r.value);
+        }
+    })?;
+    Ok(values)
 }
 
 /// Capability of every numeric measurement of `runs` (or only `name`), sorted by measurement,
@@ -116,6 +140,7 @@ pub fn capability(
                     unit: r.unit.cloned(),
                     lsl: r.low,
                     usl: r.high,
+                    marginal: (r.marginal_low, r.marginal_high),
                     ..Group::default()
                 },
             ));
@@ -194,6 +219,8 @@ fn row(
         unit: g.unit.as_deref().map(str::to_owned),
         lsl: g.lsl,
         usl: g.usl,
+        marginal_low: g.marginal.0,
+        marginal_high: g.marginal.1,
         n,
         mean,
         sigma_overall: g.acc.sigma_overall(),

@@ -24,6 +24,7 @@ mod filter;
 mod pareto;
 
 pub mod export;
+pub mod plot;
 mod rejudge;
 pub mod render;
 mod retest;
@@ -39,7 +40,7 @@ mod timefmt;
 mod unit;
 mod yields;
 
-pub use capability::{CapabilityRow, MIN_N, capability};
+pub use capability::{CapabilityRow, MIN_N, capability, readings_of};
 pub use error::ResultsError;
 pub use filter::{Filter, glob_matches};
 pub use pareto::{ParetoBy, ParetoRow, pareto};

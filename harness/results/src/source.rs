@@ -32,6 +32,10 @@ pub struct Reading<'a> {
     pub low: Option<f64>,
     /// High limit.
     pub high: Option<f64>,
+    /// Low edge of the marginal band.
+    pub marginal_low: Option<f64>,
+    /// High edge of the marginal band.
+    pub marginal_high: Option<f64>,
     /// Recorded verdict was fail.
     pub failed: bool,
     /// When taken, µs.
@@ -85,6 +89,8 @@ pub trait Source {
                 unit: m.unit.as_ref(),
                 low: m.low,
                 high: m.high,
+                marginal_low: m.marginal_low,
+                marginal_high: m.marginal_high,
                 failed: m.outcome == rigor_store::MeasurementOutcome::Fail,
                 measured_at_us: m.measured_at_us,
             });

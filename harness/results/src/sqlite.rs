@@ -173,8 +173,8 @@ impl NameCache {
     }
 }
 
-const READING_COLUMNS: &str =
-    "run_id, seq, name, value, unit, low, high, outcome = 'fail', measured_at_us";
+const READING_COLUMNS: &str = "run_id, seq, name, value, unit, low, high, outcome = 'fail', measured_at_us, \
+     marginal_low, marginal_high";
 
 impl SqliteSource {
     fn reading_rows(
@@ -212,6 +212,8 @@ impl SqliteSource {
                 unit: unit.map(|i| &units[i]),
                 low: row.get_ref(5)?.as_f64_or_null()?,
                 high: row.get_ref(6)?.as_f64_or_null()?,
+                marginal_low: row.get_ref(9)?.as_f64_or_null()?,
+                marginal_high: row.get_ref(10)?.as_f64_or_null()?,
                 failed: row.get(7)?,
                 measured_at_us: row.get(8)?,
             });
