@@ -63,3 +63,28 @@ fn every_plot_renders_as_svg_and_png() {
         "{err}"
     );
 }
+
+#[test]
+fn html_report_is_one_self_contained_page() {
+    let t = common::fixture_store();
+    let source = SqliteSource::open(&t.path).unwrap();
+    let runs = source.runs(&Filter::default()).unwrap();
+    let html = rigor_results::html_report(&source, &runs, "lot <A&B>", "2026-03-04").unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<h1>lot &lt;A&amp;B&gt;</h1>"));
+    // Plots inline, nothing fetched from elsewhere.
+    assert!(
+        html.matches("<svg").count() >= 5,
+        "yield, 2 Pareto, histograms, I-MR"
+    );
+    for external in ["src=", "href=", "http://", "https://", "@import"] {
+        let outside_svg_namespace = html
+            .match_indices(external)
+            .filter(|(i, _)| !html[*i..].starts_with("http://www.w3.org"))
+            .count();
+        assert_eq!(outside_svg_namespace, 0, "{external}");
+    }
+    if let Some(dir) = std::env::var_os("RIGOR_PLOT_DIR") {
+        std::fs::write(std::path::Path::new(&dir).join("report.html"), &html).unwrap();
+    }
+}
