@@ -245,7 +245,7 @@ pub fn rejudge(
                 measurement: m.name.to_string(),
                 value: m.value,
                 unit: m.unit.as_deref().map(str::to_owned),
-                recorded_limits: m.comparator.to_string(),
+                recorded_limits: m.describe_limits(),
                 recorded: m.outcome,
                 revised_limits: limits.describe(&m.name).unwrap_or_default(),
                 revised,

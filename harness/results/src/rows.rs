@@ -131,6 +131,34 @@ pub struct Measurement {
     pub measured_at_us: i64,
 }
 
+impl Measurement {
+    /// The limits as people read them, from the recorded numbers (`3.2 <= x < 3.4 V`); the
+    /// recorded comparator text for text limits and limits without numbers.
+    pub fn describe_limits(&self) -> String {
+        if self.low.is_none() && self.high.is_none() {
+            return self.comparator.to_string();
+        }
+        let low = self.low.map(|l| {
+            let op = if self.low_inclusive { "<=" } else { "<" };
+            format!("{l} {op} ")
+        });
+        let high = self.high.map(|h| {
+            let op = if self.high_inclusive { "<=" } else { "<" };
+            format!(" {op} {h}")
+        });
+        let unit = self
+            .unit
+            .as_deref()
+            .map(|u| format!(" {u}"))
+            .unwrap_or_default();
+        format!(
+            "{}x{}{unit}",
+            low.unwrap_or_default(),
+            high.unwrap_or_default()
+        )
+    }
+}
+
 /// An artifact (a console transcript, a capture) linked to a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Artifact {

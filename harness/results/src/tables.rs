@@ -258,7 +258,7 @@ pub fn unit(history: &[Attempt]) -> Vec<Table> {
                     step.clone(),
                     m.name.to_string(),
                     value,
-                    m.comparator.to_string(),
+                    m.describe_limits(),
                     verdict,
                 ]);
                 t.row(cells);
