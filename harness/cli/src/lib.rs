@@ -9,6 +9,7 @@ pub mod image;
 pub mod progress;
 pub mod qemu_rig;
 pub mod record;
+pub mod results;
 pub mod rig_probe;
 pub mod run;
 pub mod sim;
