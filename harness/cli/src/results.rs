@@ -332,12 +332,16 @@ fn view(view: View) -> Result<(), ResultsError> {
                 "{}",
                 render(&rows, &tables::capability(&rows), common.format())?
             );
-            // The least capable row is the one worth looking at.
-            let worst = rows.iter().filter(|r| r.cpk.is_some()).min_by(|a, b| {
-                a.cpk
-                    .partial_cmp(&b.cpk)
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
+            // The least capable row is the one worth looking at; without any Cpk, the first.
+            let worst = rows
+                .iter()
+                .filter(|r| r.cpk.is_some())
+                .min_by(|a, b| {
+                    a.cpk
+                        .partial_cmp(&b.cpk)
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                })
+                .or_else(|| rows.iter().find(|r| r.n > 0));
             match (worst, &common.plot) {
                 (Some(row), Some(_)) => {
                     let values = readings_of(&source, &runs, row)?;
@@ -349,6 +353,10 @@ fn view(view: View) -> Result<(), ResultsError> {
                         },
                     )
                 }
+                (None, Some(_)) => Err(ResultsError::Missing {
+                    view: "capability --plot",
+                    what: "a numeric reading in the selection",
+                }),
                 _ => Ok(()),
             }
         }

@@ -198,6 +198,8 @@ pub struct RejudgeReport {
     pub runs: Vec<RunChange>,
     /// Revised measurements whose readings could not be judged (unit of another dimension).
     pub not_judged: u64,
+    /// Names in the limits file that no selected run recorded (a typo, another product).
+    pub unmatched: Vec<String>,
     /// Yield as recorded.
     pub yield_before: Vec<YieldRow>,
     /// Yield under the revised limits.
@@ -213,6 +215,7 @@ pub fn rejudge(
 ) -> Result<RejudgeReport, ResultsError> {
     let mut measurements = Vec::new();
     let mut not_judged = 0;
+    let mut seen: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     // Per run: (a recorded failure stays a failure, a new failure appeared).
     let mut per_run: BTreeMap<i64, (bool, bool)> = BTreeMap::new();
     source.for_each_measurement(runs, None, &mut |m| {
@@ -220,6 +223,9 @@ pub fn rejudge(
             return;
         };
         let entry = per_run.entry(m.run_id).or_default();
+        if limits.by_name.contains_key(&*m.name) && !seen.contains(&*m.name) {
+            seen.insert(m.name.to_string());
+        }
         let revised = match limits.by_name.get(&*m.name) {
             None => m.outcome,
             Some(_) => match limits.judge(m) {
@@ -297,6 +303,11 @@ pub fn rejudge(
         measurements,
         runs: changes,
         not_judged,
+        unmatched: limits
+            .names()
+            .filter(|n| !seen.contains(*n))
+            .map(str::to_owned)
+            .collect(),
         yield_before: yield_report(runs, by, &[]).rows,
         yield_after: yield_report(&Runs::new(after), by, &[]).rows,
     })

@@ -314,6 +314,12 @@ pub fn rejudge(report: &RejudgeReport) -> Vec<Table> {
             report.not_judged
         ));
     }
+    if !report.unmatched.is_empty() {
+        m.notes.push(format!(
+            "not recorded in the selected runs: {}",
+            report.unmatched.join(", ")
+        ));
+    }
     let mut r = Table::new(
         format!("attempts that change outcome ({})", report.runs.len()),
         &["serial", "scenario", "attempt", "run", "was", "now"],

@@ -225,6 +225,7 @@ fn rejudge_widened_limits_changes_outcomes_not_the_store() {
     assert!(report.runs.iter().all(|r| r.revised == Revised::Unknown));
     assert_eq!(report.runs.len(), 4);
     assert_eq!(report.not_judged, 0);
+    assert!(report.unmatched.is_empty());
     let text = render(&report, &tables::rejudge(&report), Format::Table).unwrap();
     insta::assert_snapshot!("rejudge", text);
     drop(source);
@@ -237,7 +238,7 @@ fn rejudge_widened_limits_changes_outcomes_not_the_store() {
     // Narrower limits turn passes into fails.
     let tight = RevisedLimits::parse(
         Path::new("tight.yaml"),
-        "vbat: { low: 3.295, high: 3.4, unit: V }",
+        "vbat: { low: 3.295, high: 3.4, unit: V }\nvbatt: { low: 3.0, unit: V }",
     )
     .unwrap();
     let source = SqliteSource::open(&t.path).unwrap();
@@ -249,6 +250,11 @@ fn rejudge_widened_limits_changes_outcomes_not_the_store() {
         .unwrap();
     // SN1 3.30, SN5 3.33 still pass first time; SN3 3.29 now fails.
     assert_eq!(smoke_after.first_pass, 2);
+    assert_eq!(
+        report.unmatched,
+        ["vbatt"],
+        "a typo is reported, not ignored"
+    );
     assert!(
         report
             .runs
