@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
-use rigor_results::export::{StdfOptions, export_csv, export_stdf};
+use rigor_results::export::{StdfOptions, export_csv, export_openhtf, export_stdf};
 use rigor_results::plot::Plot;
 use rigor_results::render::{Format, render};
 use rigor_results::{
@@ -94,7 +94,8 @@ enum View {
         #[arg(long, default_value = "rigor results")]
         title: String,
     },
-    /// Export for other tools: STDF V4, or CSV (FILE and FILE's `.limits.csv` beside it).
+    /// Export for other tools: STDF V4, CSV (FILE and FILE's `.limits.csv` beside it), or OpenHTF
+    /// JSON (one file per attempt in the folder FILE).
     Export {
         #[command(flatten)]
         store: StoreArgs,
@@ -173,6 +174,8 @@ enum FormatArg {
 enum ExportFormat {
     Stdf,
     Csv,
+    /// One OpenHTF JSON record per attempt, in the folder `-o` names.
+    OpenhtfJson,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -432,6 +435,10 @@ fn view(view: View) -> Result<(), ResultsError> {
                         s.ptrs,
                         s.records
                     );
+                }
+                ExportFormat::OpenhtfJson => {
+                    let n = export_openhtf(&source, &runs, &output)?;
+                    println!("wrote {n} OpenHTF records into {}", output.display());
                 }
                 ExportFormat::Csv => {
                     let limits_path = output.with_extension("limits.csv");

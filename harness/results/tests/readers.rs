@@ -359,3 +359,121 @@ fn csv_loads_in_pandas_and_numbers_match_numpy() {
         );
     }
 }
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn openhtf_json_matches_what_openhtf_writes_for_the_same_test() {
+    use rigor_results::export::openhtf_record;
+    use rigor_results::unit_history;
+
+    let (t, source, _) = fixture();
+    // SN2 attempt 2 passed both steps; SN4 attempt 1 failed vbat (its later step was skipped,
+    // which OpenHTF would not have run: only the steps that ran are compared).
+    for (serial, attempt) in [("SN2", 2), ("SN4", 1)] {
+        let history = unit_history(&source, serial, &Filter::default()).unwrap();
+        let a = history
+            .iter()
+            .find(|a| &*a.run.scenario == "smoke" && a.run.attempt == attempt)
+            .unwrap();
+        let ours = openhtf_record(&a.run, &a.steps, &a.measurements, &a.artifacts);
+        let ran: Vec<_> = a
+            .steps
+            .iter()
+            .filter(|s| s.outcome.as_str() != "skipped")
+            .collect();
+        let spec = serde_json::json!({
+            "dut_id": serial, "test_name": "smoke", "test_version": &*a.run.scenario_version,
+            "station_id": &*a.run.station,
+            "phases": ran.iter().map(|s| serde_json::json!({
+                "name": &*s.step_id,
+                "measurements": a.measurements.iter().filter(|m| m.step_index == s.index).map(|m| serde_json::json!({
+                    "name": &*m.name, "value": m.value, "low": m.low, "high": m.high, "unit": m.unit.as_deref(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        let spec_path = t.dir.path().join(format!("{serial}.spec.json"));
+        let theirs_path = t.dir.path().join(format!("{serial}.openhtf.json"));
+        std::fs::write(&spec_path, spec.to_string()).unwrap();
+        python("openhtf_reference.py", &[&spec_path, &theirs_path]);
+        let theirs: Value =
+            serde_json::from_str(&std::fs::read_to_string(&theirs_path).unwrap()).unwrap();
+
+        assert_eq!(keys(&ours), keys(&theirs), "{serial}: record keys");
+        for field in [
+            "dut_id",
+            "outcome",
+            "outcome_details",
+            "marginal",
+            "station_id",
+        ] {
+            assert_eq!(ours[field], theirs[field], "{serial}: {field}");
+        }
+        for field in ["test_name", "test_version"] {
+            assert_eq!(
+                ours["metadata"][field], theirs["metadata"][field],
+                "{serial}: metadata.{field}"
+            );
+        }
+        let their_phases = theirs["phases"].as_array().unwrap();
+        assert_eq!(their_phases.len(), ran.len(), "{serial}: phases that ran");
+        for tp in their_phases {
+            let name = tp["name"].as_str().unwrap();
+            let op = ours["phases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{serial}: no phase {name}"));
+            let at = format!("{serial} phase {name}");
+            assert_eq!(keys(op), keys(tp), "{at}: keys");
+            assert_eq!(
+                keys(&op["options"]),
+                keys(&tp["options"]),
+                "{at}: option keys"
+            );
+            for field in [
+                "outcome",
+                "result",
+                "marginal",
+                "subtest_name",
+                "diagnosers",
+            ] {
+                assert_eq!(op[field], tp[field], "{at}: {field}");
+            }
+            assert_eq!(
+                op["options"]["name"], tp["options"]["name"],
+                "{at}: options.name"
+            );
+            let (ours_m, theirs_m) = (&op["measurements"], &tp["measurements"]);
+            assert_eq!(keys(ours_m), keys(theirs_m), "{at}: measurement names");
+            for m in a.measurements.iter() {
+                let (o, t) = (&ours_m[&*m.name], &theirs_m[&*m.name]);
+                if t.is_null() {
+                    continue; // another phase's
+                }
+                assert_eq!(keys(o), keys(t), "{at} {}: keys", m.name);
+                for field in ["name", "outcome", "units", "measured_value"] {
+                    assert_eq!(o[field], t[field], "{at} {}: {field}", m.name);
+                }
+                // OpenHTF's range validator is inclusive only; rigor's exclusive bounds keep
+                // their own text.
+                if m.low_inclusive && m.high_inclusive {
+                    assert_eq!(o["validators"], t["validators"], "{at} {}", m.name);
+                } else {
+                    assert_eq!(
+                        o["validators"],
+                        serde_json::json!(["x < 0.5"]),
+                        "{at} {}",
+                        m.name
+                    );
+                }
+            }
+        }
+    }
+}
