@@ -119,7 +119,9 @@ pub fn capability(
     // groups[name_index][set] → position in `found`.
     let mut groups: Vec<Vec<u32>> = Vec::new();
     let mut found: Vec<(Arc<str>, u32, Group)> = Vec::new();
-    source.for_each_reading(runs, name, &mut |r| {
+    // The first reading of each group, for the unit and marginal band the lean scan leaves out.
+    let mut firsts: Vec<(i64, u32)> = Vec::new();
+    source.for_each_value(runs, name, &mut |r| {
         let set = run_set[r.run_position];
         let by_name = match groups.get_mut(r.name_index as usize) {
             Some(g) => g,
@@ -133,6 +135,7 @@ pub fn capability(
         }
         if by_name[set as usize] == u32::MAX {
             by_name[set as usize] = found.len() as u32;
+            firsts.push((r.run_id, r.seq));
             found.push((
                 r.name.clone(),
                 set,
@@ -149,6 +152,14 @@ pub fn capability(
         group.acc.push(r.value);
         group.outside += u64::from(r.failed);
     })?;
+    for ((measurement, _, group), (run_id, seq)) in found.iter_mut().zip(&firsts) {
+        let one = Runs::new(runs.get(*run_id).into_iter().cloned().collect());
+        let first = source.measurements(&one, Some(measurement))?;
+        if let Some(m) = first.iter().find(|m| m.seq == *seq) {
+            group.unit = m.unit.clone();
+            group.marginal = (m.marginal_low, m.marginal_high);
+        }
+    }
     let mut rows: Vec<CapabilityRow> = found
         .iter()
         .map(|(measurement, set, g)| {

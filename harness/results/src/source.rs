@@ -97,6 +97,18 @@ pub trait Source {
         })
     }
 
+    /// Like [`Source::for_each_reading`], but only `run_id`, `run_position`, `seq`, `name`,
+    /// `name_index`, `value`, `low`, `high` and `failed` need be filled (the rest may be empty):
+    /// capability over millions of readings pays per column read.
+    fn for_each_value(
+        &self,
+        runs: &Runs,
+        name: Option<&str>,
+        each: &mut dyn FnMut(&Reading<'_>),
+    ) -> Result<(), ResultsError> {
+        self.for_each_reading(runs, name, each)
+    }
+
     /// Every measurement of `runs`, collected; for views over a few runs.
     fn measurements(
         &self,

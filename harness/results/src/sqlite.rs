@@ -178,6 +178,8 @@ impl NameCache {
     }
 }
 
+const VALUE_COLUMNS: &str = "run_id, seq, name, value, low, high, outcome = 'fail'";
+
 const READING_COLUMNS: &str = "run_id, seq, name, value, unit, low, high, outcome = 'fail', measured_at_us, \
      marginal_low, marginal_high";
 
@@ -187,9 +189,40 @@ impl SqliteSource {
         rows: &mut rusqlite::Rows<'_>,
         runs: &Runs,
         names: &mut NameCache,
+        lean: bool,
         each: &mut dyn FnMut(&Reading<'_>),
     ) -> Result<(), ResultsError> {
         let mut units: Vec<Arc<str>> = Vec::new();
+        if lean {
+            while let Some(row) = rows.next()? {
+                let run_id: i64 = row.get(0)?;
+                let Some(run_position) = runs.position(run_id) else {
+                    continue;
+                };
+                let Some(value) = row.get_ref(3)?.as_f64_or_null()? else {
+                    continue;
+                };
+                let Some(name_index) = names.index(row.get_ref(2)?.as_bytes()?) else {
+                    continue;
+                };
+                each(&Reading {
+                    run_id,
+                    run_position,
+                    seq: row.get(1)?,
+                    name: &names.names[name_index as usize].1,
+                    name_index,
+                    value,
+                    unit: None,
+                    low: row.get_ref(4)?.as_f64_or_null()?,
+                    high: row.get_ref(5)?.as_f64_or_null()?,
+                    marginal_low: None,
+                    marginal_high: None,
+                    failed: row.get(6)?,
+                    measured_at_us: 0,
+                });
+            }
+            return Ok(());
+        }
         while let Some(row) = rows.next()? {
             let run_id: i64 = row.get(0)?;
             let Some(run_position) = runs.position(run_id) else {
@@ -227,6 +260,38 @@ impl SqliteSource {
     }
 }
 
+impl SqliteSource {
+    fn scan_readings(
+        &self,
+        runs: &Runs,
+        name: Option<&str>,
+        lean: bool,
+        each: &mut dyn FnMut(&Reading<'_>),
+    ) -> Result<(), ResultsError> {
+        let columns = if lean { VALUE_COLUMNS } else { READING_COLUMNS };
+        let mut names = NameCache::default();
+        if keyed_read(&self.conn, runs)? {
+            let mut ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
+            ids.sort_unstable();
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {columns} FROM measurements \
+                 WHERE run_id = ?1 AND (?2 IS NULL OR name = ?2) ORDER BY seq"
+            ))?;
+            for id in ids {
+                let mut rows = stmt.query(params![id, name])?;
+                self.reading_rows(&mut rows, runs, &mut names, lean, each)?;
+            }
+            return Ok(());
+        }
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {columns} FROM measurements \
+             WHERE ?1 IS NULL OR name = ?1 ORDER BY run_id, seq"
+        ))?;
+        let mut rows = stmt.query(params![name])?;
+        self.reading_rows(&mut rows, runs, &mut names, lean, each)
+    }
+}
+
 impl Source for SqliteSource {
     fn for_each_reading(
         &self,
@@ -234,26 +299,16 @@ impl Source for SqliteSource {
         name: Option<&str>,
         each: &mut dyn FnMut(&Reading<'_>),
     ) -> Result<(), ResultsError> {
-        let mut names = NameCache::default();
-        if keyed_read(&self.conn, runs)? {
-            let mut ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
-            ids.sort_unstable();
-            let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT {READING_COLUMNS} FROM measurements \
-                 WHERE run_id = ?1 AND (?2 IS NULL OR name = ?2) ORDER BY seq"
-            ))?;
-            for id in ids {
-                let mut rows = stmt.query(params![id, name])?;
-                self.reading_rows(&mut rows, runs, &mut names, each)?;
-            }
-            return Ok(());
-        }
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {READING_COLUMNS} FROM measurements \
-             WHERE ?1 IS NULL OR name = ?1 ORDER BY run_id, seq"
-        ))?;
-        let mut rows = stmt.query(params![name])?;
-        self.reading_rows(&mut rows, runs, &mut names, each)
+        self.scan_readings(runs, name, false, each)
+    }
+
+    fn for_each_value(
+        &self,
+        runs: &Runs,
+        name: Option<&str>,
+        each: &mut dyn FnMut(&Reading<'_>),
+    ) -> Result<(), ResultsError> {
+        self.scan_readings(runs, name, true, each)
     }
 
     fn runs(&self, filter: &Filter) -> Result<Runs, ResultsError> {
