@@ -273,6 +273,18 @@ pub fn run(args: ResultsArgs) -> i32 {
     }
 }
 
+/// Prints a view's text; a reader that closed the pipe early (`| head`) is not an error.
+fn emit(text: &str) -> Result<(), ResultsError> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.map_err(|source| ResultsError::Write {
+            what: "standard output".to_owned(),
+            source,
+        }),
+    }
+}
+
 fn no_plot(view: &'static str, plot: &Option<PathBuf>) -> Result<(), ResultsError> {
     match plot {
         Some(_) => Err(ResultsError::Missing {
@@ -305,10 +317,7 @@ fn view(view: View) -> Result<(), ResultsError> {
         View::Yield { common, by, chain } => {
             let (_, runs) = common.store.open()?;
             let report = yield_report(&runs, by.dimension(), &chain);
-            print!(
-                "{}",
-                render(&report, &tables::yields(&report), common.format())?
-            );
+            emit(&render(&report, &tables::yields(&report), common.format())?)?;
             save(&common.plot, Plot::YieldOverTime(&report.rows))
         }
         View::Pareto { common, by } => {
@@ -319,10 +328,7 @@ fn view(view: View) -> Result<(), ResultsError> {
                 ParetoArg::Class => ParetoBy::Class,
             };
             let rows = pareto(&source, &runs, by)?;
-            print!(
-                "{}",
-                render(&rows, &tables::pareto(&rows), common.format())?
-            );
+            emit(&render(&rows, &tables::pareto(&rows), common.format())?)?;
             save(&common.plot, Plot::Pareto(&rows))
         }
         View::Capability {
@@ -331,10 +337,7 @@ fn view(view: View) -> Result<(), ResultsError> {
         } => {
             let (source, runs) = common.store.open()?;
             let rows = capability(&source, &runs, measurement.as_deref())?;
-            print!(
-                "{}",
-                render(&rows, &tables::capability(&rows), common.format())?
-            );
+            emit(&render(&rows, &tables::capability(&rows), common.format())?)?;
             // The least capable row is the one worth looking at; without any Cpk, the first.
             let worst = rows
                 .iter()
@@ -372,17 +375,14 @@ fn view(view: View) -> Result<(), ResultsError> {
                 view: "spc",
                 what: "at least two numeric readings of the measurement",
             })?;
-            print!("{}", render(&chart, &tables::spc(&chart), common.format())?);
+            emit(&render(&chart, &tables::spc(&chart), common.format())?)?;
             save(&common.plot, Plot::ControlChart(&chart))
         }
         View::Unit { unit, common } => {
             no_plot("unit", &common.plot)?;
             let source = SqliteSource::open(&common.store.store)?;
             let history = unit_history(&source, &unit, &common.store.filter()?)?;
-            print!(
-                "{}",
-                render(&history, &tables::unit(&history), common.format())?
-            );
+            emit(&render(&history, &tables::unit(&history), common.format())?)?;
             Ok(())
         }
         View::Rejudge { common, limits, by } => {
@@ -390,20 +390,18 @@ fn view(view: View) -> Result<(), ResultsError> {
             let limits = RevisedLimits::load(&limits)?;
             let (source, runs) = common.store.open()?;
             let report = rejudge(&source, &runs, &limits, by.dimension())?;
-            print!(
-                "{}",
-                render(&report, &tables::rejudge(&report), common.format())?
-            );
+            emit(&render(
+                &report,
+                &tables::rejudge(&report),
+                common.format(),
+            )?)?;
             Ok(())
         }
         View::Retest { common } => {
             no_plot("retest", &common.plot)?;
             let (_, runs) = common.store.open()?;
             let report = retest(&runs);
-            print!(
-                "{}",
-                render(&report, &tables::retest(&report), common.format())?
-            );
+            emit(&render(&report, &tables::retest(&report), common.format())?)?;
             Ok(())
         }
         View::Report { store, html, title } => {
