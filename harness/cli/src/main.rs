@@ -1,6 +1,6 @@
 //! `rigor`: the hardware-in-the-loop test runner's command line.
 
-use rigor_cli::{check, demo, exit_code, image, parse_param, rig_probe, run, sim};
+use rigor_cli::{check, demo, exit_code, image, parse_param, results, rig_probe, run, sim};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -47,6 +47,8 @@ enum Command {
     /// Look at a rig's hardware: `rigor rig probe` matches its USB adapters and probes.
     #[command(subcommand)]
     Rig(rig_probe::RigCommand),
+    /// Analysts' views of a store: yield, pareto, capability, spc, unit, rejudge, retest, report, export.
+    Results(Box<results::ResultsArgs>),
     /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.
     Schema {
         /// profile, rig, fixture, instrument-model, scenario or fragment.
@@ -81,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => tokio::runtime::Runtime::new()?.block_on(demo::run(args)),
         Command::Image(command) => image::run(command),
         Command::Rig(command) => rig_probe::run(command),
+        Command::Results(args) => results::run(*args),
         Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim::run(args)),
         Command::Check {
             mut tree,
