@@ -512,3 +512,62 @@ fn a_supply_on_a_virtual_rs485_line_is_reached_through_the_rtu_driver() {
     );
     assert_eq!(idle, ["pass"]);
 }
+
+/// Issue 8's guarantee: a subscriber sees an event only once it is recorded, so after a SIGKILL
+/// mid-run every step the JSON-lines output printed is in the store (several slots at once, so
+/// the writer thread commits groups of events of several runs).
+#[test]
+fn after_a_sigkill_every_step_the_json_lines_printed_is_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let fw = dir.path().join("fw");
+    rigor_bench::firmware::write_build(&fw, "fridge-ctl", "gen2", "2.1.0").unwrap();
+    let store = dir.path().join("rigor.db");
+    let mut child = rigor()
+        .args(["run", "--rig", "virtual-bench", "--scenario", "smoke"])
+        .args(["--profile", "fridge-ctl-gen2", "--format", "json"])
+        .args(["--slot", "slot2", "--slot", "slot4"])
+        .args(["--unit", "slot2=FC2-000801", "--unit", "slot4=FC2-000802"])
+        .arg("--firmware")
+        .arg(&fw)
+        .arg("--store")
+        .arg(&store)
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut printed = Vec::new();
+    let mut line = String::new();
+    // Killed in the middle of the runs, while both slots are still stepping.
+    while printed.len() < 12 {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+            "rigor ended after {} steps",
+            printed.len()
+        );
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if event["event"] == "step-finished" {
+            printed.push(format!(
+                "{} {} {}",
+                event["slot"].as_str().unwrap(),
+                event["label"].as_str().unwrap(),
+                event["attempt"]
+            ));
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stored = rows(
+        &store,
+        "SELECT r.slot || ' ' || s.step_id || ' ' || s.attempt FROM steps s JOIN runs r ON r.id = s.run_id",
+    );
+    for step in &printed {
+        assert!(
+            stored.contains(step),
+            "{step} was printed but is not in the store: {stored:?}"
+        );
+    }
+    let slots = rows(&store, "SELECT DISTINCT slot FROM runs ORDER BY slot");
+    assert_eq!(slots, ["slot2", "slot4"]);
+}
