@@ -58,6 +58,10 @@ pub struct RunArgs {
     /// The store file (SQLite) that keeps every unit's runs.
     #[arg(long, default_value = "rigor.db")]
     pub store: PathBuf,
+    /// Fsync every commit of the store, so what was recorded survives power loss (by default a
+    /// record survives rigor being killed, and the last moments before an OS crash may be lost).
+    #[arg(long)]
+    pub power_loss_safe: bool,
     /// The rigor files.
     #[command(flatten)]
     pub tree: crate::check::Tree,
@@ -104,7 +108,12 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
     if let Some(path) = &args.junit {
         subscribers.push(Box::new(rigor_report::JunitWriter::new(path)));
     }
-    let sinks = rigor_station::record_into(&args.store, subscribers)?;
+    let durability = if args.power_loss_safe {
+        rigor_store::Durability::PowerLoss
+    } else {
+        rigor_store::Durability::ProcessCrash
+    };
+    let sinks = rigor_station::record_durably(&args.store, durability, subscribers)?;
     let cancel = rigor_station::cancel_on_signals(|| {
         eprintln!("interrupted: tearing down, then recording the runs as aborted")
     });

@@ -66,11 +66,27 @@ pub fn record_into(
     path: impl AsRef<Path>,
     subscribers: Vec<Box<dyn Subscriber>>,
 ) -> Result<Sinks, StationError> {
+    record_durably(path, rigor_store::Durability::default(), subscribers)
+}
+
+/// As [`record_into`], with each group's commit as durable as `durability` says: the default
+/// survives the process being killed; [`rigor_store::Durability::PowerLoss`] fsyncs every group
+/// and survives power loss.
+pub fn record_durably(
+    path: impl AsRef<Path>,
+    durability: rigor_store::Durability,
+    subscribers: Vec<Box<dyn Subscriber>>,
+) -> Result<Sinks, StationError> {
     let path = path.as_ref();
-    let store = rigor_store::Store::open(path).map_err(|source| StationError::Store {
-        path: path.to_owned(),
-        source: Box::new(source),
-    })?;
+    let options = rigor_store::OpenOptions {
+        durability,
+        ..Default::default()
+    };
+    let store =
+        rigor_store::Store::open_with(path, &options).map_err(|source| StationError::Store {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
     Ok(Sinks::new(
         Box::new(record::StoreRecorder::new(store)),
         subscribers,
