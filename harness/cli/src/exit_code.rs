@@ -13,6 +13,11 @@ pub const INVALID_INPUT: i32 = 3;
 pub const INFRASTRUCTURE: i32 = 4;
 /// The run was interrupted (Ctrl-C, SIGTERM); teardown ran and the run is recorded as aborted.
 pub const ABORTED: i32 = 5;
+/// The store cannot be opened or written: the footprint cannot be kept (not the rig's fault).
+pub const STORE: i32 = 6;
+/// The scenario or what it names is wrong at run time: a missing image, a build the profile does
+/// not trust, a capture that is not a number (not the rig's fault, not the unit's).
+pub const SCENARIO: i32 = 7;
 
 /// The table printed by `rigor --help`.
 pub const TABLE: &str = "\
@@ -22,16 +27,17 @@ Exit codes:
   2  usage error
   3  invalid input: a YAML file is invalid or a scenario does not bind
   4  infrastructure error: the rig failed (port, instrument, probe)
-  5  aborted: interrupted, teardown done, recorded as aborted";
+  5  aborted: interrupted, teardown done, recorded as aborted
+  6  store error: the store cannot be opened or written
+  7  scenario error at run time: a missing image, an untrusted build";
 
 /// The code for an error that kept a run from starting or from being recorded.
 pub fn of_error(kind: rigor_station::ErrorKind) -> i32 {
     match kind {
         rigor_station::ErrorKind::Usage => USAGE,
         rigor_station::ErrorKind::InvalidInput => INVALID_INPUT,
-        rigor_station::ErrorKind::Infrastructure | rigor_station::ErrorKind::Store => {
-            INFRASTRUCTURE
-        }
+        rigor_station::ErrorKind::Infrastructure => INFRASTRUCTURE,
+        rigor_station::ErrorKind::Store => STORE,
     }
 }
 
@@ -63,26 +69,33 @@ pub fn of_slot(
     slot: &str,
     result: &Result<rigor_runner::engine::RunResult, rigor_station::SlotError>,
 ) -> i32 {
-    use rigor_runner::event::RunOutcome;
+    use rigor_runner::event::{FailureClass, RunOutcome};
     match result {
-        Ok(r) => match r.outcome {
-            RunOutcome::Pass => SUCCESS,
-            RunOutcome::Fail => TEST_FAILED,
-            RunOutcome::Error => INFRASTRUCTURE,
-            RunOutcome::Aborted => ABORTED,
+        Ok(r) => match (r.outcome, r.class) {
+            (RunOutcome::Pass, _) => SUCCESS,
+            (RunOutcome::Fail, _) => TEST_FAILED,
+            (RunOutcome::Error, Some(FailureClass::Scenario)) => SCENARIO,
+            (RunOutcome::Error, _) => INFRASTRUCTURE,
+            (RunOutcome::Aborted, _) => ABORTED,
         },
         Err(e) => {
             eprintln!("error: slot `{slot}`: {}", chain(e));
-            INFRASTRUCTURE
+            match e {
+                rigor_station::SlotError::Run(rigor_runner::engine::RunError::Record(_)) => STORE,
+                _ => INFRASTRUCTURE,
+            }
         }
     }
 }
 
-/// The code that matters most when slots differ: aborted, then infrastructure, then failed.
+/// The code that matters most when slots differ: aborted, the store, the rig, the scenario,
+/// then a failed unit.
 pub fn worst(a: i32, b: i32) -> i32 {
     let rank = |c| match c {
-        ABORTED => 4,
-        INFRASTRUCTURE => 3,
+        ABORTED => 6,
+        STORE => 5,
+        INFRASTRUCTURE => 4,
+        SCENARIO => 3,
         TEST_FAILED => 2,
         _ => 1,
     };

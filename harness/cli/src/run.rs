@@ -58,6 +58,10 @@ pub struct RunArgs {
     /// The store file (SQLite) that keeps every unit's runs.
     #[arg(long, default_value = "rigor.db")]
     pub store: PathBuf,
+    /// Where the slot locks are (default: `/run/lock/rigor` for a real rig, one folder per host;
+    /// a simulated rig's units belong to the one process).
+    #[arg(long, value_name = "DIR")]
+    pub lock_dir: Option<PathBuf>,
     /// Fsync every commit of the store, so what was recorded survives power loss (by default a
     /// record survives rigor being killed, and the last moments before an OS crash may be lost).
     #[arg(long)]
@@ -93,11 +97,7 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
     };
     let bench = bench_units(args, &slots)?;
     let plans = rigor_station::plan_slots(&catalog, &args.rig, &args.scenario, &slots, &params)?;
-    let mut station = Station::for_plans(&catalog, &args.rig, &plans, &bench).await?;
-    let mut jobs = Vec::new();
-    for plan in plans {
-        jobs.push(station.open(plan, args.operator.as_deref()).await?);
-    }
+    // The store first: a station that cannot record starts nothing.
     let mut subscribers: Vec<Box<dyn Subscriber>> = Vec::new();
     match args.format {
         crate::check::Format::Json => {
@@ -114,6 +114,14 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
         rigor_store::Durability::ProcessCrash
     };
     let sinks = rigor_station::record_durably(&args.store, durability, subscribers)?;
+    let mut station = Station::for_plans(&catalog, &args.rig, &plans, &bench).await?;
+    if let Some(dir) = &args.lock_dir {
+        station = station.with_lock_dir(dir.clone());
+    }
+    let mut jobs = Vec::new();
+    for plan in plans {
+        jobs.push(station.open(plan, args.operator.as_deref()).await?);
+    }
     let cancel = rigor_station::cancel_on_signals(|| {
         eprintln!("interrupted: tearing down, then recording the runs as aborted")
     });

@@ -99,13 +99,14 @@ fn a_downgrade_and_a_badly_signed_build_are_refused_before_anything_is_written()
         dir.path(),
         &rigor_bench::firmware::demo_release_key("lm3s6965").unwrap(),
     );
+    // A refused build is the scenario's problem, not the rig's: exit 7.
     let out = run(dir.path(), &["--param", "first=0.9.0"]);
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(7));
 
     let stranger = tempfile::tempdir().unwrap();
     signed_builds(stranger.path(), &rigor_image::SecretKey::generate());
     let out = run(stranger.path(), &[]);
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(out.status.code(), Some(7));
 
     let ends = |db: &Path| {
         rows(

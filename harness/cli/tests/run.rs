@@ -157,6 +157,8 @@ fn rigor_with(dir: &Path, store: &Path, extra: &[&str]) -> std::process::Output 
             "FC2-000042",
         ])
         .args(extra)
+        .arg("--lock-dir")
+        .arg(dir)
         .arg("--store")
         .arg(store)
         .arg("--path")
@@ -321,6 +323,8 @@ fn a_run_killed_mid_way_leaves_a_consistent_store_and_a_free_slot() {
             "--store",
         ])
         .arg(&store)
+        .arg("--lock-dir")
+        .arg(dir.path())
         .arg("--path")
         .arg(root.join("device-profiles"))
         .arg("--path")
@@ -387,4 +391,58 @@ fn a_run_killed_mid_way_leaves_a_consistent_store_and_a_free_slot() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(attempts, [1, 2]);
+}
+
+/// Regression (issue 9.4): slot locks lived under `$XDG_RUNTIME_DIR`, so two `rigor run` of
+/// different sessions drove one slot at once. A real rig's slot is now locked for the host.
+#[test]
+fn a_real_slot_is_locked_for_the_host_whatever_the_environment() {
+    let (dir, store, _supply) = setup("4.25");
+    let rig = std::fs::read_to_string(dir.path().join("rig.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("rig.yaml"),
+        rig.replace("rig: test-bench", "rig: lock-bench"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("scenario.yaml"),
+        "scenario: bench-smoke\nversion: 2\napplies-to: { family: fridge-ctl }\nsteps:\n  - power: on\n  - id: banner\n    console.expect: { pattern: \"${boot_banner}\", within: 5s }\n  - wait: 10min\nteardown:\n  - power: off\n",
+    )
+    .unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let run = |runtime: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rigor"));
+        cmd.args(["run", "--rig", "lock-bench", "--scenario", "bench-smoke"])
+            .args(["--unit", "FC2-000042", "--store"])
+            .arg(&store)
+            .arg("--path")
+            .arg(root.join("device-profiles"))
+            .arg("--path")
+            .arg(root.join("rigs/instruments"))
+            .arg("--path")
+            .arg(dir.path())
+            .env("XDG_RUNTIME_DIR", runtime);
+        cmd
+    };
+    let first_runtime = tempfile::tempdir().unwrap();
+    let mut first = run(first_runtime.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(first.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("banner ... ok") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
+    }
+    let second_runtime = tempfile::tempdir().unwrap();
+    let second = run(second_runtime.path()).output().unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("slot `s1` of rig `lock-bench` is in use"),
+        "{stderr}"
+    );
 }

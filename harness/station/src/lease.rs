@@ -104,13 +104,29 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-/// The default folder for slot locks: `$XDG_RUNTIME_DIR/rigor/locks`, else the temp folder.
+/// The folder for the slot locks of real rigs: one per host, whatever the environment
+/// (`/run/lock/rigor`, the FHS place for lock files), so two rigor processes of different users
+/// or sessions never drive one slot. Falls back to the temporary folder where `/run/lock` is
+/// missing or not writable.
 pub fn default_dir() -> PathBuf {
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-        .join("rigor")
-        .join("locks")
+    let host = PathBuf::from("/run/lock/rigor");
+    if create_shared(&host).is_ok() {
+        return host;
+    }
+    std::env::temp_dir().join("rigor-locks")
+}
+
+/// Creates `dir` writable by every user (sticky, as /tmp), so each user's rigor can lock there.
+fn create_shared(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777))?;
+    }
+    // Writable by us: a probe file, since permission bits do not tell about root or ACLs.
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
 }
 
 #[cfg(test)]

@@ -12,12 +12,14 @@ use rigor_runner::sinks::Sinks;
 
 use crate::lease::{LockError, SlotLock};
 
-/// One slot's run: the request and its opened backends.
+/// One slot's run: the request, its opened backends and, once taken, its slot's lease.
 pub struct SlotJob {
     /// What to run.
     pub request: RunRequest,
     /// The slot's backends.
     pub devices: SlotDevices,
+    /// The slot's lock, taken before its backends were opened; `None` takes it at the run.
+    pub lease: Option<SlotLock>,
 }
 
 /// Why a slot's run did not happen or did not finish recording.
@@ -56,12 +58,15 @@ pub async fn run_slots(
         );
         let task = tokio::spawn(
             async move {
-                let _lock = SlotLock::acquire(
-                    &dir,
-                    &job.request.plan.rig,
-                    &job.request.plan.slot,
-                    &holder,
-                )?;
+                let _lock = match job.lease {
+                    Some(lease) => lease,
+                    None => SlotLock::acquire(
+                        &dir,
+                        &job.request.plan.rig,
+                        &job.request.plan.slot,
+                        &holder,
+                    )?,
+                };
                 tracing::debug!("slot locked");
                 Ok::<_, SlotError>(run(job.request, job.devices, sinks, cancel).await?)
             }

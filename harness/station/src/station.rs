@@ -19,6 +19,7 @@ use rigor_runner::sinks::Sinks;
 use tokio::sync::watch;
 
 use crate::error::{RequestError, StationError};
+use crate::lease::SlotLock;
 use crate::select::SlotPlan;
 use crate::slots::{SlotError, SlotJob, run_slots};
 
@@ -55,6 +56,8 @@ pub struct Station {
     machines: Vec<Arc<QemuMachine>>,
     rtu: Mutex<RtuBuses>,
     lock_dir: PathBuf,
+    /// The private lock folder of a simulated rig, whose units exist only in this process.
+    _private_locks: Option<tempfile::TempDir>,
 }
 
 impl Station {
@@ -82,12 +85,29 @@ impl Station {
             }
             None => None,
         };
+        // A simulated rig's units (the bench's, QEMU's boards) belong to this process alone:
+        // its slots are locked within it. A real rig's slots are locked for the whole host.
+        let simulated = rig.value.virtual_bench.is_some() || rig.value.qemu.is_some();
+        let private_locks = simulated
+            .then(|| tempfile::Builder::new().prefix("rigor-locks-").tempdir())
+            .transpose()
+            .map_err(|source| {
+                StationError::Lock(crate::lease::LockError::Io {
+                    path: std::env::temp_dir(),
+                    source,
+                })
+            })?;
+        let lock_dir = match &private_locks {
+            Some(dir) => dir.path().to_owned(),
+            None => crate::lease::default_dir(),
+        };
         Ok(Station {
             rig,
             bench,
             machines: Vec::new(),
             rtu: Mutex::new(RtuBuses::default()),
-            lock_dir: crate::lease::default_dir(),
+            lock_dir,
+            _private_locks: private_locks,
         })
     }
 
@@ -170,6 +190,14 @@ impl Station {
         plan: SlotPlan,
         operator: Option<&str>,
     ) -> Result<SlotJob, StationError> {
+        // The slot is ours before any of its ports is touched.
+        let unit = plan.unit.as_deref().unwrap_or("to be identified");
+        let lease = SlotLock::acquire(
+            &self.lock_dir,
+            &self.rig.value.rig,
+            &plan.plan.slot,
+            &format!("{} on unit {unit}", plan.plan.scenario.name),
+        )?;
         let mut devices = match &self.rig.value.qemu {
             // Each slot of a QEMU rig is a board of its own.
             Some(qemu) => {
@@ -201,6 +229,7 @@ impl Station {
                 infrastructure_retries: self.rig.value.defaults.infrastructure_retries,
             },
             devices,
+            lease: Some(lease),
         })
     }
 

@@ -69,6 +69,11 @@ fn check_version(conn: &Connection, latest: u32) -> Result<u32, StoreError> {
     }
 }
 
+/// Refuses a file of another application or of a newer rigor; reads only.
+pub(crate) fn check_identity(conn: &Connection) -> Result<(), StoreError> {
+    check_version(conn, SCHEMA_VERSION).map(|_| ())
+}
+
 /// The schema version recorded in the file.
 pub(crate) fn schema_version(conn: &Connection) -> Result<u32, StoreError> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;

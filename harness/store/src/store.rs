@@ -67,6 +67,10 @@ impl Store {
             source,
         };
         let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
+        // Whose file it is, before anything is changed: a file of another application is
+        // refused byte for byte as it was (switching it to WAL would already rewrite it).
+        migrate::check_identity(&conn)?;
         configure(&conn, options).map_err(open_err)?;
         Self::migrated(conn)
     }

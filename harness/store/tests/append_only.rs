@@ -202,3 +202,27 @@ fn every_table_has_its_append_only_triggers() {
         }
     }
 }
+
+/// Regression (issue 9.2): opening another application's SQLite file switched it to WAL and
+/// changed its bytes before refusing it. Now it is refused untouched.
+#[test]
+fn another_applications_database_is_refused_byte_for_byte_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = delete; PRAGMA application_id = 1234; \
+             CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me');",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = rigor_store::Store::open(&path).unwrap_err();
+    assert!(
+        matches!(err, rigor_store::StoreError::NotARigorStore { .. }),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert!(!dir.path().join("other.db-wal").exists());
+}
