@@ -86,6 +86,18 @@ pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
         }
     }
     for (name, v) in &p.variables {
+        // Limits taken `from-profile` judge every unit: NaN or infinity would judge none right.
+        for (key, bound) in [("low", v.low), ("high", v.high)] {
+            if let Some(x) = bound.filter(|x| !x.is_finite()) {
+                diags.push(
+                    err(
+                        &join(&join("variables", name), key),
+                        format!("`{x}` is not a finite number"),
+                    )
+                    .with_help("write a number: NaN and infinity can never judge a unit"),
+                );
+            }
+        }
         if let (Some(lo), Some(hi)) = (v.low, v.high)
             && lo > hi
         {

@@ -168,6 +168,32 @@ impl Limits {
         let numeric = [self.low, self.high, self.above, self.below, self.equals]
             .iter()
             .any(Option::is_some);
+        // NaN compares false with everything and infinity never bounds anything: such a limit
+        // would fail (or pass) every unit, and the store could not keep it.
+        let bounds = [
+            ("low", self.low),
+            ("high", self.high),
+            ("above", self.above),
+            ("below", self.below),
+            ("equals", self.equals),
+        ];
+        let band = self
+            .marginal
+            .iter()
+            .flat_map(|m| [("marginal.low", m.low), ("marginal.high", m.high)]);
+        let mut finite = true;
+        for (key, value) in bounds.into_iter().chain(band) {
+            if let Some(v) = value.filter(|v| !v.is_finite()) {
+                diags.push(
+                    ctx.error(join(path, key), format!("`{v}` is not a finite number"))
+                        .with_help("write a number: NaN and infinity can never judge a unit"),
+                );
+                finite = false;
+            }
+        }
+        if !finite {
+            return None;
+        }
         let kinds = usize::from(numeric)
             + usize::from(self.matches.is_some())
             + usize::from(self.from_profile.is_some());

@@ -164,6 +164,16 @@ fn cases() -> Vec<Case> {
             ],
         ),
         case(
+            "an infinite profile variable",
+            &[(
+                "profiles/gen1.yaml",
+                &PROFILE_GEN1.replace("high: 0.05, unit: A", "high: .inf, unit: A"),
+            )],
+            &[
+                "profiles/gen1.yaml:17:28: variables.idle.high: `inf` is not a finite number\n  help: write a number: NaN and infinity can never judge a unit",
+            ],
+        ),
+        case(
             "duplicate key at its own line",
             &[(
                 "fixtures/fx1.yaml",
@@ -555,6 +565,14 @@ fn cases() -> Vec<Case> {
             "- flash: { image: '${build_dri}/fw.elf' }",
             &[
                 "scenarios/smoke.yaml:9:21: steps[3].flash.image: unknown variable `${build_dri}`\n  help: expected one of: boot_banner, family, fixture, generation, profile, rig, scenario, slot",
+            ],
+        ),
+        step(
+            "NaN and infinite limits",
+            "- measure: { name: i2, from: psu.current, limits: { high: .nan, low: -.inf, unit: A } }",
+            &[
+                "scenarios/smoke.yaml:9:61: steps[3].measure.limits.high: `NaN` is not a finite number\n  help: write a number: NaN and infinity can never judge a unit",
+                "scenarios/smoke.yaml:9:72: steps[3].measure.limits.low: `-inf` is not a finite number\n  help: write a number: NaN and infinity can never judge a unit",
             ],
         ),
         step(
