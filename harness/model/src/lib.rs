@@ -17,6 +17,7 @@ pub mod profile;
 pub mod rig;
 pub mod scenario;
 pub mod schema;
+pub mod serial;
 pub mod source;
 pub mod step;
 pub mod suggest;

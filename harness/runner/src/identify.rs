@@ -35,6 +35,15 @@ pub enum IdentifyError {
         /// What is missing.
         why: String,
     },
+    /// The unit answered with something that is not a serial number.
+    #[error("the unit in slot `{slot}` told a serial number rigor cannot keep: {source}")]
+    BadSerial {
+        /// The slot.
+        slot: String,
+        /// What is wrong with it.
+        #[source]
+        source: rigor_model::serial::SerialError,
+    },
     /// The unit did not answer.
     #[error(
         "the unit in slot `{slot}` did not tell its serial number within {within:?} ({why}); give it with `--unit {slot}=SERIAL`"
@@ -119,5 +128,10 @@ pub(crate) async fn read_serial(
         let _ = switch_power(instruments, switch, false, None, None).await;
         tokio::time::sleep(*off_for).await;
     }
-    serial.ok_or_else(|| no_answer(why))
+    let serial = serial.ok_or_else(|| no_answer(why))?;
+    rigor_model::serial::check(&serial).map_err(|source| IdentifyError::BadSerial {
+        slot: plan.slot.clone(),
+        source,
+    })?;
+    Ok(serial)
 }

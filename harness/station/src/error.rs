@@ -112,6 +112,15 @@ pub enum RequestError {
         /// What it takes.
         expected: String,
     },
+    /// A serial number given for a slot is not one.
+    #[error("slot `{slot}`: {source}")]
+    BadSerial {
+        /// The slot.
+        slot: String,
+        /// What is wrong with it.
+        #[source]
+        source: rigor_model::serial::SerialError,
+    },
     /// The unit in a slot cannot say its serial number, and none was given.
     #[error("slot `{slot}`: {why}; give it with `--unit {slot}=SERIAL`")]
     SerialNeeded {

@@ -11,7 +11,7 @@ use rigor_model::value::Scalar;
 use rigor_plan::Target;
 use rigor_plan::plan::BoundPlan;
 
-use crate::error::{StationError, known};
+use crate::error::{RequestError, StationError, known};
 
 /// What one slot of a run holds and is asked.
 #[derive(Debug, Clone, Default)]
@@ -92,6 +92,12 @@ pub fn plan_slots(
         })?;
     let mut plans = Vec::new();
     for spec in slots {
+        if let Some(unit) = &spec.unit {
+            rigor_model::serial::check(unit).map_err(|source| RequestError::BadSerial {
+                slot: spec.slot.clone(),
+                source,
+            })?;
+        }
         let slot = rig
             .value
             .slots

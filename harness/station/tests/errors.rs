@@ -51,3 +51,32 @@ fn an_unknown_rig_names_the_rigs_there_are() {
         "no rig `no-such-rig`; rigs: qemu, rack-a, virtual-bench"
     );
 }
+
+/// Regression (issue 9.6, 9.9): an empty serial, or one with a tab, was accepted and failed only
+/// after the bench started, or went raw into JUnit attributes. Now it is a usage error up front.
+#[test]
+fn a_serial_with_control_characters_or_nothing_in_it_is_refused_before_anything_starts() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let catalog = rigor_station::load(
+        &["device-profiles", "rigs", "fixtures", "examples"].map(|d| root.join(d)),
+    )
+    .unwrap();
+    for (serial, says) in [
+        (
+            "FC1\t0001",
+            "\"FC1\\t0001\" is not a serial number: \\t at character 4",
+        ),
+        ("", "a serial number cannot be empty"),
+    ] {
+        let err = rigor_station::plan_slots(
+            &catalog,
+            "virtual-bench",
+            "smoke",
+            &[rigor_station::SlotSpec::new("slot1").unit(serial)],
+            &Default::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), rigor_station::ErrorKind::Usage);
+        assert!(err.to_string().contains(says), "{err}");
+    }
+}
