@@ -8,6 +8,7 @@
 mod console;
 mod discovery;
 mod gadget;
+mod hub;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
