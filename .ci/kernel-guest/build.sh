@@ -5,7 +5,7 @@
 #                              out of tree from Debian's linux-source (Debian does not ship it
 #                              built), and guest-init.sh as /init
 # The cache lives outside the repository; a second run with the same package versions and the
-# same scripts does nothing. Needs gcc, make, xz-utils, zstd, bc, binutils (kernel headers' build).
+# same scripts does nothing. Needs gcc, make, xz-utils and binutils (the module's build).
 # Usage: build.sh            (RIGOR_GUEST_CACHE overrides the cache directory)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -14,7 +14,13 @@ mkdir -p "$CACHE/debs" "$CACHE/out"
 CACHE=$(cd "$CACHE" && pwd)
 
 # The metapackage names the current ABI; everything else is pinned to that ABI.
-IMG=$(apt-cache depends linux-image-6.12-amd64 | awk '/Depends: linux-image-6/{print $2; exit}')
+image() { apt-cache depends linux-image-6.12-amd64 2>/dev/null | awk '/Depends: linux-image-6/{print $2; exit}'; }
+IMG=$(image)
+if [ -z "$IMG" ]; then
+  # A fresh machine's apt has no package lists yet.
+  apt-get update -qq
+  IMG=$(image)
+fi
 if [ -z "$IMG" ]; then
   echo "build.sh: apt knows no linux-image-6.12-amd64 (run apt-get update)" >&2
   exit 1

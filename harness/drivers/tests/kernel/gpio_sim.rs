@@ -70,19 +70,23 @@ impl SimChip {
         Path::new("/dev").join(self.sysfs.file_name().unwrap())
     }
 
-    /// Toggles `offset` from the device's side: `periods` pulses of `high` then `low`, starting
-    /// low. The sleeps are the signal's own timing, not waits for a condition. Returns when each
-    /// edge was made, and its new level.
+    /// Toggles `offset` from the device's side: low for `lead`, then `periods` pulses of `high`
+    /// then `low`. The sleeps are the signal's own timing, not waits for a condition. Returns
+    /// when each edge of the pulses was made, and its new level.
+    ///
+    /// The lead gives a reader time to be waiting: in this guest, an edge that comes while an
+    /// earlier one waits unread in the request is lost (the kernel counts it in `line_seqno`, but
+    /// no event arrives).
     pub fn pulse_train(
         &self,
         offset: u32,
-        high: Duration,
-        low: Duration,
+        lead: Duration,
+        (high, low): (Duration, Duration),
         periods: u32,
     ) -> Vec<(Instant, bool)> {
         self.pull(offset, false);
         let start = Instant::now();
-        let mut at = Duration::ZERO;
+        let mut at = lead;
         let mut made = Vec::new();
         for _ in 0..periods {
             for (level, length) in [(true, low), (false, high)] {
