@@ -9,6 +9,8 @@ mod console;
 mod discovery;
 mod gadget;
 mod hub;
+#[cfg(feature = "libusb")]
+mod libusb;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
