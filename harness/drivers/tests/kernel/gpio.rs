@@ -121,9 +121,11 @@ async fn frequency_and_pulse_width_come_from_the_kernels_timestamps() {
     let offset = lines[5].1;
     sim.pull(offset, false);
     let line = GpioCdevLine::open(&sim.label, offset, Role::Sense).unwrap();
-    // 10 Hz, 30 ms high, toggled by the simulator while the rig watches the line.
-    let (high, low, periods) = (Duration::from_millis(30), Duration::from_millis(70), 8);
-    let watch = tokio::spawn(async move { line.watch(Duration::from_millis(1700)).await });
+    // 5 Hz, 40 % duty, toggled by the simulator while the rig watches the line. Slow enough for
+    // an emulated CPU under load: the kernel names an edge by the level its interrupt thread
+    // reads, so a thread that runs after the next edge would name it wrongly.
+    let (high, low, periods) = (Duration::from_millis(80), Duration::from_millis(120), 5);
+    let watch = tokio::spawn(async move { line.watch(Duration::from_millis(1600)).await });
     // The chip stays until the watch is over: its removal would end the request.
     let (sim, pulled) = tokio::task::spawn_blocking(move || {
         let pulled = sim.pulse_train(offset, Duration::from_millis(200), (high, low), periods);
@@ -138,18 +140,18 @@ async fn frequency_and_pulse_width_come_from_the_kernels_timestamps() {
         transitions.iter().map(|t| t.high).collect::<Vec<_>>(),
         pulled.iter().map(|(_, high)| *high).collect::<Vec<_>>()
     );
-    // Each interval is the simulator's, to within a few milliseconds: the kernel stamped each
-    // edge as the pull happened.
+    // Each interval is the simulator's, to within milliseconds: the kernel stamped each edge as
+    // the pull happened.
     for (t, p) in transitions.windows(2).zip(pulled.windows(2)) {
         let (seen, made) = (t[1].at - t[0].at, p[1].0 - p[0].0);
         let off = seen.abs_diff(made);
-        assert!(off < Duration::from_millis(5), "{seen:?} vs {made:?}");
+        assert!(off < Duration::from_millis(10), "{seen:?} vs {made:?}");
     }
     let (frequency, width) = frequency_and_pulse_width(&transitions);
     // The bounds allow for a userspace pulse generator on an emulated CPU.
-    assert!((9.0..11.0).contains(&frequency), "{frequency} Hz");
+    assert!((4.5..5.5).contains(&frequency), "{frequency} Hz");
     assert!(
-        width > Duration::from_millis(25) && width < Duration::from_millis(40),
+        width > Duration::from_millis(70) && width < Duration::from_millis(90),
         "{width:?}"
     );
     drop(sim);
