@@ -15,6 +15,15 @@ pub enum UsbError {
         /// Why.
         source: std::io::Error,
     },
+    /// libusb failed.
+    #[cfg(feature = "libusb")]
+    #[error("{what}: {source}")]
+    Libusb {
+        /// What was being done.
+        what: String,
+        /// libusb's reason.
+        source: rusb::Error,
+    },
 }
 
 /// What a device is, by its ids and class.
@@ -79,7 +88,7 @@ const PROBES: &[(u16, Option<u16>)] = &[
 /// USB serial adapter vendors (and the CDC-ACM class, below).
 const SERIAL_VENDORS: &[u16] = &[0x0403, 0x10c4, 0x1a86, 0x067b];
 
-fn kind(vid: u16, pid: u16, class: u8, ttys: &[String]) -> DeviceKind {
+pub(crate) fn kind(vid: u16, pid: u16, class: u8, ttys: &[String]) -> DeviceKind {
     if PROBES
         .iter()
         .any(|(v, p)| *v == vid && p.is_none_or(|p| p == pid))

@@ -2,8 +2,10 @@
 //! the device under test from USB. The kernel exposes the attribute on hubs since Linux 4.x; on a
 //! hub with per-port power switching it cuts VBUS, as uhubctl's class requests do.
 //!
-//! Not verified here: this machine has no USB hub. Path building is unit-tested against a fake
-//! sysfs tree.
+//! Verified against the root hub of dummy_hcd in a Debian kernel guest (`tests/kernel`, run by
+//! `.ci/kernel-tests`): writing `disable` disconnects the device on the port and clearing it
+//! re-enumerates it. Whether a real hub cuts VBUS as well depends on the hub (per-port power
+//! switching); that needs real hubs.
 
 use std::path::{Path, PathBuf};
 
@@ -17,10 +19,15 @@ impl HubPort {
     /// Port `port` of the hub at `hub` (its sysfs name, `1-1`), under `root`
     /// ([`crate::SYSFS_USB`]).
     pub fn new(root: &Path, hub: &str, port: u32) -> Self {
-        // The port's node sits under the hub's interface 0 of configuration 1.
+        // The port's node sits under the hub's interface 0 of configuration 1, which for a root
+        // hub (`usb1`) is named after its bus and port 0 (`1-0:1.0`).
+        let interface = match hub.strip_prefix("usb") {
+            Some(bus) => format!("{bus}-0:1.0"),
+            None => format!("{hub}:1.0"),
+        };
         HubPort {
             attr: root
-                .join(format!("{hub}:1.0"))
+                .join(interface)
                 .join(format!("{hub}-port{port}"))
                 .join("disable"),
         }
@@ -108,6 +115,19 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.join("disable")).unwrap(), "1");
         assert!(!port.power().unwrap());
         assert!(HubPort::new(root.path(), "1-1", 4).power().is_err());
+    }
+
+    #[test]
+    fn a_root_hubs_ports_sit_under_its_bus_interface() {
+        let root = Path::new("/sys/bus/usb/devices");
+        assert_eq!(
+            HubPort::new(root, "usb2", 1).attr,
+            root.join("2-0:1.0/usb2-port1/disable")
+        );
+        assert_eq!(
+            HubPort::new(root, "2-1.3", 4).attr,
+            root.join("2-1.3:1.0/2-1.3-port4/disable")
+        );
     }
 
     #[tokio::test]
