@@ -1,0 +1,22 @@
+//! Packet-level network faults for rigor: a device's link as two network namespaces joined
+//! through TUN devices, with an engine in between that delays, drops, duplicates, reorders,
+//! corrupts, rate-limits and partitions per direction, and fails the link's DNS.
+//!
+//! Wiring: [`open_point`] opens a rig's `tun:` point behind the seam's `NetImpairment`;
+//! [`PacketImpairment`] is this crate's richer impairment, which the seam's converts into.
+//!
+//! Every name rigor creates starts with `rg-` and carries its owner's pid, so a killed rigor's
+//! leftovers are removed at the next start ([`netns::sweep`]).
+
+pub mod dns;
+pub mod error;
+pub mod impairment;
+pub mod link;
+pub mod netns;
+pub mod point;
+pub mod shaper;
+
+pub use error::NetfaultError;
+pub use impairment::{DirectionImpairment, DnsFailure, Loss, PacketImpairment};
+pub use link::{LinkConfig, LinkStats, PacketLink};
+pub use point::{open_point, open_tun};
