@@ -11,6 +11,8 @@
 pub mod dns;
 pub mod error;
 pub mod impairment;
+pub mod kernel;
+pub mod kernel_link;
 pub mod link;
 pub mod netns;
 pub mod point;
@@ -18,5 +20,7 @@ pub mod shaper;
 
 pub use error::NetfaultError;
 pub use impairment::{DirectionImpairment, DnsFailure, Loss, PacketImpairment};
+pub use kernel::{Backend, KernelSupport};
+pub use kernel_link::KernelLink;
 pub use link::{LinkConfig, LinkStats, PacketLink};
 pub use point::{open_point, open_tun};

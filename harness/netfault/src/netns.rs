@@ -12,8 +12,9 @@
 //! that part without `unsafe` fork/unshare code of its own.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use crate::error::NetfaultError;
@@ -26,14 +27,31 @@ const NETNS_DIR: &str = "/run/netns";
 
 /// Runs a command, turning a failure into an error that carries its stderr.
 pub(crate) fn run(program: &str, args: &[&str]) -> Result<String, NetfaultError> {
+    run_with_input(program, args, None)
+}
+
+/// Runs a command with `input` on its stdin (nft reads a whole ruleset so it applies at once).
+pub(crate) fn run_with_input(
+    program: &str,
+    args: &[&str],
+    input: Option<&str>,
+) -> Result<String, NetfaultError> {
     let command = format!("{program} {}", args.join(" "));
-    let out = Command::new(program)
+    let spawn_error = |source| NetfaultError::Spawn {
+        command: command.clone(),
+        source,
+    };
+    let mut child = Command::new(program)
         .args(args)
-        .output()
-        .map_err(|source| NetfaultError::Spawn {
-            command: command.clone(),
-            source,
-        })?;
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_error)?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(input.as_bytes()).map_err(spawn_error)?;
+    }
+    let out = child.wait_with_output().map_err(spawn_error)?;
     if !out.status.success() {
         return Err(NetfaultError::Command {
             command,
