@@ -56,6 +56,7 @@ async fn through(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_way_partition_cuts_one_direction_only() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let config = LinkConfig::numbered("rgt-oneway", 20);
     let link = PacketLink::open(&config).await.unwrap();
     let (device, network) = sockets(&link, &config, 0);
@@ -81,6 +82,7 @@ async fn a_one_way_partition_cuts_one_direction_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seams_partition_cuts_both_ways_and_clear_restores_the_link() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let config = LinkConfig::numbered("rgt-twoway", 21);
     let link = PacketLink::open(&config).await.unwrap();
     let (device, network) = sockets(&link, &config, 0);
@@ -122,6 +124,7 @@ fn query(id: u16) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_links_resolver_answers_servfail_or_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let config = LinkConfig::numbered("rgt-dns", 22);
     let link = PacketLink::open(&config).await.unwrap();
     // A resolver listens on the network side: it must see no query while DNS is failed.

@@ -10,6 +10,10 @@ use rigor_netfault::netns::in_namespace;
 use std::net::UdpSocket;
 use std::time::Instant;
 
+/// Held by each test of a file for its whole run: trains of 10 000 packets on two cores would
+/// otherwise delay the timed trains of the tests beside them.
+pub static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Binds a UDP socket to `addr` inside namespace `ns`. Blocking std sockets on threads of their
 /// own: arrival times are then the kernel's wake-up, not a runtime's scheduling.
 pub fn udp_in(ns: &str, addr: SocketAddr) -> UdpSocket {
