@@ -75,7 +75,6 @@ pub enum NetfaultError {
 }
 
 impl NetfaultError {
-    #[allow(dead_code)] // used by the toxiproxy module
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
             what: what.into(),

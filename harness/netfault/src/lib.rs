@@ -17,6 +17,7 @@ pub mod link;
 pub mod netns;
 pub mod point;
 pub mod shaper;
+pub mod toxiproxy;
 
 pub use error::NetfaultError;
 pub use impairment::{DirectionImpairment, DnsFailure, Loss, PacketImpairment};
