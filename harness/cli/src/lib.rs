@@ -6,6 +6,7 @@ pub mod check;
 pub mod demo;
 pub mod exit_code;
 pub mod image;
+pub mod netfault;
 pub mod progress;
 pub mod qemu_rig;
 pub mod record;

@@ -1,6 +1,6 @@
 //! `rigor`: the hardware-in-the-loop test runner's command line.
 
-use rigor_cli::{check, demo, exit_code, image, parse_param, rig_probe, run, sim};
+use rigor_cli::{check, demo, exit_code, image, netfault, parse_param, rig_probe, run, sim};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -43,6 +43,9 @@ enum Command {
     /// Look at a rig's hardware: `rigor rig probe` matches its USB adapters and probes.
     #[command(subcommand)]
     Rig(rig_probe::RigCommand),
+    /// Packet-level network faults: `rigor netfault serve` answers toxiproxy's API.
+    #[command(subcommand)]
+    Netfault(netfault::NetfaultCommand),
     /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.
     Schema {
         /// profile, rig, fixture, instrument-model, scenario or fragment.
@@ -78,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         Command::Image(command) => image::run(command),
         Command::Rig(command) => rig_probe::run(command),
         Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim::run(args)),
+        Command::Netfault(c) => tokio::runtime::Runtime::new()?.block_on(netfault::run(c)),
         Command::Check {
             paths,
             params,
