@@ -120,7 +120,11 @@ async fn gilbert_elliott_loss_comes_in_bursts_of_the_model_length() {
         }),
         ..DirectionImpairment::default()
     }));
+    let before = r.link.stats().up;
     let (_, got) = train(&r.device, &r.network, r.to_network, 10_000, 32, QUIET);
+    let stats = r.link.stats().up;
+    // Every gap is the model's: nothing the engine passed was lost on the way.
+    assert_eq!(stats.delivered - before.delivered, got.len() as u64);
     let mut seqs: Vec<u32> = got.iter().map(|a| a.seq).collect();
     seqs.sort_unstable();
     let bursts: Vec<u32> = seqs
