@@ -16,6 +16,7 @@ pub mod kernel_link;
 pub mod link;
 pub mod netns;
 pub mod point;
+mod release;
 pub mod shaper;
 pub mod toxiproxy;
 

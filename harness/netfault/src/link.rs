@@ -6,8 +6,6 @@
 //! code, so every impairment works on a kernel without `sch_netem` (this one) and the counters
 //! say exactly what was done to which packet.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -21,6 +19,7 @@ use crate::dns;
 use crate::error::NetfaultError;
 use crate::impairment::{DnsFailure, PacketImpairment};
 use crate::netns;
+use crate::release::Release;
 use crate::shaper::{DirectionStats, Shaper};
 
 /// Packets the kernel may queue towards the engine before it drops (a TUN's default is 500,
@@ -149,8 +148,11 @@ impl PacketLink {
             "ip",
             &["-n", ns, "addr", "add", &local, "peer", &peer, "dev", iface],
         )?;
-        // No IPv6 link-local address: its router and multicast chatter would cross the link
-        // and show in the counters as traffic nobody sent.
+        // No IPv6 on the link (rig addresses are IPv4): its router solicitations and multicast
+        // reports, sent up to a second after link-up, would cross the link and show in the
+        // counters as traffic nobody sent.
+        let key = format!("net.ipv6.conf.{iface}.disable_ipv6=1");
+        netns::run("ip", &["netns", "exec", ns, "sysctl", "-qw", &key])?;
         netns::run(
             "ip",
             &["-n", ns, "link", "set", iface, "addrgenmode", "none", "up"],
@@ -225,7 +227,8 @@ pub(crate) fn check_interface_name(name: &str) -> Result<(), NetfaultError> {
     Ok(())
 }
 
-/// One direction of the engine.
+/// One direction of the engine: reads and shapes here, on the runtime; writes what is delayed
+/// from a [`Release`] thread.
 struct Engine {
     from: Arc<AsyncDevice>,
     to: Arc<AsyncDevice>,
@@ -235,54 +238,54 @@ struct Engine {
     shaper: Shaper,
 }
 
+/// Counts one delivered packet in its direction.
+fn count_delivered(stats: &watch::Sender<LinkStats>, up: bool) {
+    stats.send_modify(|s| {
+        if up {
+            s.up.delivered += 1;
+        } else {
+            s.down.delivered += 1;
+        }
+    });
+}
+
 impl Engine {
     async fn run(mut self) {
-        // Packets in flight, earliest departure first; the sequence number keeps packets that
-        // leave at the same instant in arrival order.
-        let mut in_flight: BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>> = BinaryHeap::new();
-        let mut seq = 0u64;
+        let stats = self.stats.clone();
+        let up = self.up;
+        let name = if up { "up" } else { "down" };
+        let Ok(release) = Release::spawn(name, self.to.clone(), move || {
+            count_delivered(&stats, up);
+        }) else {
+            // No thread for delayed packets: the link carries nothing, as a cut cable.
+            return;
+        };
         let mut buf = vec![0u8; 65_536];
         loop {
-            let next = in_flight.peek().map(|Reverse((at, _, _))| *at);
-            tokio::select! {
-                read = self.from.recv(&mut buf) => {
-                    let Ok(n) = read else { return };
-                    let now = Instant::now();
-                    let imp = self.impairment.borrow().clone();
-                    if self.up && let Some(failure) = imp.dns && dns::is_query(&buf[..n]) {
-                        self.fail_dns(failure, &buf[..n]).await;
-                        continue;
+            let Ok(n) = self.from.recv(&mut buf).await else {
+                return;
+            };
+            let now = Instant::now();
+            let imp = self.impairment.borrow().clone();
+            if self.up
+                && let Some(failure) = imp.dns
+                && dns::is_query(&buf[..n])
+            {
+                self.fail_dns(failure, &buf[..n]).await;
+                continue;
+            }
+            let direction = if self.up { &imp.up } else { &imp.down };
+            for (at, packet) in self.shaper.shape(direction, now, buf[..n].to_vec()) {
+                if at <= now && release.pending() == 0 {
+                    // A write the kernel refuses (the interface going down) is a lost packet.
+                    if self.to.send(&packet).await.is_ok() {
+                        count_delivered(&self.stats, self.up);
                     }
-                    let direction = if self.up { &imp.up } else { &imp.down };
-                    for (at, packet) in self.shaper.shape(direction, now, buf[..n].to_vec()) {
-                        if at <= now && in_flight.is_empty() {
-                            self.deliver(&packet).await;
-                        } else {
-                            in_flight.push(Reverse((at, seq, packet)));
-                            seq += 1;
-                        }
-                    }
-                }
-                () = sleep_until(next), if next.is_some() => {
-                    let now = Instant::now();
-                    while let Some(Reverse((at, _, _))) = in_flight.peek() {
-                        if *at > now {
-                            break;
-                        }
-                        if let Some(Reverse((_, _, packet))) = in_flight.pop() {
-                            self.deliver(&packet).await;
-                        }
-                    }
+                } else {
+                    release.send(at.into_std(), packet);
                 }
             }
             self.publish();
-        }
-    }
-
-    async fn deliver(&mut self, packet: &[u8]) {
-        // A write the kernel refuses (an interface going down at close) is a lost packet.
-        if self.to.send(packet).await.is_ok() {
-            self.shaper.stats.delivered += 1;
         }
     }
 
@@ -298,6 +301,7 @@ impl Engine {
         }
     }
 
+    /// Publishes the shaper's counters; `delivered` is counted where packets are written.
     fn publish(&self) {
         let mine = self.shaper.stats;
         self.stats.send_if_modified(|stats| {
@@ -306,21 +310,13 @@ impl Engine {
             } else {
                 &mut stats.down
             };
-            let changed = *slot != mine;
-            *slot = mine;
+            let next = DirectionStats {
+                delivered: slot.delivered,
+                ..mine
+            };
+            let changed = *slot != next;
+            *slot = next;
             changed
         });
-    }
-}
-
-/// Sleeps until `at`. tokio's timer wheel ticks in whole milliseconds and rounds a deadline up
-/// to the next tick, which alone would add 0.5 ms on average to every delay; aiming half a tick
-/// early centres the error on zero.
-async fn sleep_until(at: Option<Instant>) {
-    if let Some(at) = at {
-        let early = at
-            .checked_sub(std::time::Duration::from_micros(500))
-            .unwrap_or(at);
-        tokio::time::sleep_until(early).await;
     }
 }

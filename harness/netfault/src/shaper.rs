@@ -22,7 +22,8 @@ pub type Departure = (Instant, Vec<u8>);
 pub struct DirectionStats {
     /// Packets read from the sending side.
     pub received: u64,
-    /// Packets written to the receiving side (duplicates included).
+    /// Packets written to the receiving side (duplicates included; counted by the link, not
+    /// the shaper).
     pub delivered: u64,
     /// Dropped by the loss model.
     pub lost: u64,

@@ -61,10 +61,10 @@ async fn delay_and_jitter_show_in_the_observed_percentiles() {
     let (_, got) = paced_train(&r.device, &r.network, r.to_network, 300, 64, GAP, QUIET);
     assert_eq!(got.len(), 300);
     let (p1, p50) = (quantile_ms(&got, 0.01), quantile_ms(&got, 0.5));
-    // Never early by more than the half tick the engine aims ahead. Late by what a debug build
-    // on a shared machine under load adds (seen: 3 ms at the median, 7 at p99 with a load of 6
-    // on 2 cores); the release benchmark measures accuracy, this measures the effect.
-    assert!(p1 >= 19.5, "p1 {p1} ms");
+    // Never early. Late by what a debug build on a shared machine under load adds (seen: 3 ms
+    // at the median, 7 at p99 with a load of 6 on 2 cores); the release benchmark measures
+    // accuracy, this measures the effect.
+    assert!(p1 >= 19.95, "p1 {p1} ms");
     assert!(p50 < 30.0, "p50 {p50} ms");
 
     r.link.set(up(DirectionImpairment {
@@ -78,9 +78,9 @@ async fn delay_and_jitter_show_in_the_observed_percentiles() {
         quantile_ms(&got, 0.05),
         quantile_ms(&got, 0.95),
     );
-    // Uniform over 12..28 ms: nothing under 11.5, the 5th percentile near 12.8 and the 95th
+    // Uniform over 12..28 ms: nothing under 12, the 5th percentile near 12.8 and the 95th
     // near 27.2 ms.
-    assert!(p0 >= 11.5, "min {p0} ms");
+    assert!(p0 >= 11.95, "min {p0} ms");
     assert!(p5 < 16.0, "p5 {p5} ms");
     assert!(p95 >= 25.0, "p95 {p95} ms");
 }
@@ -176,7 +176,11 @@ async fn reordered_packets_overtake_delayed_ones() {
         .iter()
         .filter(|a| a.delay < Duration::from_millis(5))
         .count();
-    assert!(within_binomial(early, 1_000, 0.25), "{early} sent early");
+    assert!(
+        within_binomial(early, 1_000, 0.25),
+        "{early} sent early: {:?}",
+        r.link.stats().up
+    );
     // An arrival is out of order when a higher sequence number arrived before it.
     let mut highest = 0;
     let mut late = 0;
