@@ -194,7 +194,7 @@ async fn create_one(proxies: &Proxies, req: ProxyRequest) -> Result<Value, ApiEr
         .await
         .map_err(|source| ApiError::Listen { listen, source })?;
     if req.enabled == Some(false) {
-        proxy.disable();
+        proxy.disable().await;
     }
     let json = proxy_json(&name, &proxy);
     proxies.insert(name, proxy);
@@ -247,7 +247,7 @@ async fn update(
             .map_err(|source| ApiError::Listen { listen, source })?;
     }
     match req.enabled {
-        Some(false) => p.disable(),
+        Some(false) => p.disable().await,
         Some(true) => {
             let listen = p.listen().to_string();
             p.enable()

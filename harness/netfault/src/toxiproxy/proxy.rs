@@ -75,10 +75,13 @@ impl ToxicProxy {
         self.task.is_some()
     }
 
-    /// Stops listening and closes every connection.
-    pub fn disable(&mut self) {
+    /// Stops listening and closes every connection; returns once the listener is closed, so a
+    /// client told "disabled" is refused, not accepted and then reset.
+    pub async fn disable(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
+            // An aborted task's handle resolves once the task (and its listener) is dropped.
+            let _ = task.await;
         }
     }
 
@@ -93,7 +96,7 @@ impl ToxicProxy {
     /// Moves the proxy to another address or upstream (closing its connections).
     pub async fn rebind(&mut self, listen: &str, upstream: &str) -> std::io::Result<()> {
         let was_enabled = self.enabled();
-        self.disable();
+        self.disable().await;
         self.upstream = upstream.to_owned();
         if was_enabled {
             self.bind(listen).await?;
@@ -116,7 +119,9 @@ impl ToxicProxy {
 
 impl Drop for ToxicProxy {
     fn drop(&mut self) {
-        self.disable();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }
 
@@ -248,7 +253,10 @@ impl Writer {
         loop {
             let active = self.active();
             let deadline = self.deadline();
+            // Biased, the early end first: when it comes, the other stream's reader stops too,
+            // and its closed channel must not pass for an end of stream (a FIN, not an RST).
             tokio::select! {
+                biased;
                 how = ended(&mut ending) => return finish(to, how),
                 changed = self.toxics.changed() => if changed.is_err() { return },
                 () = sleep_until(deadline.map(|(at, _)| at)), if deadline.is_some() => {
@@ -257,6 +265,10 @@ impl Writer {
                     return finish(to, how);
                 }
                 chunk = chunks.recv() => match chunk {
+                    None if *ending.borrow() != Ending::Open => {
+                        let how = *ending.borrow();
+                        return finish(to, how);
+                    }
                     None => {
                         // End of stream: slow_close holds the FIN back.
                         let delay: u64 = active.iter().map(|k| match k {
