@@ -4,6 +4,9 @@
 //!
 //! Wiring: [`open_point`] opens a rig's `tun:` point behind the seam's `NetImpairment`;
 //! [`PacketImpairment`] is this crate's richer impairment, which the seam's converts into.
+//! [`KernelSupport::probe`] finds whether the kernel has netem and nft, and [`Link::open`] opens
+//! a link on the backend it chooses and says which ([`Backend`]). [`toxiproxy::serve`] answers
+//! toxiproxy's HTTP API over a TCP proxy.
 //!
 //! Every name rigor creates starts with `rg-` and carries its owner's pid, so a killed rigor's
 //! leftovers are removed at the next start ([`netns::sweep`]).
@@ -25,4 +28,4 @@ pub use impairment::{DirectionImpairment, DnsFailure, Loss, PacketImpairment};
 pub use kernel::{Backend, KernelSupport};
 pub use kernel_link::KernelLink;
 pub use link::{LinkConfig, LinkStats, PacketLink};
-pub use point::{open_point, open_tun};
+pub use point::{Link, open_point, open_tun};

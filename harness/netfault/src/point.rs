@@ -2,11 +2,76 @@
 
 use std::net::Ipv4Addr;
 
-use rigor_hal::NetImpairment;
+use rigor_hal::{HalError, Impairment, NetImpairment, async_trait};
 use rigor_model::rig::TunPoint;
 
 use crate::error::NetfaultError;
+use crate::impairment::PacketImpairment;
+use crate::kernel::{Backend, KernelSupport};
+use crate::kernel_link::KernelLink;
 use crate::link::{LinkConfig, PacketLink, check_interface_name};
+
+/// A link on whichever backend the host offers: the same scenario runs on either.
+pub enum Link {
+    /// rigor's packet engine over TUN.
+    Tun(PacketLink),
+    /// netem, tbf and nft on veth.
+    Kernel(KernelLink),
+}
+
+impl Link {
+    /// Opens `config` on the backend `support` chooses for impairments like `needs` (the
+    /// kernel's where it has netem and nft and can do them all), and says which.
+    pub async fn open(
+        config: &LinkConfig,
+        needs: &PacketImpairment,
+        support: &KernelSupport,
+    ) -> Result<(Self, Backend), NetfaultError> {
+        let backend = support.choose(needs);
+        let link = match backend {
+            Backend::Tun => Self::Tun(PacketLink::open(config).await?),
+            Backend::Kernel => Self::Kernel(KernelLink::open(config)?),
+        };
+        Ok((link, backend))
+    }
+
+    /// Applies `imp`, replacing any impairment before it.
+    pub fn set(&self, imp: &PacketImpairment) -> Result<(), NetfaultError> {
+        match self {
+            Self::Tun(l) => {
+                l.set(imp.clone());
+                Ok(())
+            }
+            Self::Kernel(l) => l.set(imp),
+        }
+    }
+
+    /// The namespace the device's traffic starts in.
+    pub fn device_namespace(&self) -> &str {
+        match self {
+            Self::Tun(l) => l.device_namespace(),
+            Self::Kernel(l) => l.device_namespace(),
+        }
+    }
+
+    /// The namespace on the network side.
+    pub fn network_namespace(&self) -> &str {
+        match self {
+            Self::Tun(l) => l.network_namespace(),
+            Self::Kernel(l) => l.network_namespace(),
+        }
+    }
+}
+
+#[async_trait]
+impl NetImpairment for Link {
+    async fn apply(&self, impairment: &Impairment) -> Result<(), HalError> {
+        Ok(self.set(&PacketImpairment::from(impairment))?)
+    }
+    async fn clear(&self) -> Result<(), HalError> {
+        Ok(self.set(&PacketImpairment::default())?)
+    }
+}
 
 /// Opens a rig's `tun:` point as a packet-level link: two namespaces owned by this process,
 /// joined by TUN devices named `point.interface`, the device side at `point.address` and the

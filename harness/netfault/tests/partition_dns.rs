@@ -171,3 +171,36 @@ async fn the_links_resolver_answers_servfail_or_nothing() {
         "a healthy link passes queries"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chosen_backend_runs_the_same_impairment() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let support = rigor_netfault::KernelSupport::probe().unwrap();
+    let config = LinkConfig::numbered("rgt-any", 23);
+    let cut = PacketImpairment {
+        up: DirectionImpairment {
+            partition: true,
+            ..DirectionImpairment::default()
+        },
+        ..PacketImpairment::default()
+    };
+    let (link, backend) = rigor_netfault::Link::open(&config, &cut, &support)
+        .await
+        .unwrap();
+    eprintln!("backend: {backend}");
+    let device = udp_in(
+        link.device_namespace(),
+        SocketAddr::new(config.device_addr.into(), 0),
+    );
+    let network = udp_in(
+        link.network_namespace(),
+        SocketAddr::new(config.network_addr.into(), 0),
+    );
+    let to = network.local_addr().unwrap();
+    link.set(&cut).unwrap();
+    let (_, got) = train(&device, &network, to, 50, 16, Duration::from_millis(200));
+    assert_eq!(got.len(), 0, "cut on {backend}");
+    link.set(&PacketImpairment::default()).unwrap();
+    let (_, got) = train(&device, &network, to, 50, 16, QUIET);
+    assert_eq!(got.len(), 50, "restored on {backend}");
+}
