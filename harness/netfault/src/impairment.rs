@@ -38,8 +38,9 @@ pub struct DirectionImpairment {
     pub rate_kbps: Option<u32>,
     /// Packets that may wait for the rate limit; more are dropped (tail drop). None: 1000.
     pub queue_limit: Option<usize>,
-    /// Packets longer than this (IP bytes) vanish, as on a path with a smaller MTU that sends no
-    /// "fragmentation needed".
+    /// Packets longer than this (IP bytes) do not pass, as on a path with a smaller MTU: one
+    /// with "don't fragment" set is answered with ICMP "fragmentation needed" (so path MTU
+    /// discovery works, as through a router), others vanish.
     pub mtu: Option<usize>,
     /// Drop everything this way (a one-way partition; both ways is a full one).
     pub partition: bool,

@@ -13,6 +13,7 @@
 
 pub mod dns;
 pub mod error;
+pub mod icmp;
 pub mod impairment;
 pub mod kernel;
 pub mod kernel_link;

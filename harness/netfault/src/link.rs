@@ -17,6 +17,7 @@ use tun_rs::{AsyncDevice, DeviceBuilder};
 
 use crate::dns;
 use crate::error::NetfaultError;
+use crate::icmp;
 use crate::impairment::{DnsFailure, PacketImpairment};
 use crate::netns;
 use crate::release::Release;
@@ -275,6 +276,13 @@ impl Engine {
                 continue;
             }
             let direction = if self.up { &imp.up } else { &imp.down };
+            if let Some(mtu) = direction.mtu.filter(|mtu| n > *mtu)
+                && !direction.partition
+                && let Some(answer) = icmp::frag_needed(&buf[..n], mtu)
+            {
+                // The shaper drops and counts it; the sender hears why.
+                let _ = self.from.send(&answer).await;
+            }
             for (at, packet) in self.shaper.shape(direction, now, buf[..n].to_vec()) {
                 if at <= now && release.pending() == 0 {
                     // A write the kernel refuses (the interface going down) is a lost packet.

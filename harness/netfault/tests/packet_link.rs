@@ -247,7 +247,7 @@ async fn a_rate_limit_holds_throughput_within_five_percent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn packets_over_the_mtu_vanish_and_smaller_ones_pass() {
+async fn a_smaller_mtu_drops_big_packets_and_path_mtu_discovery_adapts() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let r = rig("rgt-mtu", 8).await;
     r.link.set(up(DirectionImpairment {
@@ -255,14 +255,25 @@ async fn packets_over_the_mtu_vanish_and_smaller_ones_pass() {
         ..DirectionImpairment::default()
     }));
     let mut buf = vec![0u8; 1100];
-    for seq in 0u32..20 {
+    // 1100 + 28 bytes with "don't fragment" (Linux's default for UDP): dropped, and the
+    // engine's "fragmentation needed" teaches the sender the path MTU.
+    r.device.send_to(&buf, r.to_network).unwrap();
+    r.link.until(|s| s.up.too_big == 1).await;
+    // The sender now fragments to fit: every datagram, big or small, arrives.
+    for seq in 1u32..=20 {
         buf[..4].copy_from_slice(&seq.to_be_bytes());
-        // Even: 1100 + 28 bytes, over; odd: 900 + 28, under.
         let len = if seq % 2 == 0 { 1100 } else { 900 };
         r.device.send_to(&buf[..len], r.to_network).unwrap();
     }
-    let got = receive(&r.network, 20, QUIET);
+    let got = receive(&r.network, 21, QUIET);
     let seqs: Vec<u32> = got.iter().map(|(s, _)| *s).collect();
-    assert_eq!(seqs, (1..20).step_by(2).collect::<Vec<_>>());
-    assert_eq!(r.link.stats().up.too_big, 10);
+    assert_eq!(
+        seqs,
+        (1..=20).collect::<Vec<_>>(),
+        "the first, too big, never arrives"
+    );
+    let stats = r.link.stats().up;
+    assert_eq!(stats.too_big, 1);
+    // Ten big datagrams in two fragments each, ten small ones whole.
+    assert_eq!(stats.delivered, 30);
 }
