@@ -1,6 +1,8 @@
 //! `rigor`: the hardware-in-the-loop test runner's command line.
 
-use rigor_cli::{check, demo, exit_code, image, parse_param, results, rig_probe, run, sim};
+use rigor_cli::{
+    check, demo, exit_code, image, netfault, parse_param, results, rig_probe, run, sim,
+};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,6 +51,9 @@ enum Command {
     Rig(rig_probe::RigCommand),
     /// Analysts' views of a store: yield, pareto, capability, spc, unit, rejudge, retest, report, export.
     Results(Box<results::ResultsArgs>),
+    /// Packet-level network faults: `rigor netfault serve` answers toxiproxy's API.
+    #[command(subcommand)]
+    Netfault(netfault::NetfaultCommand),
     /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.
     Schema {
         /// profile, rig, fixture, instrument-model, scenario or fragment.
@@ -85,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         Command::Rig(command) => rig_probe::run(command),
         Command::Results(args) => results::run(*args),
         Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim::run(args)),
+        Command::Netfault(c) => tokio::runtime::Runtime::new()?.block_on(netfault::run(c)),
         Command::Check {
             mut tree,
             positional,

@@ -258,10 +258,17 @@ impl Opener<'_> {
                     ));
                 }
             },
-            ImpairmentPoint::Tun(_) | ImpairmentPoint::Netem(_) => {
+            // A device link through rigor's packet engine, in namespaces rigor owns.
+            ImpairmentPoint::Tun(point) => {
+                let link = rigor_netfault::open_point(point).await.map_err(|e| {
+                    OpenError::io(&self.plan.slot, format!("impairment point `{channel}`"), e)
+                })?;
+                Arc::from(link)
+            }
+            ImpairmentPoint::Netem(_) => {
                 return Err(self.unavailable(
                     format!("impairment point `{channel}`"),
-                    "only the userspace proxy is written yet",
+                    "netem on a host interface is not wired into runs yet; use a `tun:` point",
                 ));
             }
         };
