@@ -262,14 +262,7 @@ pub async fn run(
             ))),
             Box::new(summary.clone()),
         ];
-        let sinks = crate::record_into(&files.store, subscribers)?;
-        let cancel = crate::cancel_on_signals(|| {
-            eprintln!("interrupted: tearing down, then recording the runs as aborted")
-        });
-        let results = station.run(jobs, &sinks, cancel).await;
-        for e in sinks.finish().await {
-            eprintln!("error: {e}");
-        }
+        let results = run_recorded(&station, jobs, &files.store, subscribers).await?;
         for r in &results {
             if let Err(e) = &r.result {
                 eprintln!("error: slot `{}`: {e}", r.slot);
@@ -313,6 +306,25 @@ pub async fn run(
         ),
     )?;
     Ok(!broken)
+}
+
+/// Runs `jobs` on `station`, recorded into `store` and shown to `subscribers`; Ctrl-C tears
+/// down and records the runs as aborted; a subscriber's trouble is reported, not fatal.
+pub(crate) async fn run_recorded(
+    station: &Station,
+    jobs: Vec<crate::SlotJob>,
+    store: &Path,
+    subscribers: Vec<Box<dyn Subscriber>>,
+) -> Result<Vec<crate::SlotOutcome>, StationError> {
+    let sinks = crate::record_into(store, subscribers)?;
+    let cancel = crate::cancel_on_signals(|| {
+        eprintln!("interrupted: tearing down, then recording the runs as aborted")
+    });
+    let outcomes = station.run(jobs, &sinks, cancel).await;
+    for e in sinks.finish().await {
+        eprintln!("error: {e}");
+    }
+    Ok(outcomes)
 }
 
 /// The table of units × scenarios as people read it.

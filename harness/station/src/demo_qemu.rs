@@ -84,14 +84,7 @@ pub async fn run(
         Box::new(rigor_report::Progress::new()),
         Box::new(rigor_report::JunitWriter::new(&files.junit)),
     ];
-    let sinks = crate::record_into(&files.store, subscribers)?;
-    let cancel = crate::cancel_on_signals(|| {
-        eprintln!("interrupted: tearing down, then recording the run as aborted")
-    });
-    let outcomes = station.run(jobs, &sinks, cancel).await;
-    for e in sinks.finish().await {
-        eprintln!("error: {e}");
-    }
+    let outcomes = crate::demo::run_recorded(&station, jobs, &files.store, subscribers).await?;
     let mut passed = true;
     for o in &outcomes {
         match &o.result {
