@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod check;
 pub mod check_step;
 pub mod diagnostic;
+pub mod discover;
 pub mod duration;
 pub mod fixture;
 pub mod instrument;

@@ -11,7 +11,7 @@ use yaml_serde::Value;
 use crate::action::Include;
 use crate::catalog::{Catalog, Entry, PlacedStep, ProfileEntry, ScenarioEntry, locate_in_chain};
 use crate::check;
-use crate::diagnostic::{Diagnostic, Diagnostics, FileContext, Origin, index, join};
+use crate::diagnostic::{Diagnostics, FileContext, index, join};
 use crate::instrument::InstrumentModel;
 use crate::scenario::Fragment;
 use crate::source::{from_value, read_value};
@@ -65,52 +65,7 @@ impl Kind {
     }
 }
 
-/// Finds every `.yaml`/`.yml` file under `paths` (files are taken as given), sorted.
-pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Diagnostics) {
-    let mut files = Vec::new();
-    let mut diags = Diagnostics::default();
-    for p in paths {
-        if p.is_file() {
-            files.push(p.clone());
-        } else if p.is_dir() {
-            walk(p, &mut files, &mut diags);
-        } else {
-            diags.push(Diagnostic::new(
-                Origin::new(Arc::from(p.as_path()), None),
-                "",
-                "no such file or directory",
-            ));
-        }
-    }
-    files.sort();
-    files.dedup();
-    (files, diags)
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            diags.push(Diagnostic::new(
-                Origin::new(Arc::from(dir), None),
-                "",
-                format!("cannot read directory: {e}"),
-            ));
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, files, diags);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            files.push(path);
-        }
-    }
-}
+pub use crate::discover::discover;
 
 /// Loads every rigor file under `paths` into a catalog, with every problem found.
 pub fn load_paths(paths: &[PathBuf]) -> (Catalog, Diagnostics) {
@@ -134,16 +89,8 @@ struct Loader {
 
 impl Loader {
     fn read(&mut self, file: &Path, diags: &mut Diagnostics) {
-        let text: Arc<str> = match std::fs::read_to_string(file) {
-            Ok(t) => Arc::from(t),
-            Err(e) => {
-                diags.push(Diagnostic::new(
-                    Origin::new(Arc::from(file), None),
-                    "",
-                    format!("cannot read file: {e}"),
-                ));
-                return;
-            }
+        let Some(text) = crate::discover::read_text(file, diags) else {
+            return;
         };
         self.texts.insert(file.to_path_buf(), text.clone());
         let (value, ctx) = match read_value(file, &text) {
