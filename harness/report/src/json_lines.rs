@@ -38,3 +38,42 @@ impl<W: Write + Send> Subscriber for JsonLines<W> {
             .map_err(|source| SubscriberError { what, source })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{feed, run, step};
+    use rigor_runner::event::{FailureClass, RunOutcome, StepOutcome};
+    use std::time::Duration;
+
+    #[test]
+    fn every_event_is_one_json_line() {
+        let mut out = Vec::new();
+        let mut lines = JsonLines::new(&mut out);
+        let slot = "slot2";
+        lines.on_event(&Event::RunStarted {
+            run: run("FC2-000042", slot),
+        });
+        feed(
+            &mut lines,
+            step(slot, 0, "power", "power", 1, StepOutcome::Pass, 5),
+        );
+        let gone = StepOutcome::Error {
+            class: FailureClass::Infrastructure,
+            message: "psu-1 is gone".into(),
+        };
+        feed(
+            &mut lines,
+            step(slot, 1, "banner", "console.expect", 1, gone, 3),
+        );
+        lines.on_event(&Event::RunFinished {
+            run: run("FC2-000042", slot),
+            outcome: RunOutcome::Error,
+            class: Some(FailureClass::Infrastructure),
+            message: Some("psu-1 is gone".into()),
+            duration: Duration::from_millis(20),
+        });
+        lines.finish().unwrap();
+        insta::assert_snapshot!(String::from_utf8(out).unwrap());
+    }
+}

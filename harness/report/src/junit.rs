@@ -305,66 +305,9 @@ impl Subscriber for JunitWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::{feed, run, step};
     use rigor_runner::event::FailureClass;
     use rigor_runner::measurement::{Judged, Value, Verdict};
-    use std::time::SystemTime;
-
-    fn run(unit: &str, slot: &str) -> Arc<RunInfo> {
-        Arc::new(RunInfo {
-            unit: unit.into(),
-            attempt: 2,
-            family: "fridge-ctl".into(),
-            generation: "gen2".into(),
-            profile: "fridge-ctl-gen2".into(),
-            scenario: "smoke".into(),
-            scenario_version: 3,
-            scenario_hash: "ab".into(),
-            limit_set_hash: "cd".into(),
-            station: Some("eol-3".into()),
-            rig: "virtual-bench".into(),
-            slot: slot.into(),
-            fixture: "fx-fridge-gen2".into(),
-            operator: None,
-            firmware_version: Some("2.1.0".into()),
-            firmware_sha256: None,
-            started_at: SystemTime::UNIX_EPOCH,
-        })
-    }
-
-    fn step(
-        slot: &str,
-        index: u32,
-        label: &str,
-        kind: &'static str,
-        attempt: u32,
-        outcome: StepOutcome,
-        ms: u64,
-    ) -> [Event; 2] {
-        [
-            Event::StepStarted {
-                slot: slot.into(),
-                index,
-                label: label.into(),
-                kind,
-                attempt,
-            },
-            Event::StepFinished {
-                slot: slot.into(),
-                index,
-                label: label.into(),
-                kind,
-                attempt,
-                outcome,
-                duration: Duration::from_millis(ms),
-            },
-        ]
-    }
-
-    fn feed(j: &mut JunitWriter, events: impl IntoIterator<Item = Event>) {
-        for e in events {
-            j.on_event(&e);
-        }
-    }
 
     #[test]
     fn a_failed_measurement_shows_its_value_against_its_limits() {
