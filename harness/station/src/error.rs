@@ -75,8 +75,8 @@ pub enum StationError {
     /// A slot's backend could not be opened.
     #[error(transparent)]
     Open(#[from] OpenError),
-    /// The store could not be opened.
-    #[error("cannot open the store {}", path.display())]
+    /// The store could not be opened; its error names the file and SQLite's or the OS's reason.
+    #[error("the store cannot keep this station's records")]
     Store {
         /// The store file.
         path: PathBuf,

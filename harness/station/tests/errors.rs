@@ -24,7 +24,10 @@ fn a_store_that_cannot_be_opened_says_sqlites_reason_and_is_a_store_problem() {
     assert_eq!(err.kind(), rigor_station::ErrorKind::Store);
     let text = chain(&err);
     assert!(
-        text.starts_with(&format!("cannot open the store {}", dir.path().display())),
+        text.starts_with(&format!(
+            "the store cannot keep this station's records / cannot open store {}",
+            dir.path().display()
+        )),
         "{text}"
     );
     assert!(text.contains("unable to open database file"), "{text}");

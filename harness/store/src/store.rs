@@ -70,7 +70,11 @@ impl Store {
         conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
         // Whose file it is, before anything is changed: a file of another application is
         // refused byte for byte as it was (switching it to WAL would already rewrite it).
-        migrate::check_identity(&conn)?;
+        migrate::check_identity(&conn).map_err(|e| match e {
+            // Random bytes, a truncated file: SQLite cannot read it as a database at all.
+            StoreError::Sqlite(source) => open_err(source),
+            other => other,
+        })?;
         configure(&conn, options).map_err(open_err)?;
         Self::migrated(conn)
     }
