@@ -17,6 +17,9 @@ use crate::recorder::{Entry, RecordError, Recorder};
 /// The most entries in one group: bounds a commit's size and the time before subscribers hear.
 const GROUP_LIMIT: usize = 4096;
 
+/// How long the writer gathers entries after the first of a group before it commits them.
+const GATHER: std::time::Duration = std::time::Duration::from_micros(500);
+
 enum Message {
     Begin(Arc<RunInfo>, oneshot::Sender<Result<u32, RecordError>>),
     Event(Event),
@@ -100,8 +103,14 @@ impl Writer {
     fn serve(mut self, from_engine: mpsc::Receiver<Message>) {
         while let Ok(first) = from_engine.recv() {
             let mut group = vec![first];
-            while group.len() < GROUP_LIMIT {
-                match from_engine.try_recv() {
+            // Gather for a moment: a commit costs as much for one record as for a hundred, and a
+            // slot's next events are usually microseconds away. A flush is answered at once.
+            let until = std::time::Instant::now() + GATHER;
+            while group.len() < GROUP_LIMIT
+                && !matches!(group.last(), Some(Message::Flush(_) | Message::Finish(_)))
+            {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                match from_engine.recv_timeout(left) {
                     Ok(next) => group.push(next),
                     Err(_) => break,
                 }
