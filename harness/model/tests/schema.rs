@@ -75,17 +75,22 @@ fn every_shipped_file_names_its_schema_in_a_modeline() {
     }
 }
 
+/// Where `instance` breaks the schema of `kind`, one line per problem.
+fn schema_errors(kind: Kind, instance: &serde_json::Value) -> Vec<String> {
+    let validator = jsonschema::validator_for(&schema::json_schema(kind)).unwrap();
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
 #[test]
 fn every_shipped_file_satisfies_its_schema() {
     for file in shipped_files() {
         let (kind, _) = kind_and_modeline(&file);
         let instance: serde_json::Value =
             yaml_serde::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-        let validator = jsonschema::validator_for(&schema::json_schema(kind)).unwrap();
-        let errors: Vec<String> = validator
-            .iter_errors(&instance)
-            .map(|e| format!("{}: {e}", e.instance_path()))
-            .collect();
+        let errors = schema_errors(kind, &instance);
         assert!(
             errors.is_empty(),
             "{} does not satisfy its schema:\n{}",
@@ -143,11 +148,7 @@ fn every_shipped_file_read_as_yaml_1_1_satisfies_its_schema() {
         let (kind, _) = kind_and_modeline(&file);
         let instance = read_as_yaml_1_1(&file);
         booleans += instance.to_string().matches("\"power\":true").count();
-        let validator = jsonschema::validator_for(&schema::json_schema(kind)).unwrap();
-        let errors: Vec<String> = validator
-            .iter_errors(&instance)
-            .map(|e| format!("{}: {e}", e.instance_path()))
-            .collect();
+        let errors = schema_errors(kind, &instance);
         assert!(
             errors.is_empty(),
             "{} read as YAML 1.1 does not satisfy its schema:\n{}",
