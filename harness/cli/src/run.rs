@@ -95,7 +95,7 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
             return Ok(exit_code::USAGE);
         }
     };
-    let bench = bench_units(args, &slots)?;
+    let bench = bench_units(args)?;
     let plans = rigor_station::plan_slots(&catalog, &args.rig, &args.scenario, &slots, &params)?;
     // The store first: a station that cannot record starts nothing.
     let mut subscribers: Vec<Box<dyn Subscriber>> = Vec::new();
@@ -176,25 +176,21 @@ fn not_run(option: &str, slot: &str, names: &[String]) -> String {
 }
 
 /// What the bench builds into each slot's unit.
-fn bench_units(args: &RunArgs, slots: &[SlotSpec]) -> Result<BenchUnits, StationError> {
+fn bench_units(args: &RunArgs) -> Result<BenchUnits, StationError> {
     let mut bench = BenchUnits::default();
     for f in &args.faults {
-        let (slot, fault) = f.split_once('=').unwrap_or(("", f));
-        match rigor_bench::Fault::parse(fault) {
-            Some(fault) if slots.iter().any(|s| s.slot == slot) => {
-                bench.faults.entry(slot.to_owned()).or_default().push(fault)
-            }
-            _ => {
-                return Err(StationError::Request(RequestError::BadValue {
-                    option: "--fault",
-                    given: f.clone(),
-                    expected: format!(
-                        "SLOT=FAULT with a slot that runs and FAULT one of {}",
-                        rigor_bench::Fault::NAMES
-                    ),
-                }));
-            }
-        }
+        // Whether the slot runs is the station's check, as for `--installed`.
+        let parsed = f
+            .split_once('=')
+            .and_then(|(slot, name)| Some((slot, rigor_bench::Fault::parse(name)?)));
+        let Some((slot, fault)) = parsed else {
+            return Err(StationError::Request(RequestError::BadValue {
+                option: "--fault",
+                given: f.clone(),
+                expected: format!("SLOT=FAULT with FAULT one of {}", rigor_bench::Fault::NAMES),
+            }));
+        };
+        bench.faults.entry(slot.to_owned()).or_default().push(fault);
     }
     for i in &args.installed {
         let Some((slot, version)) = i.split_once('=') else {

@@ -33,13 +33,6 @@ pub struct BenchUnits {
     pub installed: BTreeMap<String, String>,
 }
 
-impl BenchUnits {
-    /// Whether anything is asked of the bench.
-    pub fn is_empty(&self) -> bool {
-        self.faults.is_empty() && self.installed.is_empty()
-    }
-}
-
 /// One slot's result.
 #[derive(Debug)]
 pub struct SlotOutcome {
