@@ -14,7 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .profile("fridge-ctl-gen1")
         .unit("FC1-000777")];
     let plans = plan_slots(&catalog, "virtual-bench", "smoke", &slots, &params)?;
-    let mut station =
+    let station =
         Station::for_plans(&catalog, "virtual-bench", &plans, &Default::default()).await?;
     let mut jobs = Vec::new();
     for plan in plans {

@@ -42,8 +42,33 @@ pub struct UnitSpec {
 /// so it is the same on every start of the same bench.
 pub fn serial_number(generation: &str, slot: &str, seed: u64) -> String {
     let number: String = generation.chars().filter(char::is_ascii_digit).collect();
-    let digits = crate::unit::variation(slot, seed, 3).abs() * 999_999.0;
-    format!("FC{number}-{:06}", digits as u32)
+    let mut h = seed ^ 0x005E_71A1;
+    for b in slot.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
+    }
+    // FNV alone barely moves the high bits for names that differ in their last byte (slot2,
+    // slot4), so two slots got one serial: finish with MurmurHash3's mixer.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    format!("FC{number}-{:06}", h % 1_000_000)
+}
+
+#[cfg(test)]
+mod serial_tests {
+    #[test]
+    fn every_slot_of_a_bench_gets_its_own_serial() {
+        let serials: std::collections::BTreeSet<String> = ["slot1", "slot2", "slot3", "slot4"]
+            .iter()
+            .map(|slot| super::serial_number("gen2", slot, 7))
+            .collect();
+        assert_eq!(serials.len(), 4, "{serials:?}");
+        assert!(
+            serials
+                .iter()
+                .all(|s| s.len() == "FC2-000000".len() && s.starts_with("FC2-"))
+        );
+    }
 }
 
 /// Where a simulated instrument answers.
@@ -58,6 +83,8 @@ pub enum InstrumentEndpoint {
 /// Where a slot's simulated hardware can be reached.
 #[derive(Clone)]
 pub struct SlotEndpoints {
+    /// The serial number printed on the unit's label (what an operator would scan).
+    pub label: String,
     /// The console: a stable link to its pseudo-terminal.
     pub console: String,
     /// Where the slot's virtual rig instruments answer, by rig instrument name.
@@ -214,6 +241,7 @@ impl Bench {
                 Some(Arc::new(proxy))
             };
             let endpoints = SlotEndpoints {
+                label: spec.serial.clone(),
                 console,
                 instruments,
                 io,

@@ -48,21 +48,7 @@ pub fn report(error: &rigor_station::StationError) -> i32 {
     of_error(error.kind())
 }
 
-/// An error and its sources, `a: b: c`, leaving out a source whose text the message already
-/// carries.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+pub use rigor_station::chain;
 
 /// The code of one slot's run.
 pub fn of_slot(

@@ -10,6 +10,7 @@ pub mod results;
 pub mod rig_probe;
 pub mod run;
 pub mod sim;
+pub mod test_mode;
 
 use rigor_model::value::Scalar;
 

@@ -1,7 +1,7 @@
 //! `rigor`: the hardware-in-the-loop test runner's command line.
 
 use rigor_cli::{
-    check, demo, exit_code, image, netfault, parse_param, results, rig_probe, run, sim,
+    check, demo, exit_code, image, netfault, parse_param, results, rig_probe, run, sim, test_mode,
 };
 
 use std::collections::BTreeMap;
@@ -40,6 +40,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a scenario on a rig's slots: flash, power, test, record every unit.
     Run(Box<run::RunArgs>),
+    /// Every scenario × slot the rig can run as a libtest trial (`smoke::gen2::slot1`), with
+    /// libtest's filters, `--list`, `--ignored`, `--test-threads` and exit codes (101: a trial failed).
+    Test(Box<test_mode::TestArgs>),
     /// The virtual bench on its own until Ctrl-C: the demo's units, their consoles and instruments
     /// on real OS interfaces, for exploring by hand and writing scenarios.
     Sim(sim::SimArgs),
@@ -86,6 +89,7 @@ fn main() -> anyhow::Result<()> {
     let code = match cli.command {
         Command::Run(args) => tokio::runtime::Runtime::new()?.block_on(run::run(*args)),
         Command::Demo(args) => tokio::runtime::Runtime::new()?.block_on(demo::run(args)),
+        Command::Test(args) => test_mode::run(*args),
         Command::Image(command) => image::run(command),
         Command::Rig(command) => rig_probe::run(command),
         Command::Results(args) => results::run(*args),

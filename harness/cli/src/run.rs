@@ -95,7 +95,7 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
             return Ok(exit_code::USAGE);
         }
     };
-    let bench = bench_units(args)?;
+    let bench = bench_units(&args.faults, &args.installed)?;
     let plans = rigor_station::plan_slots(&catalog, &args.rig, &args.scenario, &slots, &params)?;
     // The store first: a station that cannot record starts nothing.
     let mut subscribers: Vec<Box<dyn Subscriber>> = Vec::new();
@@ -147,16 +147,7 @@ fn slot_specs(catalog: &rigor_model::Catalog, args: &RunArgs) -> Result<Vec<Slot
         args.slots.clone()
     };
     let units = unit_serials(&args.units, &names)?;
-    let mut answers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for a in &args.answers {
-        let (slot, text) = a
-            .split_once('=')
-            .ok_or_else(|| format!("`--answer {a}`: write SLOT=TEXT"))?;
-        if !names.iter().any(|n| n == slot) {
-            return Err(not_run("--answer", slot, &names));
-        }
-        answers.entry(slot).or_default().push(text.to_owned());
-    }
+    let mut answers = slot_answers(&args.answers, &names)?;
     Ok(names
         .iter()
         .map(|name| SlotSpec {
@@ -168,6 +159,27 @@ fn slot_specs(catalog: &rigor_model::Catalog, args: &RunArgs) -> Result<Vec<Slot
         .collect())
 }
 
+/// `--answer SLOT=TEXT`, in order, by slot.
+fn slot_answers(
+    given: &[String],
+    names: &[String],
+) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let mut answers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for a in given {
+        let (slot, text) = a
+            .split_once('=')
+            .ok_or_else(|| format!("`--answer {a}`: write SLOT=TEXT"))?;
+        if !names.iter().any(|n| n == slot) {
+            return Err(not_run("--answer", slot, names));
+        }
+        answers
+            .entry(slot.to_owned())
+            .or_default()
+            .push(text.to_owned());
+    }
+    Ok(answers)
+}
+
 fn not_run(option: &str, slot: &str, names: &[String]) -> String {
     format!(
         "`{option}` names slot `{slot}`, which this run does not use (slots: {})",
@@ -175,10 +187,14 @@ fn not_run(option: &str, slot: &str, names: &[String]) -> String {
     )
 }
 
-/// What the bench builds into each slot's unit.
-fn bench_units(args: &RunArgs) -> Result<BenchUnits, StationError> {
+/// What the bench builds into each slot's unit, from `--fault SLOT=FAULT` and
+/// `--installed SLOT=VERSION`.
+pub(crate) fn bench_units(
+    faults: &[String],
+    installed: &[String],
+) -> Result<BenchUnits, StationError> {
     let mut bench = BenchUnits::default();
-    for f in &args.faults {
+    for f in faults {
         // Whether the slot runs is the station's check, as for `--installed`.
         let parsed = f
             .split_once('=')
@@ -192,7 +208,7 @@ fn bench_units(args: &RunArgs) -> Result<BenchUnits, StationError> {
         };
         bench.faults.entry(slot.to_owned()).or_default().push(fault);
     }
-    for i in &args.installed {
+    for i in installed {
         let Some((slot, version)) = i.split_once('=') else {
             return Err(StationError::Request(RequestError::BadValue {
                 option: "--installed",

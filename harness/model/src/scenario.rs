@@ -23,6 +23,11 @@ pub struct Scenario {
     pub description: Option<String>,
     /// Which devices it is for.
     pub applies_to: AppliesTo,
+    /// Words to select scenarios by. `slow` and `destructive` (it changes the unit for good, as
+    /// provisioning does) keep the scenario out of `rigor test` runs unless asked for
+    /// (`--ignored`, `--include-ignored`), as `#[ignore]` does for a Rust test.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// Values a run may set (`--param name=value`), substituted as `${name}`.
     #[serde(default)]
     pub parameters: BTreeMap<String, Parameter>,

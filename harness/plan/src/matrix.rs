@@ -59,6 +59,14 @@ pub enum Status {
 /// Why a scenario does not apply to a generation, if it does not.
 pub fn skip_reason(scenario: &ScenarioEntry, profile: &ProfileEntry) -> Option<String> {
     let applies = &scenario.value.applies_to;
+    if profile.family() != applies.family {
+        return Some(format!(
+            "is for family {}; {} is family {}",
+            applies.family,
+            profile.value.profile,
+            profile.family()
+        ));
+    }
     if let Some(gens) = &applies.generations
         && !gens.iter().any(|g| g == profile.generation())
     {

@@ -221,7 +221,7 @@ pub async fn run(
             }
         })?;
     }
-    let mut station = Station::start(catalog, RIG, units).await?;
+    let station = Station::start(catalog, RIG, units).await?;
     let print =
         |out: &mut dyn Write, text: String| writeln!(out, "{text}").map_err(DemoError::Output);
     print(

@@ -71,7 +71,7 @@ pub async fn run(
         .map(|slot| SlotSpec::new(slot.clone()).unit(UNIT))
         .collect();
     let plans = plan_slots(catalog, RIG, SCENARIO, &slots, &params)?;
-    let mut station = Station::for_plans(catalog, RIG, &plans, &Default::default()).await?;
+    let station = Station::for_plans(catalog, RIG, &plans, &Default::default()).await?;
     let mut jobs = Vec::new();
     for plan in plans {
         jobs.push(station.open(plan, Some("demo")).await?);

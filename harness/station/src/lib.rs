@@ -15,7 +15,7 @@
 //! let slots = [SlotSpec::new("slot1").unit("FC1-000101")];
 //! let params = [("build_dir".into(), rigor_model::value::Scalar::Text("out/fw".into()))].into();
 //! let plans = plan_slots(&catalog, "virtual-bench", "smoke", &slots, &params)?;
-//! let mut station = Station::for_plans(&catalog, "virtual-bench", &plans, &Default::default()).await?;
+//! let station = Station::for_plans(&catalog, "virtual-bench", &plans, &Default::default()).await?;
 //! let mut jobs = Vec::new();
 //! for plan in plans {
 //!     jobs.push(station.open(plan, Some("me")).await?);
@@ -42,10 +42,10 @@ mod station;
 
 use std::path::Path;
 
-pub use error::{ErrorKind, RequestError, StationError};
+pub use error::{ErrorKind, RequestError, StationError, chain};
 pub use rigor_runner::event::{Event, Subscriber};
 pub use rigor_runner::sinks::Sinks;
-pub use select::{SlotPlan, SlotSpec, applies, choose, plan_slots, rig};
+pub use select::{SlotPlan, SlotSpec, applies, choose, plan_slot, plan_slots, rig};
 pub use slots::{SlotError, SlotJob, run_slots};
 pub use station::{BenchUnits, SlotOutcome, Station};
 

@@ -81,6 +81,20 @@ pub fn plan_slots(
     slots: &[SlotSpec],
     params: &BTreeMap<String, Scalar>,
 ) -> Result<Vec<SlotPlan>, StationError> {
+    slots
+        .iter()
+        .map(|spec| plan_slot(catalog, rig, scenario, spec, params))
+        .collect()
+}
+
+/// Binds `scenario` on one slot of `rig`, with `params`. Touches nothing.
+pub fn plan_slot(
+    catalog: &Catalog,
+    rig: &str,
+    scenario: &str,
+    spec: &SlotSpec,
+    params: &BTreeMap<String, Scalar>,
+) -> Result<SlotPlan, StationError> {
     let rig = self::rig(catalog, rig)?;
     let scenario = catalog
         .scenarios
@@ -90,54 +104,49 @@ pub fn plan_slots(
             name: scenario.to_owned(),
             known: known(catalog.scenarios.keys()),
         })?;
-    let mut plans = Vec::new();
-    for spec in slots {
-        if let Some(unit) = &spec.unit {
-            rigor_model::serial::check(unit).map_err(|source| RequestError::BadSerial {
-                slot: spec.slot.clone(),
-                source,
-            })?;
-        }
-        let slot = rig
-            .value
-            .slots
-            .get(&spec.slot)
-            .ok_or_else(|| StationError::Unknown {
-                what: "slot",
-                name: spec.slot.clone(),
-                known: known(rig.value.slots.keys()),
-            })?;
-        let (profile, fixture) = choose(catalog, spec.profile.as_deref(), &slot.kind, &spec.slot)?;
-        if let Some(reason) = rigor_plan::matrix::skip_reason(scenario, profile) {
-            return Err(StationError::DoesNotApply {
-                scenario: scenario.value.scenario.clone(),
-                profile: profile.value.profile.clone(),
-                reason,
-            });
-        }
-        let target = Target {
-            scenario,
-            profile,
-            fixture,
-            rig,
-            slot: &spec.slot,
-        };
-        let plan = rigor_plan::bind(catalog, target, params).map_err(|diagnostics| {
-            StationError::Bind {
-                scenario: scenario.value.scenario.clone(),
-                slot: spec.slot.clone(),
-                diagnostics,
-            }
+    if let Some(unit) = &spec.unit {
+        rigor_model::serial::check(unit).map_err(|source| RequestError::BadSerial {
+            slot: spec.slot.clone(),
+            source,
         })?;
-        plans.push(SlotPlan {
-            plan,
-            unit: spec.unit.clone(),
-            profile: profile.value.clone(),
-            fixture: fixture.value.clone(),
-            answers: spec.answers.clone(),
+    }
+    let slot = rig
+        .value
+        .slots
+        .get(&spec.slot)
+        .ok_or_else(|| StationError::Unknown {
+            what: "slot",
+            name: spec.slot.clone(),
+            known: known(rig.value.slots.keys()),
+        })?;
+    let (profile, fixture) = choose(catalog, spec.profile.as_deref(), &slot.kind, &spec.slot)?;
+    if let Some(reason) = rigor_plan::matrix::skip_reason(scenario, profile) {
+        return Err(StationError::DoesNotApply {
+            scenario: scenario.value.scenario.clone(),
+            profile: profile.value.profile.clone(),
+            reason,
         });
     }
-    Ok(plans)
+    let target = Target {
+        scenario,
+        profile,
+        fixture,
+        rig,
+        slot: &spec.slot,
+    };
+    let plan =
+        rigor_plan::bind(catalog, target, params).map_err(|diagnostics| StationError::Bind {
+            scenario: scenario.value.scenario.clone(),
+            slot: spec.slot.clone(),
+            diagnostics,
+        })?;
+    Ok(SlotPlan {
+        plan,
+        unit: spec.unit.clone(),
+        profile: profile.value.clone(),
+        fixture: fixture.value.clone(),
+        answers: spec.answers.clone(),
+    })
 }
 
 /// Whether `scenario` applies to the generation `profile` describes.

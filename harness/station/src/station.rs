@@ -46,7 +46,8 @@ pub struct SlotOutcome {
 pub struct Station {
     rig: Entry<Rig>,
     bench: Option<Bench>,
-    machines: Vec<Arc<QemuMachine>>,
+    /// QEMU boards started by `open`: they live as long as the station.
+    machines: Mutex<Vec<Arc<QemuMachine>>>,
     rtu: Mutex<RtuBuses>,
     lock_dir: PathBuf,
     /// The private lock folder of a simulated rig, whose units exist only in this process.
@@ -97,7 +98,7 @@ impl Station {
         Ok(Station {
             rig,
             bench,
-            machines: Vec::new(),
+            machines: Mutex::new(Vec::new()),
             rtu: Mutex::new(RtuBuses::default()),
             lock_dir,
             _private_locks: private_locks,
@@ -179,7 +180,7 @@ impl Station {
     /// Opens the backends `plan` uses on its slot and makes the run's job. The operator's
     /// prompts are answered from the plan's answers; `operator` is the person's id.
     pub async fn open(
-        &mut self,
+        &self,
         plan: SlotPlan,
         operator: Option<&str>,
     ) -> Result<SlotJob, StationError> {
@@ -203,7 +204,10 @@ impl Station {
                 }
                 let (machine, devices) =
                     crate::qemu_slot::start(qemu, &plan.plan, &plan.profile).await?;
-                self.machines.push(machine);
+                self.machines
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(machine);
                 devices
             }
             None => {
