@@ -5,6 +5,7 @@ pub mod check;
 pub mod demo;
 pub mod exit_code;
 pub mod image;
+pub mod lease;
 pub mod netfault;
 pub mod results;
 pub mod rig_probe;

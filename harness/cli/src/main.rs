@@ -1,7 +1,8 @@
 //! `rigor`: the hardware-in-the-loop test runner's command line.
 
 use rigor_cli::{
-    check, demo, exit_code, image, netfault, parse_param, results, rig_probe, run, sim, test_mode,
+    check, demo, exit_code, image, lease, netfault, parse_param, results, rig_probe, run, sim,
+    test_mode,
 };
 
 use std::collections::BTreeMap;
@@ -49,6 +50,9 @@ enum Command {
     /// Release keys and signed image manifests: keygen, sign (CI), verify (as a station would).
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Rig leases shared by every host of a rack (PostgreSQL): acquire, list, release, break.
+    #[command(subcommand)]
+    Lease(lease::LeaseCommand),
     /// Look at a rig's hardware: `rigor rig probe` matches its USB adapters and probes.
     #[command(subcommand)]
     Rig(rig_probe::RigCommand),
@@ -91,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => tokio::runtime::Runtime::new()?.block_on(demo::run(args)),
         Command::Test(args) => test_mode::run(*args),
         Command::Image(command) => image::run(command),
+        Command::Lease(c) => tokio::runtime::Runtime::new()?.block_on(lease::run(c)),
         Command::Rig(command) => rig_probe::run(command),
         Command::Results(args) => results::run(*args),
         Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim::run(args)),

@@ -66,6 +66,22 @@ pub struct RunArgs {
     /// record survives rigor being killed, and the last moments before an OS crash may be lost).
     #[arg(long)]
     pub power_loss_safe: bool,
+    /// Hold the slots through leases in this PostgreSQL database, shared by every host of the
+    /// rack (also `RIGOR_LEASE_DB`): acquired before any slot is opened, renewed while the runs
+    /// go on, checked before every step.
+    #[arg(long, value_name = "URL", env = "RIGOR_LEASE_DB")]
+    pub lease_db: Option<String>,
+    /// How long a lease lasts without renewal; a run that cannot renew stops a quarter of it
+    /// before it expires.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease_ttl: std::time::Duration,
+    /// Wait this long for busy slots (first come, first served) instead of failing at once.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub lease_wait: Option<std::time::Duration>,
+    /// Use a lease acquired earlier (`rigor lease acquire` in a CI job), `SLOT=TOKEN`; it is
+    /// renewed while the run goes on and left for the job to release.
+    #[arg(long = "lease-token", value_name = "SLOT=TOKEN")]
+    pub lease_tokens: Vec<String>,
     /// The rigor files.
     #[command(flatten)]
     pub tree: crate::check::Tree,
@@ -118,9 +134,27 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
     if let Some(dir) = &args.lock_dir {
         station = station.with_lock_dir(dir.clone());
     }
+    // The slots' leases before any slot is touched.
+    let leases = match &args.lease_db {
+        Some(url) => {
+            let slots: Vec<String> = plans.iter().map(|p| p.plan.slot.clone()).collect();
+            let policy = rigor_station::rig_lease::LeasePolicy {
+                url: url.clone(),
+                ttl: args.lease_ttl,
+                wait: args.lease_wait,
+                tokens: lease_tokens(&args.lease_tokens)?,
+                priority: 0,
+            };
+            let holder = format!("rigor run {}", args.scenario);
+            Some(rigor_station::rig_lease::hold(&policy, &args.rig, &slots, &holder).await?)
+        }
+        None => None,
+    };
     let mut jobs = Vec::new();
     for plan in plans {
-        jobs.push(station.open(plan, args.operator.as_deref()).await?);
+        let mut job = station.open(plan, args.operator.as_deref()).await?;
+        job.request.gate = leases.as_ref().and_then(|l| l.gate(&job.request.plan.slot));
+        jobs.push(job);
     }
     let cancel = rigor_station::cancel_on_signals(|| {
         eprintln!("interrupted: tearing down, then recording the runs as aborted")
@@ -128,6 +162,12 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
     let outcomes = station.run(jobs, &sinks, cancel).await;
     for e in sinks.finish().await {
         eprintln!("error: {e}");
+    }
+    if let Some(leases) = leases
+        && let Err(e) = leases.release().await
+    {
+        // The leases expire on their own.
+        eprintln!("warning: {}", exit_code::chain(&e));
     }
     Ok(outcomes
         .iter()
@@ -219,6 +259,24 @@ pub(crate) fn bench_units(
         bench.installed.insert(slot.to_owned(), version.to_owned());
     }
     Ok(bench)
+}
+
+/// `--lease-token SLOT=TOKEN`.
+fn lease_tokens(given: &[String]) -> Result<Vec<(String, i64)>, StationError> {
+    given
+        .iter()
+        .map(|g| {
+            g.split_once('=')
+                .and_then(|(slot, t)| Some((slot.to_owned(), t.parse().ok()?)))
+                .ok_or_else(|| {
+                    StationError::Request(RequestError::BadValue {
+                        option: "--lease-token",
+                        given: g.clone(),
+                        expected: "SLOT=TOKEN, the token a number".to_owned(),
+                    })
+                })
+        })
+        .collect()
 }
 
 /// `--unit SERIAL` for one slot, or `--unit SLOT=SERIAL` for several.

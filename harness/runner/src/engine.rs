@@ -30,6 +30,16 @@ pub struct RunRequest {
     pub operator: Option<String>,
     /// Tries after the first for a step that failed for a rig reason (the rig's policy).
     pub infrastructure_retries: u32,
+    /// Asked before every step whether the run may go on (a rig lease still held).
+    pub gate: Option<Arc<dyn StepGate>>,
+}
+
+/// Something that may forbid the next step, such as a rig lease shared across hosts: once it
+/// says stop, the run skips its remaining steps, tears down and is recorded as aborted with
+/// the reason.
+pub trait StepGate: Send + Sync + std::fmt::Debug {
+    /// Why steps must stop now, or `None` while they may go on.
+    fn closed(&self) -> Option<String>;
 }
 
 /// How a run ended.
@@ -80,6 +90,9 @@ pub(crate) struct Run {
     index: HashMap<usize, u32>,
     retries: u32,
     cancel: watch::Receiver<bool>,
+    gate: Option<Arc<dyn StepGate>>,
+    /// Why the gate stopped the run.
+    gate_closed: Option<String>,
     first_problem: Option<(RunOutcome, FailureClass, String)>,
     stopped: bool,
 }
@@ -159,6 +172,8 @@ pub async fn run(
         index,
         retries: request.infrastructure_retries,
         cancel,
+        gate: request.gate.clone(),
+        gate_closed: None,
         first_problem: None,
         stopped: false,
     };
@@ -186,6 +201,13 @@ pub async fn run(
     }
     let aborted = *run.cancel.borrow();
     let (outcome, class, message) = match (&run.first_problem, aborted) {
+        _ if run.gate_closed.is_some() => (
+            RunOutcome::Aborted,
+            None,
+            run.gate_closed
+                .as_ref()
+                .map(|why| format!("stopped: {why}; teardown done")),
+        ),
         (_, true) => (
             RunOutcome::Aborted,
             None,
@@ -224,6 +246,18 @@ impl Run {
         *self.cancel.borrow()
     }
 
+    /// Whether the run must stop before its next step: cancelled, or its gate closed (the
+    /// first reason is kept for the record).
+    fn must_stop(&mut self) -> bool {
+        if self.gate_closed.is_none()
+            && let Some(why) = self.gate.as_ref().and_then(|g| g.closed())
+        {
+            tracing::warn!("stopping before the next step: {why}");
+            self.gate_closed = Some(why);
+        }
+        self.gate_closed.is_some() || self.cancelled()
+    }
+
     /// Remembers the first problem of the run; a setup failure is never the unit's fault alone.
     fn note_problem(&mut self, done: &Done, setup: bool) {
         if self.first_problem.is_some() {
@@ -243,7 +277,7 @@ impl Run {
                 // The footprint can no longer be kept: stop testing, but still tear down.
                 self.stopped = true;
             }
-            if !teardown && (self.stopped || self.cancelled()) {
+            if !teardown && (self.stopped || self.must_stop()) {
                 self.skip(step);
                 continue;
             }
@@ -380,6 +414,9 @@ impl Run {
             let began = Instant::now();
             last = Done::Pass;
             for step in steps {
+                if self.must_stop() {
+                    break;
+                }
                 let done = self.step(step, attempt).await;
                 if !matches!(done, Done::Pass) {
                     last = done;
@@ -395,7 +432,7 @@ impl Run {
                 outcome: last.outcome(),
                 duration: began.elapsed(),
             });
-            if matches!(last, Done::Pass) || self.cancelled() {
+            if matches!(last, Done::Pass) || self.must_stop() {
                 break;
             }
             if attempt < attempts

@@ -56,6 +56,7 @@ async fn run_with(line: FakeLine, steps: &str) -> rigor_runner::engine::RunResul
         unit: Some("FC2-000001".into()),
         operator: None,
         infrastructure_retries: 0,
+        gate: None,
     };
     let sinks = Sinks::new(Box::new(MemoryRecorder::default()), Vec::new());
     let (_tx, cancel) = tokio::sync::watch::channel(false);

@@ -239,6 +239,7 @@ async fn go(
         unit: Some("FC2-000042".into()),
         operator: None,
         infrastructure_retries: retries,
+        gate: None,
     };
     let sinks = Sinks::new(Box::new(recorder.clone()), Vec::new());
     run(request, devices, sinks, cancel).await.unwrap()
@@ -487,6 +488,7 @@ async fn a_store_that_fills_up_mid_run_still_ends_with_teardown_and_power_off() 
         unit: Some("FC2-000042".into()),
         operator: None,
         infrastructure_retries: 0,
+        gate: None,
     };
     let sinks = Sinks::new(Box::new(FillsUp { room: 12 }), Vec::new());
     let (_tx, rx) = tokio::sync::watch::channel(false);
@@ -494,5 +496,48 @@ async fn a_store_that_fills_up_mid_run_still_ends_with_teardown_and_power_off() 
     let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
     assert!(text.contains("database or disk is full"), "{text}");
     // The unit was powered, then the teardown and the safe state switched it off.
+    assert_eq!(bench.psu.value("output"), Some(Reading::Bool(false)));
+}
+
+/// A gate that closes at its fifth question, as a rig lease lost mid-run would.
+#[derive(Debug, Default)]
+struct LostLease(std::sync::atomic::AtomicU32);
+
+impl rigor_runner::engine::StepGate for LostLease {
+    fn closed(&self) -> Option<String> {
+        let asked = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (asked >= 4).then(|| "lease lost: token 7 is stale".to_owned())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_gate_stops_the_run_before_its_next_step_and_records_why() {
+    let (bench, devices) = fake_bench("4.25");
+    let dir = firmware_dir();
+    let recorder = Shared::default();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let request = RunRequest {
+        plan: plan(dir.path()),
+        unit: Some("FC2-000042".into()),
+        operator: None,
+        infrastructure_retries: 0,
+        gate: Some(Arc::new(LostLease::default())),
+    };
+    let sinks = Sinks::new(Box::new(recorder.clone()), Vec::new());
+    let result = run(request, devices, sinks, rx).await.unwrap();
+    assert_eq!(result.outcome, RunOutcome::Aborted);
+    assert_eq!(
+        result.message.as_deref(),
+        Some("stopped: lease lost: token 7 is stale; teardown done")
+    );
+    // Four steps ran; the fifth and the rest of the test were skipped.
+    let steps = recorder.steps();
+    let ran = steps.iter().filter(|s| s.2 != StepOutcome::Skipped).count();
+    assert!(
+        steps.iter().any(|s| s.2 == StepOutcome::Skipped),
+        "{steps:#?}"
+    );
+    assert!(ran >= 4 && ran < steps.len(), "{steps:#?}");
+    // Teardown still ran: the unit is powered off.
     assert_eq!(bench.psu.value("output"), Some(Reading::Bool(false)));
 }

@@ -88,6 +88,7 @@ fn jobs(catalog: &rigor_model::Catalog, scenario: &str, slots: usize) -> Vec<Slo
                     unit: Some(format!("FC2-{i:06}")),
                     operator: None,
                     infrastructure_retries: 0,
+                    gate: None,
                 },
                 devices,
                 lease: None,

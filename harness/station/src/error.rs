@@ -87,6 +87,9 @@ pub enum StationError {
     /// A slot is in use, or its lock could not be taken.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// A rig lease shared across hosts could not be had.
+    #[error("rig lease")]
+    Lease(#[source] rigor_lease::LeaseError),
 }
 
 /// A request that does not make sense as given.
@@ -149,9 +152,10 @@ impl StationError {
             | StationError::DoesNotApply { .. }
             | StationError::Bind { .. } => ErrorKind::InvalidInput,
             StationError::Request(_) => ErrorKind::Usage,
-            StationError::Bench(_) | StationError::Open(_) | StationError::Lock(_) => {
-                ErrorKind::Infrastructure
-            }
+            StationError::Bench(_)
+            | StationError::Open(_)
+            | StationError::Lock(_)
+            | StationError::Lease(_) => ErrorKind::Infrastructure,
             StationError::Store { .. } => ErrorKind::Store,
         }
     }

@@ -34,6 +34,7 @@ pub mod lease;
 pub mod open;
 mod qemu_slot;
 pub mod record;
+pub mod rig_lease;
 mod select;
 pub mod shipped;
 pub mod sim;

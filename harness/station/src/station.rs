@@ -224,6 +224,7 @@ impl Station {
                 unit: plan.unit,
                 operator: operator.map(str::to_owned),
                 infrastructure_retries: self.rig.value.defaults.infrastructure_retries,
+                gate: None,
             },
             devices,
             lease: Some(lease),
