@@ -10,6 +10,7 @@ pub mod results;
 pub mod rig_probe;
 pub mod run;
 pub mod sim;
+pub mod station;
 
 use rigor_model::value::Scalar;
 
