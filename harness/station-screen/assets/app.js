@@ -37,7 +37,7 @@ function setOperator(id) {
   document.getElementById("operator-label").textContent = id ? `Operator ${id}` : "no operator";
   document.getElementById("sign-out").hidden = !id;
   document.getElementById("badge").hidden = !!id;
-  if (id) focusNext(); else document.getElementById("badge-input").focus();
+  if (id) focusNext(); else document.getElementById("badge-input").focus({ preventScroll: true });
 }
 
 // The next place a scanner's keystrokes should land: a waiting question first, else the first
@@ -50,15 +50,15 @@ function focusNext() {
     const p = $(t, ".prompt");
     if (!p.hidden) {
       const input = $(p, ".prompt-input");
-      if (!input.hidden) { input.focus(); return; }
+      if (!input.hidden) { input.focus({ preventScroll: true }); return; }
       const first = $(p, ".choices button");
-      if (first) { first.focus(); return; }
+      if (first) { first.focus({ preventScroll: true }); return; }
     }
   }
   if (active && active.classList && active.classList.contains("scan") && active.offsetParent) return;
   for (const t of tiles.values()) {
     const scan = $(t, ".scan");
-    if (scan.offsetParent && !scan.disabled) { scan.focus(); return; }
+    if (scan.offsetParent && !scan.disabled) { scan.focus({ preventScroll: true }); return; }
   }
 }
 
@@ -116,6 +116,7 @@ function seconds(s) {
 
 function renderTile(node, v) {
   node.dataset.phase = v.phase;
+  node.dataset.cycle = v.cycle;
   $(node, ".status-word").textContent = WORDS[v.phase] || v.phase.toUpperCase();
   $(node, ".unit").textContent = v.unit || "";
   $(node, ".generation").textContent = v.generation || "";
@@ -155,11 +156,15 @@ function renderTile(node, v) {
     if (wasHidden) setTimeout(focusNext, 0);
   }
 
-  const rows = v.measurements.slice(-8).map((m) => {
+  // While testing, the latest values; after a failure, the failing ones (they are the reason);
+  // after a pass, none: the verdict says it all.
+  const failing = v.measurements.filter((m) => m.verdict === "fail");
+  const shown = running ? v.measurements.slice(-4) : (v.phase === "pass" ? [] : failing.slice(0, 4));
+  const rows = shown.map((m) => {
     const tr = document.createElement("tr");
     tr.className = m.verdict;
     const word = { pass: "OK", marginal: "MARGINAL", fail: "FAIL" }[m.verdict] || m.verdict;
-    for (const [text, cls] of [[m.name, ""], [m.value, ""], [`limits ${m.limits}`, ""], [word, "verdict"]]) {
+    for (const [text, cls] of [[m.name, ""], [m.value, ""], [m.limits, ""], [word, "verdict"]]) {
       const td = document.createElement("td");
       td.textContent = text;
       if (cls) td.className = cls;
@@ -224,7 +229,7 @@ function techAction(path, extra) {
 document.getElementById("technician").addEventListener("click", () => {
   tech.hidden = false;
   techMessage.textContent = "";
-  document.getElementById("tech-id").focus();
+  document.getElementById("tech-id").focus({ preventScroll: true });
 });
 document.getElementById("tech-close").addEventListener("click", () => { tech.hidden = true; focusNext(); });
 document.getElementById("tech-form").addEventListener("submit", (e) => e.preventDefault());

@@ -66,6 +66,18 @@ pub async fn run(
         tile.prompt = None;
         tile.took_seconds = Some(started.elapsed().as_secs_f64());
     });
+    // This unit's insertion counts now.
+    if let Some(fixture) = app
+        .shared
+        .slot_view(&slot)
+        .and_then(|t| t.wear)
+        .map(|w| w.fixture)
+    {
+        match app.wear(&slot, &fixture).await {
+            Ok(wear) => app.shared.slot(&slot, |tile| tile.wear = Some(wear)),
+            Err(e) => tracing::warn!("cannot read the wear of {fixture}: {}", chain(&e)),
+        }
+    }
     if let Err(e) = app.refresh_panel().await {
         tracing::warn!("cannot read today's figures: {}", chain(&e));
     }
@@ -227,7 +239,7 @@ async fn run_plans(
     let total = plans.len();
     for (i, plan) in plans.into_iter().enumerate() {
         if *cancel.borrow() {
-            return aborted(app, slot, operator, serial).await;
+            return aborted(slot, serial);
         }
         let scenario = plan.plan.scenario.name.clone();
         app.shared.slot(slot, |tile| {
@@ -260,7 +272,7 @@ async fn run_plans(
         };
         match (result.outcome, result.class) {
             (RunOutcome::Pass, _) => {}
-            (RunOutcome::Aborted, _) => return aborted(app, slot, operator, serial).await,
+            (RunOutcome::Aborted, _) => return aborted(slot, serial),
             (RunOutcome::Fail, _) | (RunOutcome::Error, Some(FailureClass::Device)) => {
                 let why = failing_measurement(app, slot)
                     .or(result.message)
@@ -334,15 +346,10 @@ async fn failed(
     ))
 }
 
-async fn aborted(
-    app: &Arc<App>,
-    slot: &str,
-    operator: &str,
-    serial: &str,
-) -> Result<Verdict, ScreenError> {
-    let _ = (app, operator);
+/// The person who pressed Abort is recorded by the button's handler; the run itself by the engine.
+fn aborted(slot: &str, serial: &str) -> Result<Verdict, ScreenError> {
     Ok(Verdict::new(
         Phase::Aborted,
-        format!("aborted: {serial} was powered off and recorded as aborted in {slot}"),
+        format!("ABORTED: {serial} was torn down, powered off and recorded as aborted in {slot}"),
     ))
 }

@@ -32,7 +32,7 @@ impl Subscriber for ScreenEvents {
                 let unit = judged.unit.map(|u| format!(" {u}")).unwrap_or_default();
                 let measurement = MeasurementView {
                     name: judged.name.clone(),
-                    value: format!("{}{unit}", judged.value),
+                    value: short(&format!("{}{unit}", judged.value)),
                     limits: format!("{}{unit}", judged.limits),
                     verdict: match judged.verdict {
                         Verdict::Pass => "pass",
@@ -46,4 +46,15 @@ impl Subscriber for ScreenEvents {
             Event::StepFinished { .. } | Event::Artifact { .. } | Event::RunFinished { .. } => {}
         }
     }
+}
+
+/// A value short enough for a tile's column (a captured console log is not).
+fn short(text: &str) -> String {
+    const MAX: usize = 28;
+    if text.chars().count() <= MAX {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(MAX - 1).collect();
+    cut.push('…');
+    cut
 }

@@ -96,6 +96,8 @@ pub struct SlotView {
     pub prompt: Option<PromptView>,
     /// The fixture's wear, once known.
     pub wear: Option<WearView>,
+    /// How many units the slot has taken since the station started (each scan starts one).
+    pub cycle: u64,
 }
 
 impl SlotView {
@@ -115,6 +117,7 @@ impl SlotView {
             reason: None,
             prompt: None,
             wear: None,
+            cycle: 0,
         }
     }
 }
@@ -220,8 +223,9 @@ impl Shared {
 
 /// A fresh tile for a new unit in `slot`: everything from the last unit cleared.
 pub fn reset(tile: &mut SlotView, unit: &str) {
-    let wear = tile.wear.take();
+    let (wear, cycle) = (tile.wear.take(), tile.cycle);
     *tile = SlotView::new(&tile.slot);
     tile.wear = wear;
+    tile.cycle = cycle + 1;
     tile.unit = Some(unit.to_owned());
 }

@@ -222,7 +222,9 @@ impl Store {
             "WITH firsts AS ( \
                SELECT r.unit_serial, min(CASE WHEN s.outcome = 'pass' THEN 1 ELSE 0 END) AS ok \
                FROM runs r JOIN run_summary s ON s.run_id = r.id \
-               WHERE r.rig = ?1 AND r.attempt = 1 AND s.outcome <> 'incomplete' \
+               WHERE r.rig = ?1 AND r.attempt = 1 \
+                 AND r.unit_serial NOT IN (SELECT unit_serial FROM run_summary \
+                                           WHERE outcome = 'incomplete') \
                  AND r.unit_serial IN (SELECT unit_serial FROM runs GROUP BY unit_serial \
                                        HAVING min(started_at_us) >= ?2) \
                GROUP BY r.unit_serial) \
