@@ -408,6 +408,74 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
             "abort FC2-000201 OP-17 operator",
         ]
     );
+
+    // `rigor run` of the same unit on the same slot leaves the same records (one station API).
+    let firmware = dir.path().join("fw");
+    rigor_bench::firmware::write_build(&firmware, "fridge-ctl", "gen1", "1.4.2").unwrap();
+    let other = dir.path().join("run.db");
+    let out = common::rigor()
+        .args([
+            "run",
+            "--rig",
+            "virtual-bench",
+            "--scenario",
+            "smoke",
+            "--slot",
+            "slot1",
+        ])
+        .args([
+            "--unit",
+            "FC1-000101",
+            "--profile",
+            "fridge-ctl-gen1",
+            "--operator",
+            "OP-17",
+        ])
+        .arg("--firmware")
+        .arg(&firmware)
+        .arg("--store")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
+    let by_station = smoke_record(&store, "FC1-000101");
+    assert!(by_station.len() > 30, "{by_station:?}");
+    assert_eq!(by_station, smoke_record(&other, "FC1-000101"));
+}
+
+/// The records of `serial`'s smoke run at attempt 1 that do not vary between runs: the run's
+/// identity, every step and every measurement's name, unit, limits and outcome.
+fn smoke_record(store: &Path, serial: &str) -> Vec<String> {
+    let run = format!(
+        "(SELECT id FROM runs WHERE unit_serial = '{serial}' AND scenario_name = 'smoke' AND attempt = 1)"
+    );
+    let mut record = rows(
+        store,
+        &format!(
+            "SELECT scenario_sha256 || ' ' || limits_sha256 || ' ' || rig || ' ' || slot || ' ' \
+             || fixture_id || ' ' || fixture_insertions || ' ' || operator || ' ' || firmware_version \
+             FROM runs WHERE id = {run}"
+        ),
+    );
+    record.extend(rows(
+        store,
+        &format!(
+            "SELECT step_index || ' ' || step_id || ' ' || kind || ' ' || attempt || ' ' || outcome \
+             FROM steps WHERE run_id = {run} ORDER BY step_index"
+        ),
+    ));
+    record.extend(rows(
+        store,
+        &format!(
+            "SELECT seq || ' ' || step_index || ' ' || name || ' ' || coalesce(unit, '-') || ' ' \
+             || comparator || ' ' || outcome FROM measurements WHERE run_id = {run} ORDER BY seq"
+        ),
+    ));
+    record.extend(rows(
+        store,
+        &format!("SELECT outcome FROM run_ends WHERE run_id = {run}"),
+    ));
+    record
 }
 
 /// Does a technician's action from the technician's dialog, keyboard and buttons.
@@ -440,4 +508,71 @@ async fn technician(b: &Browser, id: &str, slot: &str, serial: Option<&str>, but
     .await;
     b.js("document.getElementById('tech-close').click(); return true;")
         .await;
+}
+
+/// The status code of a plain HTTP request to the station on `port`.
+fn status(port: u16, request: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(conn, "{request}\r\nHost: station\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}").unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    answer.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn beyond_loopback_the_station_needs_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("rigor.db");
+    let out = common::rigor()
+        .args([
+            "station",
+            "--rig",
+            "virtual-bench",
+            "--listen",
+            "0.0.0.0:0",
+            "--store",
+        ])
+        .arg(&store)
+        .env_remove("RIGOR_STATION_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: listening on 0.0.0.0:0, beyond this machine, needs a token (--token or RIGOR_STATION_TOKEN)\n"
+    );
+
+    // With a token (and the rig's one route, the shipped example), every request must carry it.
+    let station = StationProcess::start(&[
+        "--rig",
+        "virtual-bench",
+        "--listen",
+        "0.0.0.0:0",
+        "--token",
+        "s3cret-token",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(
+        station.url.ends_with("/?token=s3cret-token"),
+        "{}",
+        station.url
+    );
+    let port: u16 = station
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(status(port, "GET / HTTP/1.1"), 401);
+    assert_eq!(status(port, "GET /?token=wrong-token! HTTP/1.1"), 401);
+    assert_eq!(status(port, "POST /api/scan HTTP/1.1"), 401);
+    assert_eq!(status(port, "GET /?token=s3cret-token HTTP/1.1"), 200);
+    assert_eq!(status(port, "GET /app.js?token=s3cret-token HTTP/1.1"), 200);
+    assert_eq!(station.stop(), Some(0));
 }

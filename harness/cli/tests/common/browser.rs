@@ -146,12 +146,18 @@ pub struct StationProcess {
 }
 
 impl StationProcess {
-    /// Starts `rigor station` with `args` (and `--listen 127.0.0.1:0`) and waits for its address.
+    /// Starts `rigor station` with `args` (and `--listen 127.0.0.1:0` unless they say where)
+    /// and waits for its address.
     pub fn start(args: &[&str]) -> StationProcess {
+        let listen: &[&str] = if args.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = crate::common::rigor()
             .arg("station")
             .args(args)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(listen)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
