@@ -200,6 +200,17 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
         "{question}"
     );
     b.screenshot("prompt").await;
+    // A label that does not match the prompt's pattern is refused, and asked for again.
+    b.type_keys("FC9-12\n").await;
+    b.wait_for(
+        "prompt-refused",
+        QUICK,
+        "return document.querySelector('#tile-slot3 .prompt-message').innerText \
+         .includes('`FC9-12` is not a valid answer (expected FC[23]-') \
+         && document.activeElement === document.querySelector('#tile-slot3 .prompt-input');",
+    )
+    .await;
+    b.screenshot("prompt-refused").await;
     b.type_keys("FC3-000301\n").await;
 
     assert_eq!(
