@@ -380,6 +380,30 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
         .await,
         "pass"
     );
+
+    // The stuck-pin unit fails its retest too and goes to repair; a technician allows it one
+    // more test, which fails and sends it to repair again.
+    focus(&b, "slot4").await;
+    scan(&b, "slot4", "FC2-000202").await;
+    assert_eq!(
+        b.wait_for(
+            "repair-2",
+            UNIT,
+            &phase("slot4", &["repair", "fail", "pass"])
+        )
+        .await,
+        "repair"
+    );
+    technician(&b, "TECH-3", "slot4", Some("FC2-000202"), "#tech-override").await;
+    focus(&b, "slot4").await;
+    scan(&b, "slot4", "FC2-000202").await;
+    b.wait_for(
+        "override-ran",
+        UNIT,
+        "const t = document.getElementById('tile-slot4'); \
+         return t.dataset.phase === 'repair' && /failed 3 times/.test(t.querySelector('.reason').innerText);",
+    )
+    .await;
     let shot = b.screenshot("final").await;
     assert!(std::fs::metadata(shot).unwrap().len() > 10_000);
 
@@ -401,6 +425,8 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
             "FC2-000201 smoke 2 fail OP-17",
             "FC2-000201 smoke 3 aborted OP-17",
             "FC2-000202 smoke 1 fail OP-17",
+            "FC2-000202 smoke 2 fail OP-17",
+            "FC2-000202 smoke 3 fail OP-17",
             "FC3-000301 provisioning 1 pass OP-17",
             "FC3-000301 smoke 1 pass OP-17",
         ]
@@ -417,6 +443,9 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
             "repaired FC2-000201 TECH-3 technician",
             "maintenance slot4 TECH-3 technician",
             "abort FC2-000201 OP-17 operator",
+            "send-to-repair FC2-000202 station station",
+            "retest-override FC2-000202 TECH-3 technician",
+            "send-to-repair FC2-000202 station station",
         ]
     );
 

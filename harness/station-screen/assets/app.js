@@ -237,6 +237,8 @@ document.getElementById("tech-maintenance").addEventListener("click",
   () => techAction("/api/technician/maintenance", {}));
 document.getElementById("tech-repair").addEventListener("click",
   () => techAction("/api/technician/repair", { serial: document.getElementById("tech-serial").value.trim() }));
+document.getElementById("tech-override").addEventListener("click",
+  () => techAction("/api/technician/retest-override", { serial: document.getElementById("tech-serial").value.trim() }));
 document.getElementById("tech-abort-all").addEventListener("click",
   () => techAction("/api/technician/abort-all", {}));
 

@@ -55,6 +55,7 @@ pub fn router(server: Server) -> Router {
         .route("/api/abort", post(abort))
         .route("/api/technician/maintenance", post(maintenance))
         .route("/api/technician/repair", post(repair))
+        .route("/api/technician/retest-override", post(retest_override))
         .route("/api/technician/abort-all", post(abort_all))
         .layer(axum::middleware::from_fn_with_state(
             server.clone(),
@@ -303,22 +304,24 @@ async fn maintenance(State(server): State<Server>, Json(p): Json<Person>) -> Res
 }
 
 async fn repair(State(server): State<Server>, Json(p): Json<Person>) -> Response {
+    for_unit(&server.app, StationActionKind::Repaired, p).await
+}
+
+/// One more test for a unit sent to repair, on a technician's word (a failure the technician
+/// judges the fixture's, say); the next failure sends it to repair again.
+async fn retest_override(State(server): State<Server>, Json(p): Json<Person>) -> Response {
+    for_unit(&server.app, StationActionKind::RetestOverride, p).await
+}
+
+async fn for_unit(app: &App, kind: StationActionKind, p: Person) -> Response {
     if p.serial.as_deref().is_none_or(|s| s.trim().is_empty()) {
-        return refuse(StatusCode::BAD_REQUEST, "scan the repaired unit's label");
+        return refuse(StatusCode::BAD_REQUEST, "scan the unit's label");
     }
     let p = Person {
         serial: p.serial.as_deref().map(|s| s.trim().to_owned()),
         ..p
     };
-    match record(
-        &server.app,
-        StationActionKind::Repaired,
-        StationRole::Technician,
-        &p,
-        None,
-    )
-    .await
-    {
+    match record(app, kind, StationRole::Technician, &p, None).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(r) => r,
     }
