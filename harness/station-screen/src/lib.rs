@@ -224,3 +224,50 @@ impl Screen {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn shipped() -> Vec<PathBuf> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        ["device-profiles", "rigs", "fixtures", "examples"]
+            .iter()
+            .map(|d| root.join(d))
+            .collect()
+    }
+
+    #[test]
+    fn the_rigs_one_route_is_the_default_and_a_file_or_id_names_one() {
+        let catalog = rigor_station::load(&shipped()).unwrap();
+        let route = choose_route(&catalog, "virtual-bench", None).unwrap();
+        assert_eq!(route.route, "eol-fridge");
+        let file = shipped()[3].join("routes/eol-fridge.yaml");
+        let by_file = choose_route(&catalog, "virtual-bench", file.to_str()).unwrap();
+        assert_eq!(by_file, route);
+        let err = choose_route(&catalog, "qemu", Some("eol-fridge")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "route `eol-fridge` is for rig `virtual-bench`, not `qemu`"
+        );
+        let err = choose_route(&catalog, "rack-a", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no route for rig `rack-a`: no route file names it; give --route"
+        );
+    }
+
+    #[test]
+    fn a_route_file_outside_the_loaded_folders_is_loaded_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.yaml");
+        std::fs::write(&file, "x").unwrap();
+        let paths = shipped();
+        let with = paths_with_route(&paths, file.to_str());
+        assert_eq!(with.len(), paths.len() + 1);
+        let inside = paths[3].join("routes/eol-fridge.yaml");
+        assert_eq!(paths_with_route(&paths, inside.to_str()), paths);
+    }
+}
