@@ -1,5 +1,6 @@
 //! `rigor station`: the operator's screen of a factory station, served until Ctrl-C.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -20,6 +21,11 @@ pub struct StationArgs {
     /// The token every request must carry (the screen's address then ends in `?token=…`).
     #[arg(long, env = "RIGOR_STATION_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// On a virtual bench: build every unit scanned into a slot with a fault, `SLOT=FAULT`
+    /// (dead, slow-boot, stuck-pin, flaky-sensor, noisy-line, disconnecting-console,
+    /// unplugged-console), to see the screen's rig problems.
+    #[arg(long = "fault", value_name = "SLOT=FAULT")]
+    pub faults: Vec<String>,
     /// The store file (SQLite) that keeps every unit's runs.
     #[arg(long, default_value = "rigor.db")]
     pub store: PathBuf,
@@ -35,12 +41,27 @@ pub async fn run(args: StationArgs) -> i32 {
         Ok(catalog) => catalog,
         Err(e) => return exit_code::report(&e),
     };
+    let mut faults: BTreeMap<String, Vec<rigor_bench::Fault>> = BTreeMap::new();
+    for f in &args.faults {
+        let parsed = f
+            .split_once('=')
+            .and_then(|(slot, name)| Some((slot, rigor_bench::Fault::parse(name)?)));
+        let Some((slot, fault)) = parsed else {
+            eprintln!(
+                "error: `--fault {f}`: write SLOT=FAULT with FAULT one of {}",
+                rigor_bench::Fault::NAMES
+            );
+            return exit_code::USAGE;
+        };
+        faults.entry(slot.to_owned()).or_default().push(fault);
+    }
     let options = rigor_station_screen::ScreenOptions {
         rig: args.rig,
         route: args.route,
         listen: args.listen,
         store: args.store,
         token: args.token,
+        faults,
     };
     let screen = match rigor_station_screen::open(catalog, options).await {
         Ok(screen) => screen,

@@ -549,3 +549,97 @@ async fn technician(b: &Browser, id: &str, slot: &str, serial: Option<&str>, but
     b.js("document.getElementById('tech-close').click(); return true;")
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rig_problem_says_call_the_technician_and_abort_all_stops_every_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("rigor.db");
+    // slot1's console adapter drops off the bus after the banner: the rig's fault, not the unit's.
+    let station = StationProcess::start(&[
+        "--rig",
+        "virtual-bench",
+        "--fault",
+        "slot1=unplugged-console",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let b = Browser::start(1600, 1200).await;
+    b.client.goto(&station.url).await.unwrap();
+    b.wait_for(
+        "badge-focus",
+        QUICK,
+        "return document.activeElement && document.activeElement.id === 'badge-input';",
+    )
+    .await;
+    b.type_keys("OP-5\n").await;
+    scan(&b, "slot1", "FC1-000101").await;
+    assert_eq!(
+        b.wait_for(
+            "rig-problem",
+            UNIT,
+            &phase("slot1", &["rig-problem", "pass", "fail"])
+        )
+        .await,
+        "rig-problem"
+    );
+    assert_eq!(b.js(&text_of("slot1", ".status")).await, "RIG PROBLEM");
+    b.wait_for(
+        "top-failure",
+        QUICK,
+        "return document.getElementById('top-failures').innerText === 'rig problem (1×)';",
+    )
+    .await;
+    let reason = b.js(&text_of("slot1", ".reason")).await;
+    assert!(
+        reason
+            .as_str()
+            .unwrap()
+            .starts_with("rig problem: call the technician"),
+        "{reason}"
+    );
+    b.screenshot("rig-problem").await;
+
+    // Two units testing; the technician stops both at once.
+    focus(&b, "slot2").await;
+    scan(&b, "slot2", "FC2-000777").await;
+    focus(&b, "slot3").await;
+    scan(&b, "slot3", "FC3-000777").await;
+    for slot in ["slot2", "slot3"] {
+        b.wait_for(
+            &format!("{slot}-step"),
+            UNIT,
+            &format!(
+                "return /step: /.test(document.querySelector('#tile-{slot} .step').innerText);"
+            ),
+        )
+        .await;
+    }
+    technician(&b, "TECH-9", "slot2", None, "#tech-abort-all").await;
+    for slot in ["slot2", "slot3"] {
+        assert_eq!(
+            b.wait_for(slot, UNIT, &phase(slot, &["aborted", "pass", "fail"]))
+                .await,
+            "aborted"
+        );
+    }
+    b.client.clone().close().await.unwrap();
+    assert_eq!(station.stop(), Some(0));
+    let runs = rows(
+        &store,
+        "SELECT unit_serial || ' ' || outcome || ' ' || coalesce(failure_class, '-') \
+         FROM run_summary ORDER BY unit_serial",
+    );
+    assert_eq!(
+        runs,
+        [
+            "FC1-000101 error infrastructure",
+            "FC2-000777 aborted -",
+            "FC3-000777 aborted -"
+        ]
+    );
+    let log = rows(
+        &store,
+        "SELECT action || ' ' || person || ' ' || role FROM station_log",
+    );
+    assert_eq!(log, ["abort-all TECH-9 technician"]);
+}

@@ -90,6 +90,8 @@ pub struct App {
     store: Arc<Mutex<Store>>,
     /// Set when the station shuts down: the pages' event streams end.
     pub closing: std::sync::atomic::AtomicBool,
+    /// Faults the virtual bench builds into every unit of a slot.
+    pub faults: BTreeMap<String, Vec<rigor_bench::Fault>>,
 }
 
 impl App {
@@ -104,6 +106,7 @@ impl App {
         sinks: Sinks,
         shared: Shared,
         store: Store,
+        faults: BTreeMap<String, Vec<rigor_bench::Fault>>,
     ) -> Self {
         let slots = shared
             .slot_names()
@@ -121,6 +124,7 @@ impl App {
             slots,
             store: Arc::new(Mutex::new(store)),
             closing: std::sync::atomic::AtomicBool::new(false),
+            faults,
         }
     }
 

@@ -167,7 +167,8 @@ async fn test(
         .virtual_bench
         .is_some();
     let build_dir = app.builds.join(slot);
-    let (version, faults) = crate::simulated::unit(serial, &profile);
+    let (version, mut faults) = crate::simulated::unit(serial, &profile);
+    faults.extend(app.faults.get(slot).into_iter().flatten());
     if simulated {
         crate::simulated::write_build(&build_dir, &family, &generation, &version).map_err(
             |source| ScreenError::Builds {

@@ -44,6 +44,9 @@ pub struct ScreenOptions {
     pub store: PathBuf,
     /// The token requests must carry; required when `listen` is not loopback.
     pub token: Option<String>,
+    /// On a virtual bench: faults every unit scanned into a slot is built with (beside the
+    /// demo's units' own), to show a station's rig problems.
+    pub faults: std::collections::BTreeMap<String, Vec<rigor_bench::Fault>>,
 }
 
 /// The paths to load for `route`: `paths`, and the route's file when it is one outside them.
@@ -134,6 +137,27 @@ pub async fn open(catalog: Catalog, options: ScreenOptions) -> Result<Screen, Sc
             addr: options.listen.to_string(),
         });
     }
+    for slot in options.faults.keys() {
+        if rig.virtual_bench.is_none() {
+            return Err(rigor_station::StationError::from(
+                rigor_station::RequestError::NotSimulated {
+                    option: "--fault",
+                    rig: options.rig.clone(),
+                },
+            )
+            .into());
+        }
+        if !rig.slots.contains_key(slot) {
+            return Err(rigor_station::StationError::from(
+                rigor_station::RequestError::SlotNotRun {
+                    option: "--fault",
+                    slot: slot.clone(),
+                    running: rig.slots.keys().cloned().collect::<Vec<_>>().join(", "),
+                },
+            )
+            .into());
+        }
+    }
     let station = rig
         .station
         .as_ref()
@@ -167,6 +191,7 @@ pub async fn open(catalog: Catalog, options: ScreenOptions) -> Result<Screen, Sc
         sinks,
         shared,
         store,
+        options.faults,
     ));
     app.refresh_panel().await?;
     Ok(Screen {

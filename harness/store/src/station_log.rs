@@ -97,7 +97,8 @@ pub struct FixtureWear {
 /// A failure and how often it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopFailure {
-    /// The failing measurement's name, or the run's message when no measurement failed.
+    /// The failing measurement's name, `rig problem` for the rig's failures, or the run's
+    /// message.
     pub what: String,
     /// How many runs failed so.
     pub count: u32,
@@ -245,7 +246,9 @@ impl Store {
                SELECT coalesce( \
                  (SELECT m.name FROM measurements m WHERE m.run_id = s.run_id \
                   AND m.outcome = 'fail' ORDER BY m.seq LIMIT 1), \
-                 s.message, s.outcome) AS what \
+                 CASE s.failure_class WHEN 'infrastructure' THEN 'rig problem' \
+                                      ELSE s.message END, \
+                 s.outcome) AS what \
                FROM run_summary s \
                WHERE s.rig = ?1 AND s.started_at_us >= ?2 AND s.outcome IN ('fail', 'error')) \
              GROUP BY what ORDER BY n DESC, what LIMIT 3",
