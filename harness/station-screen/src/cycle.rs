@@ -54,10 +54,7 @@ pub async fn run(
     });
     let verdict = match test(&app, &slot, &operator, &serial, cancel).await {
         Ok(v) => v,
-        Err(e) => Verdict::new(
-            Phase::RigProblem,
-            format!("rig problem: call the technician ({})", chain(&e)),
-        ),
+        Err(e) => Verdict::new(Phase::RigProblem, crate::reason::rig_problem(&chain(&e))),
     };
     app.shared.slot(&slot, |tile| {
         tile.phase = verdict.phase;
@@ -110,10 +107,7 @@ async fn test(
         let known: Vec<&str> = route.serials.values().map(String::as_str).collect();
         return Ok(Verdict::new(
             Phase::Refused,
-            format!(
-                "label `{serial}` is not one this station tests (labels here look like {})",
-                known.join(" or ")
-            ),
+            crate::reason::not_tested_here(serial, &known),
         ));
     };
     if let Err(e) = rigor_model::serial::check(serial) {
@@ -126,9 +120,7 @@ async fn test(
     if app.store(move |s| s.awaits_repair(&owned)).await? {
         return Ok(Verdict::new(
             Phase::Repair,
-            format!(
-                "send {serial} to repair: it failed too often; a technician must record the repair before it is tested again"
-            ),
+            crate::reason::awaits_repair(serial),
         ));
     }
     let kind = rigor_station::rig(&app.catalog, &app.rig)?
@@ -150,10 +142,7 @@ async fn test(
     if worn {
         return Ok(Verdict::new(
             Phase::Refused,
-            format!(
-                "fixture {} is worn out ({count} of {limit} insertions): a technician must record its maintenance",
-                fixture.value.fixture
-            ),
+            crate::reason::worn(&fixture.value.fixture, count, limit),
         ));
     }
 
@@ -266,7 +255,7 @@ async fn run_plans(
             Some(Err(e)) => {
                 return Ok(Verdict::new(
                     Phase::RigProblem,
-                    format!("rig problem: call the technician ({})", chain(&e)),
+                    crate::reason::rig_problem(&chain(&e)),
                 ));
             }
             None => return Err(ScreenError::Crashed),
@@ -284,7 +273,7 @@ async fn run_plans(
                 let why = result.message.unwrap_or_default();
                 return Ok(Verdict::new(
                     Phase::RigProblem,
-                    format!("rig problem: call the technician ({scenario}: {why})"),
+                    crate::reason::rig_problem(&format!("{scenario}: {why}")),
                 ));
             }
         }
@@ -301,10 +290,7 @@ async fn run_plans(
 fn failing_measurement(app: &App, slot: &str) -> Option<String> {
     let tile = app.shared.slot_view(slot)?;
     let m = tile.measurements.iter().find(|m| m.verdict == "fail")?;
-    Some(format!(
-        "{} is {}, outside its limits {}",
-        m.name, m.value, m.limits
-    ))
+    Some(crate::reason::outside_limits(&m.name, &m.value, &m.limits))
 }
 
 async fn failed(
@@ -335,15 +321,13 @@ async fn failed(
         app.store(move |s| s.record_station_action(&action)).await?;
         return Ok(Verdict::new(
             Phase::Repair,
-            format!(
-                "SEND TO REPAIR: failed {failures} times, more than the {limit} retest(s) allowed. Last failure: {why}"
-            ),
+            crate::reason::send_to_repair(failures, limit, &why),
         ));
     }
     let retests = limit - failures + 1;
     Ok(Verdict::new(
         Phase::Fail,
-        format!("{scenario}: {why}. It may be retested {retests} more time(s)."),
+        crate::reason::failed(scenario, &why, retests),
     ))
 }
 
@@ -351,6 +335,6 @@ async fn failed(
 fn aborted(slot: &str, serial: &str) -> Result<Verdict, ScreenError> {
     Ok(Verdict::new(
         Phase::Aborted,
-        format!("ABORTED: {serial} was torn down, powered off and recorded as aborted in {slot}"),
+        crate::reason::aborted(serial, slot),
     ))
 }

@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod label;
 mod operator;
+mod reason;
 mod server;
 mod simulated;
 pub mod view;
