@@ -10,7 +10,7 @@ use rigor_plan::{Row, Status};
 use crate::exit_code;
 
 /// The folders `rigor check` reads when given none: the shipped tree.
-pub const DEFAULT_PATHS: [&str; 4] = ["device-profiles", "rigs", "fixtures", "examples"];
+pub const DEFAULT_PATHS: [&str; 5] = ["device-profiles", "rigs", "fixtures", "examples", "routes"];
 
 /// The given paths, or the shipped folders that exist here.
 pub fn paths_or_default(given: &[PathBuf]) -> Vec<PathBuf> {

@@ -10,7 +10,7 @@ use test_case::test_case;
 
 fn shipped() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    ["device-profiles", "rigs", "fixtures", "examples"]
+    ["device-profiles", "rigs", "fixtures", "examples", "routes"]
         .iter()
         .map(|d| root.join(d))
         .collect()

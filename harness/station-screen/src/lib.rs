@@ -259,7 +259,7 @@ mod tests {
 
     fn shipped() -> Vec<PathBuf> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        ["device-profiles", "rigs", "fixtures", "examples"]
+        ["device-profiles", "rigs", "fixtures", "examples", "routes"]
             .iter()
             .map(|d| root.join(d))
             .collect()
@@ -270,7 +270,7 @@ mod tests {
         let catalog = rigor_station::load(&shipped()).unwrap();
         let route = choose_route(&catalog, "virtual-bench", None).unwrap();
         assert_eq!(route.route, "eol-fridge");
-        let file = shipped()[3].join("routes/eol-fridge.yaml");
+        let file = shipped()[4].join("eol-fridge.yaml");
         let by_file = choose_route(&catalog, "virtual-bench", file.to_str()).unwrap();
         assert_eq!(by_file, route);
         let err = choose_route(&catalog, "qemu", Some("eol-fridge")).unwrap_err();
@@ -293,7 +293,7 @@ mod tests {
         let paths = shipped();
         let with = paths_with_route(&paths, file.to_str());
         assert_eq!(with.len(), paths.len() + 1);
-        let inside = paths[3].join("routes/eol-fridge.yaml");
+        let inside = paths[4].join("eol-fridge.yaml");
         assert_eq!(paths_with_route(&paths, inside.to_str()), paths);
     }
 }
