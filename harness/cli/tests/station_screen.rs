@@ -645,3 +645,78 @@ async fn a_rig_problem_says_call_the_technician_and_abort_all_stops_every_slot()
     );
     assert_eq!(log, ["abort-all TECH-9 technician"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visual_check_is_confirmed_pass_or_fail_with_the_keyboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mine = dir.path().join("station");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(
+        mine.join("visual.yaml"),
+        "scenario: visual-check\nversion: 1\napplies-to: { family: fridge-ctl }\nsteps:\n  \
+         - prompt: { message: Is the front panel lit evenly?, choices: [PASS, FAIL] }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        mine.join("route.yaml"),
+        "route: visual\non-rig: virtual-bench\nscenarios: [visual-check]\n\
+         serials: { fridge-ctl-gen1: 'FC1-\\d{6}' }\n",
+    )
+    .unwrap();
+    let store = dir.path().join("rigor.db");
+    let paths: Vec<String> = ["device-profiles", "rigs", "fixtures"]
+        .iter()
+        .map(|d| root.join(d).display().to_string())
+        .chain([mine.display().to_string()])
+        .collect();
+    let mut args = vec!["--rig", "virtual-bench", "--store", store.to_str().unwrap()];
+    for p in &paths {
+        args.extend(["--path", p.as_str()]);
+    }
+    let station = StationProcess::start(&args);
+    let b = Browser::start(1600, 1200).await;
+    b.client.goto(&station.url).await.unwrap();
+    b.wait_for(
+        "badge-focus",
+        QUICK,
+        "return document.activeElement && document.activeElement.id === 'badge-input';",
+    )
+    .await;
+    b.type_keys("OP-8\n").await;
+    for (serial, keys, verdict) in [
+        ("FC1-000501", "\n", "pass"),
+        // Tab from PASS to FAIL, then Enter.
+        ("FC1-000502", "\u{e004}\n", "fail"),
+    ] {
+        focus(&b, "slot1").await;
+        scan(&b, "slot1", serial).await;
+        b.wait_for(
+            &format!("confirm-{serial}"),
+            UNIT,
+            "return document.activeElement === document.querySelector('#tile-slot1 .choices button');",
+        )
+        .await;
+        b.screenshot("confirm").await;
+        b.type_keys(keys).await;
+        assert_eq!(
+            b.wait_for(
+                serial,
+                UNIT,
+                &phase("slot1", &["pass", "fail", "rig-problem"])
+            )
+            .await,
+            verdict
+        );
+    }
+    let reason = b.js(&text_of("slot1", ".reason")).await;
+    assert!(
+        reason
+            .as_str()
+            .unwrap()
+            .starts_with("visual-check: the operator chose `FAIL`"),
+        "{reason}"
+    );
+    b.client.clone().close().await.unwrap();
+    assert_eq!(station.stop(), Some(0));
+}
