@@ -39,7 +39,7 @@ pub enum Format {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Tree {
     /// A file or folder of rigor files; repeat for several (default: the shipped folders,
-    /// device-profiles, rigs, fixtures and examples, where they are).
+    /// device-profiles, rigs, fixtures, examples and routes, where they are).
     #[arg(long = "path", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }
