@@ -10,7 +10,7 @@ use rigor_plan::{Row, Status};
 use crate::exit_code;
 
 /// The folders `rigor check` reads when given none: the shipped tree.
-pub const DEFAULT_PATHS: [&str; 4] = ["device-profiles", "rigs", "fixtures", "examples"];
+pub const DEFAULT_PATHS: [&str; 5] = ["device-profiles", "rigs", "fixtures", "examples", "routes"];
 
 /// The given paths, or the shipped folders that exist here.
 pub fn paths_or_default(given: &[PathBuf]) -> Vec<PathBuf> {
@@ -39,7 +39,7 @@ pub enum Format {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Tree {
     /// A file or folder of rigor files; repeat for several (default: the shipped folders,
-    /// device-profiles, rigs, fixtures and examples, where they are).
+    /// device-profiles, rigs, fixtures, examples and routes, where they are).
     #[arg(long = "path", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }

@@ -11,6 +11,7 @@ pub mod results;
 pub mod rig_probe;
 pub mod run;
 pub mod sim;
+pub mod station;
 pub mod test_mode;
 
 use rigor_model::value::Scalar;

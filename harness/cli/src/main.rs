@@ -2,7 +2,7 @@
 
 use rigor_cli::{
     check, demo, exit_code, image, lease, netfault, parse_param, results, rig_probe, run, sim,
-    test_mode,
+    station, test_mode,
 };
 
 use std::collections::BTreeMap;
@@ -47,6 +47,8 @@ enum Command {
     /// The virtual bench on its own until Ctrl-C: the demo's units, their consoles and instruments
     /// on real OS interfaces, for exploring by hand and writing scenarios.
     Sim(sim::SimArgs),
+    /// The operator's screen of a factory station, in a browser: scan, test, PASS/FAIL, next unit.
+    Station(Box<station::StationArgs>),
     /// Release keys and signed image manifests: keygen, sign (CI), verify (as a station would).
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -63,7 +65,7 @@ enum Command {
     Netfault(netfault::NetfaultCommand),
     /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.
     Schema {
-        /// profile, rig, fixture, instrument-model, scenario or fragment.
+        /// profile, rig, fixture, instrument-model, scenario, fragment or route.
         #[arg(value_parser = parse_kind, required_unless_present = "write")]
         kind: Option<Kind>,
         /// Write every kind's schema into this folder instead.
@@ -99,6 +101,7 @@ fn main() -> anyhow::Result<()> {
         Command::Rig(command) => rig_probe::run(command),
         Command::Results(args) => results::run(*args),
         Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim::run(args)),
+        Command::Station(args) => tokio::runtime::Runtime::new()?.block_on(station::run(*args)),
         Command::Netfault(c) => tokio::runtime::Runtime::new()?.block_on(netfault::run(c)),
         Command::Check {
             mut tree,

@@ -533,6 +533,10 @@ pub struct Prompt {
     /// Buttons to offer; the first passes, any other fails.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<String>,
+    /// For a text answer: the pattern the whole answer must match (`FC[23]-\d{6}`); an answer
+    /// that does not is refused and asked for again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
 }
 
 /// Insert the steps of a fragment file here.

@@ -141,6 +141,8 @@ pub struct Catalog {
     pub scenarios: BTreeMap<String, ScenarioEntry>,
     /// Fragments by file.
     pub fragments: BTreeMap<PathBuf, Entry<Fragment>>,
+    /// Station routes by id.
+    pub routes: BTreeMap<String, Entry<crate::route::Route>>,
     /// Ids of files that did not load, so their absence is not reported again where they are named.
     pub broken: Broken,
 }
@@ -160,7 +162,7 @@ pub struct Broken {
 
 impl Catalog {
     /// The number of files of each kind, for summaries.
-    pub fn counts(&self) -> [(&'static str, usize); 6] {
+    pub fn counts(&self) -> [(&'static str, usize); 7] {
         [
             ("profiles", self.profiles.len()),
             ("rigs", self.rigs.len()),
@@ -168,6 +170,7 @@ impl Catalog {
             ("instrument models", self.instruments.len()),
             ("scenarios", self.scenarios.len()),
             ("fragments", self.fragments.len()),
+            ("routes", self.routes.len()),
         ]
     }
 }

@@ -193,6 +193,9 @@ pub fn catalog(cat: &Catalog, diags: &mut Diagnostics) {
     for fixture in cat.fixtures.values() {
         self::fixture(fixture, cat, diags);
     }
+    for route in cat.routes.values() {
+        crate::check_route::route(route, cat, diags);
+    }
     for scenario in cat.scenarios.values() {
         let family = &scenario.value.applies_to.family;
         let generations: Vec<&ProfileEntry> = cat

@@ -109,11 +109,33 @@ pub fn step(placed: &PlacedStep, diags: &mut Diagnostics) {
                 diags.push(ctx.error(at("volts"), format!("{v} V is not a supply voltage")));
             }
         }
-        Action::Prompt(p) if p.choices.len() == 1 => {
-            diags.push(
-                ctx.error(at("choices"), "one choice is no choice")
-                    .with_help("give two or more, or none"),
-            );
+        Action::Prompt(p) => {
+            if p.choices.len() == 1 {
+                diags.push(
+                    ctx.error(at("choices"), "one choice is no choice")
+                        .with_help("give two or more, or none"),
+                );
+            }
+            if let Some(pattern) = &p.pattern {
+                if p.input.is_none() {
+                    diags.push(
+                        ctx.error(
+                            at("pattern"),
+                            "a pattern checks a text answer, and this prompt takes none",
+                        )
+                        .with_help("name the answer with `as`, or remove `pattern`"),
+                    );
+                }
+                if let Err(e) = regex::Regex::new(pattern) {
+                    diags.push(ctx.error(
+                        at("pattern"),
+                        format!(
+                            "invalid regular expression: {}",
+                            crate::check::regex_error(&e)
+                        ),
+                    ));
+                }
+            }
         }
         _ => {}
     }

@@ -1,10 +1,11 @@
-//! rigor's model of the world it tests in: device profiles, rigs, instrument models, fixtures and
-//! scenarios, read from YAML in passes (shape with positions → typed files → a checked catalog),
+//! rigor's model of the world it tests in: device profiles, rigs, instrument models, fixtures,
+//! scenarios and station routes, read from YAML in passes (shape with positions → typed files → a checked catalog),
 //! with every problem reported at its file, line, column and key path.
 
 pub mod action;
 pub mod catalog;
 pub mod check;
+pub mod check_route;
 pub mod check_step;
 pub mod diagnostic;
 pub mod discover;
@@ -16,6 +17,7 @@ pub mod limits;
 pub mod load;
 pub mod profile;
 pub mod rig;
+pub mod route;
 pub mod scenario;
 pub mod schema;
 pub mod serial;

@@ -34,17 +34,20 @@ pub enum Kind {
     Scenario,
     /// `fragment:` — steps included by scenarios.
     Fragment,
+    /// `route:` — what a factory station runs on each unit scanned.
+    Route,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Profile,
         Kind::Rig,
         Kind::Fixture,
         Kind::InstrumentModel,
         Kind::Scenario,
         Kind::Fragment,
+        Kind::Route,
     ];
 
     /// The top-level key that marks this kind.
@@ -56,6 +59,7 @@ impl Kind {
             Kind::InstrumentModel => "instrument-model",
             Kind::Scenario => "scenario",
             Kind::Fragment => "fragment",
+            Kind::Route => "route",
         }
     }
 
@@ -149,6 +153,16 @@ impl Loader {
                 ),
                 Err(d) => diags.push(*d),
             },
+            Kind::Route => match from_value(value, locate) {
+                Ok(v) => insert_unique(
+                    &mut self.catalog.routes,
+                    "route",
+                    Entry { value: v, ctx },
+                    |r: &crate::route::Route| r.route.clone(),
+                    diags,
+                ),
+                Err(d) => diags.push(*d),
+            },
             Kind::Fragment => match from_value::<Fragment>(value, locate) {
                 Ok(v) => {
                     let key = canonical(file);
@@ -163,7 +177,7 @@ impl Loader {
                 Kind::Rig => broken.rigs.insert(id),
                 Kind::Fixture => broken.fixtures.insert(id),
                 Kind::InstrumentModel => broken.instruments.insert(id),
-                Kind::Profile | Kind::Scenario | Kind::Fragment => false,
+                Kind::Profile | Kind::Scenario | Kind::Fragment | Kind::Route => false,
             };
         }
     }

@@ -13,6 +13,7 @@ pub fn json_schema(kind: Kind) -> Value {
         Kind::InstrumentModel => schemars::schema_for!(crate::instrument::InstrumentModel),
         Kind::Scenario => schemars::schema_for!(crate::scenario::Scenario),
         Kind::Fragment => schemars::schema_for!(crate::scenario::Fragment),
+        Kind::Route => schemars::schema_for!(crate::route::Route),
     };
     let mut value = schema.to_value();
     if kind == Kind::Profile {

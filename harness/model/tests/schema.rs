@@ -31,7 +31,7 @@ fn checked_in_schemas_match_the_model() {
 }
 
 fn shipped_files() -> Vec<PathBuf> {
-    let dirs: Vec<PathBuf> = ["device-profiles", "rigs", "fixtures", "examples"]
+    let dirs: Vec<PathBuf> = ["device-profiles", "rigs", "fixtures", "examples", "routes"]
         .iter()
         .map(|d| root().join(d))
         .collect();

@@ -461,6 +461,8 @@ pub enum BoundAction {
         input: Option<String>,
         /// Buttons.
         choices: Vec<String>,
+        /// The pattern a text answer must match, whole.
+        pattern: Option<String>,
     },
     /// Run a command on the station.
     Shell {

@@ -28,6 +28,7 @@ mod migrate;
 mod query;
 mod record;
 pub mod schema;
+mod station_log;
 mod store;
 mod types;
 
@@ -41,6 +42,9 @@ pub use input::{
 pub use query::{RunSummary, YieldFilter, YieldRow};
 pub use record::{Batch, RunHandle};
 pub use schema::SCHEMA_VERSION;
+pub use station_log::{
+    FixtureWear, StationAction, StationActionKind, StationDay, StationRole, TopFailure,
+};
 pub use store::{Durability, OpenOptions, Store};
 pub use types::{
     FailureClass, MeasurementOutcome, RunId, RunOutcome, RunStatus, StepOutcome, Timestamp,

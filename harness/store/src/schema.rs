@@ -57,15 +57,48 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: V2,
     },
+    Migration {
+        version: 3,
+        sql: V3,
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Version 2: the store counts a fixture's insertions when the fixture does not, by looking up
 /// the highest count in its rig slot on every run start.
 const V2: &str =
     "CREATE INDEX runs_by_fixture ON runs (rig, slot, fixture_id, fixture_insertions);";
+
+/// Version 3: `station_log`, what a factory station's people did beside the runs: a unit sent
+/// to repair (the retest limit reached) and repaired, a fixture's maintenance (with its
+/// insertion count then), a technician's retest override, an abort. Append-only like the rest.
+const V3: &str = r#"
+CREATE TABLE station_log (
+    id                 INTEGER NOT NULL PRIMARY KEY,
+    at_us              INTEGER NOT NULL,
+    station            TEXT    NOT NULL,
+    rig                TEXT    NOT NULL,
+    slot               TEXT,
+    action             TEXT    NOT NULL CHECK (action IN
+        ('send-to-repair', 'repaired', 'maintenance', 'retest-override', 'abort', 'abort-all')),
+    unit_serial        TEXT,
+    fixture_id         TEXT,
+    fixture_insertions INTEGER CHECK (fixture_insertions >= 0),
+    person             TEXT    NOT NULL,
+    role               TEXT    NOT NULL CHECK (role IN ('operator', 'technician', 'station')),
+    note               TEXT
+) STRICT;
+CREATE INDEX station_log_by_unit ON station_log (unit_serial, at_us);
+CREATE TRIGGER station_log_no_update BEFORE UPDATE ON station_log
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: station_log cannot be updated'); END;
+CREATE TRIGGER station_log_no_delete BEFORE DELETE ON station_log
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: station_log cannot be deleted'); END;
+CREATE TRIGGER station_log_no_replace BEFORE INSERT ON station_log
+WHEN EXISTS (SELECT 1 FROM station_log WHERE id = NEW.id)
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: station log entry already recorded'); END;
+"#;
 
 /// `PRAGMA application_id` of a rigor store (`rgr1` in ASCII), so rigor never migrates some other
 /// application's database.

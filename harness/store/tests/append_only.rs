@@ -14,6 +14,7 @@ const TABLES: &[&str] = &[
     "measurements",
     "artifact_blobs",
     "run_artifacts",
+    "station_log",
 ];
 
 /// A store with one row in every table.
@@ -31,6 +32,20 @@ fn populated() -> TempStore {
         .store_artifact(run.id, Some(0), "console.log", "text/plain", b"ok\n")
         .unwrap();
     store.end_run(run.id, &end(RunOutcome::Pass, 200)).unwrap();
+    store
+        .record_station_action(&rigor_store::StationAction {
+            at: rigor_store::Timestamp(300),
+            station: "eol-1".into(),
+            rig: "rig".into(),
+            slot: Some("slot1".into()),
+            kind: rigor_store::StationActionKind::Repaired,
+            unit: Some("SN1".into()),
+            fixture: None,
+            person: "T-1".into(),
+            role: rigor_store::StationRole::Technician,
+            note: None,
+        })
+        .unwrap();
     for table in TABLES {
         let rows: i64 = tmp
             .raw()
@@ -59,6 +74,7 @@ fn update_is_refused_on_every_table() {
             "run_ends" | "steps" => "message",
             "measurements" => "unit",
             "artifact_blobs" => "size",
+            "station_log" => "note",
             _ => "name",
         };
         let err = refused(&raw, &format!("UPDATE {table} SET {column} = {column}"));
@@ -100,6 +116,7 @@ fn insert_or_replace_cannot_overwrite_a_row() {
         "REPLACE INTO measurements SELECT * FROM measurements",
         "REPLACE INTO artifact_blobs SELECT * FROM artifact_blobs",
         "REPLACE INTO run_artifacts SELECT * FROM run_artifacts",
+        "REPLACE INTO station_log SELECT * FROM station_log",
     ];
     for sql in replacing {
         let err = refused(&raw, sql);

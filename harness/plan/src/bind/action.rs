@@ -266,6 +266,7 @@ impl Binder<'_> {
                     message,
                     input: p.input.clone(),
                     choices: p.choices.clone(),
+                    pattern: p.pattern.clone(),
                 }
             }
             Action::Shell(s) => {

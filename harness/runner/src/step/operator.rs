@@ -8,6 +8,9 @@ use super::*;
 use crate::engine::{Done, Run};
 use crate::event::FailureClass;
 
+/// How many times a prompt asks before a wrong answer fails the step.
+const ASKS: usize = 3;
+
 impl Run {
     pub(super) async fn operator_step(&mut self, step: &BoundStep) -> Done {
         match &step.action {
@@ -15,28 +18,53 @@ impl Run {
                 message,
                 input,
                 choices,
+                pattern,
             } => {
                 let operator = need!(
                     self.devices.operator.clone(),
                     "an operator (run with --operator, or give answers)"
                 );
-                match operator.ask(message, choices, input.is_some()).await {
-                    None => Done::Error(
-                        FailureClass::Scenario,
-                        format!("no operator answered `{message}`"),
-                    ),
-                    Some(Answer::Choice(0)) => Done::Pass,
-                    Some(Answer::Choice(i)) => Done::Fail(format!(
-                        "the operator chose `{}`",
-                        choices.get(i).map_or("?", String::as_str)
-                    )),
-                    Some(Answer::Text(t)) => {
-                        if let Some(name) = input {
-                            self.captures.insert(name.clone(), Value::Text(t));
+                // Checked by `rigor check`; an invalid pattern here matches nothing.
+                let whole = pattern
+                    .as_ref()
+                    .map(|p| regex::Regex::new(&format!("^(?:{p})$")));
+                let mut asking = message.clone();
+                for _ in 0..ASKS {
+                    let answer = operator.ask(&asking, choices, input.is_some()).await;
+                    match answer {
+                        None => {
+                            return Done::Error(
+                                FailureClass::Scenario,
+                                format!("no operator answered `{message}`"),
+                            );
                         }
-                        Done::Pass
+                        Some(Answer::Choice(0)) => return Done::Pass,
+                        Some(Answer::Choice(i)) => {
+                            return Done::Fail(format!(
+                                "the operator chose `{}`",
+                                choices.get(i).map_or("?", String::as_str)
+                            ));
+                        }
+                        Some(Answer::Text(t)) => {
+                            if let (Some(whole), Some(p)) = (&whole, pattern)
+                                && !whole.as_ref().is_ok_and(|w| w.is_match(&t))
+                            {
+                                asking = format!(
+                                    "{message}\n`{t}` is not a valid answer (expected {p}): try again"
+                                );
+                                continue;
+                            }
+                            if let Some(name) = input {
+                                self.captures.insert(name.clone(), Value::Text(t));
+                            }
+                            return Done::Pass;
+                        }
                     }
                 }
+                Done::Fail(format!(
+                    "the operator's answers to `{message}` did not match {}",
+                    pattern.as_deref().unwrap_or_default()
+                ))
             }
             _ => not_of_family(step, "operator"),
         }
