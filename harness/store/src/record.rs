@@ -239,10 +239,9 @@ fn begin_run(tx: &Connection, start: &RunStart) -> Result<RunHandle, StoreError>
         start.limits_sha256,
         start.started_at,
     ])?;
-    Ok(RunHandle {
-        id: RunId(tx.last_insert_rowid()),
-        attempt,
-    })
+    let id = RunId(tx.last_insert_rowid());
+    crate::identity::assign_run_uuid(tx, id)?;
+    Ok(RunHandle { id, attempt })
 }
 
 fn insert_step(tx: &Connection, run: RunId, step: &StepRecord) -> Result<(), StoreError> {

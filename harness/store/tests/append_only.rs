@@ -14,6 +14,10 @@ const TABLES: &[&str] = &[
     "measurements",
     "artifact_blobs",
     "run_artifacts",
+    "station_identity",
+    "run_uuids",
+    "forwarded_runs",
+    "forward_attempts",
 ];
 
 /// A store with one row in every table.
@@ -31,6 +35,8 @@ fn populated() -> TempStore {
         .store_artifact(run.id, Some(0), "console.log", "text/plain", b"ok\n")
         .unwrap();
     store.end_run(run.id, &end(RunOutcome::Pass, 200)).unwrap();
+    store.mark_forwarded("central", &[run.id]).unwrap();
+    store.record_forward_attempt("central", 1, None).unwrap();
     for table in TABLES {
         let rows: i64 = tmp
             .raw()
@@ -59,6 +65,10 @@ fn update_is_refused_on_every_table() {
             "run_ends" | "steps" => "message",
             "measurements" => "unit",
             "artifact_blobs" => "size",
+            "station_identity" => "created_at_us",
+            "run_uuids" => "uuid",
+            "forwarded_runs" => "forwarded_at_us",
+            "forward_attempts" => "error",
             _ => "name",
         };
         let err = refused(&raw, &format!("UPDATE {table} SET {column} = {column}"));
