@@ -32,6 +32,7 @@ mod query;
 mod record;
 pub mod schema;
 mod store;
+pub mod synthetic;
 mod types;
 
 pub use artifact::{ArtifactLink, sha256_hex};
