@@ -22,6 +22,7 @@ mod migrate;
 mod push;
 pub mod read;
 pub mod schema;
+pub mod status;
 
 pub use connect::CentralConfig;
 pub use error::CentralError;

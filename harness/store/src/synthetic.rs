@@ -99,7 +99,12 @@ impl Synthetic {
                 generation: format!("gen{}", 1 + unit % 3),
             },
             scenario: ScenarioRef {
-                name: if n.is_multiple_of(2) { "smoke" } else { "provisioning" }.into(),
+                name: if n.is_multiple_of(2) {
+                    "smoke"
+                } else {
+                    "provisioning"
+                }
+                .into(),
                 version: "3".into(),
                 sha256: SHA_A.into(),
             },
