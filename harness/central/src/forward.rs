@@ -120,6 +120,14 @@ impl<'a> Session<'a> {
 
     async fn pass_inner(&mut self) -> Result<Pass, CentralError> {
         let target = self.central.target();
+        // Connected even with nothing to send, so a wrong login or an unreachable store shows
+        // at once (and in `rigor store status`), not with the first record.
+        if self.client.is_none() {
+            let client = self.central.connect().await?;
+            check_version(&client, target).await?;
+            prepare(&client).await?;
+            self.client = Some(client);
+        }
         let batch = self.options.batch_runs.max(1);
         let mut runs = self.store.runs_to_forward(target, batch, 0)?;
         let more = runs.len() >= batch;
@@ -136,12 +144,6 @@ impl<'a> Session<'a> {
             });
         }
         let export = self.store.export_runs(&runs)?;
-        if self.client.is_none() {
-            let client = self.central.connect().await?;
-            check_version(&client, target).await?;
-            prepare(&client).await?;
-            self.client = Some(client);
-        }
         let Some(client) = self.client.as_mut() else {
             return Err(CentralError::NoHost);
         };

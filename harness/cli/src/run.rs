@@ -66,6 +66,9 @@ pub struct RunArgs {
     /// record survives rigor being killed, and the last moments before an OS crash may be lost).
     #[arg(long)]
     pub power_loss_safe: bool,
+    /// Forwarding to a central store while the run goes on.
+    #[command(flatten)]
+    pub central: crate::central::CentralArgs,
     /// The rigor files.
     #[command(flatten)]
     pub tree: crate::check::Tree,
@@ -73,10 +76,18 @@ pub struct RunArgs {
 
 /// Runs and returns the exit code.
 pub async fn run(args: RunArgs) -> i32 {
-    match run_slots(&args).await {
+    let forwarding = match args.central.start(&args.store) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let code = match run_slots(&args).await {
         Ok(code) => code,
         Err(e) => exit_code::report(&e),
+    };
+    if let Some(forwarding) = forwarding {
+        forwarding.finish().await;
     }
+    code
 }
 
 async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
