@@ -124,13 +124,13 @@ async fn a_background_forwarder_survives_postgres_restarts_mid_batch() {
     assert_same(&central, &store).await;
 }
 
-/// Four stations forward at once; their units overlap. Nothing is lost or doubled, and each
+/// Eight stations forward at once; their units overlap. Nothing is lost or doubled, and each
 /// unit's attempts are numbered across stations by start time.
 #[tokio::test(flavor = "current_thread")]
 async fn several_stations_at_once_with_overlapping_units() {
     let central = Central::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let paths: Vec<_> = (0..4)
+    let paths: Vec<_> = (0..8)
         // The same start times at every station: each unit is on four stations at once.
         .map(|i| station_store(dir.path(), &format!("line{i}"), 300, 20, 1_700_000_000))
         .collect();
@@ -160,8 +160,8 @@ async fn several_stations_at_once_with_overlapping_units() {
     for path in &paths {
         assert_same(&central, &Store::open(path).unwrap()).await;
     }
-    assert_eq!(count(&central, "runs").await, 1200);
-    assert_eq!(count(&central, "stations").await, 4);
+    assert_eq!(count(&central, "runs").await, 2400);
+    assert_eq!(count(&central, "stations").await, 8);
     assert_eq!(count(&central, "units").await, 20);
 
     let analyst = central.analyst().connect().await.unwrap();
@@ -190,7 +190,7 @@ async fn several_stations_at_once_with_overlapping_units() {
         .unwrap()
         .get(0);
     // 300 runs over 20 units: 15 per unit per station, all smoke for this unit (even runs).
-    assert_eq!(per_unit, 4 * 15);
+    assert_eq!(per_unit, 8 * 15);
     // The stations tested the same units at the same times: reported, not merged.
     let overlaps: i64 = analyst
         .query_one("SELECT count(*) FROM overlapping_runs", &[])
