@@ -18,8 +18,9 @@
 pub mod connect;
 mod error;
 mod forward;
+pub mod history;
 mod migrate;
-mod push;
+pub mod push;
 pub mod read;
 pub mod schema;
 pub mod status;
@@ -28,5 +29,4 @@ pub use connect::CentralConfig;
 pub use error::CentralError;
 pub use forward::{ForwardOptions, ForwardReport, Forwarder, chain, is_permanent, push};
 pub use migrate::{check_version, migrate};
-pub use push::Sent;
 pub use schema::CENTRAL_SCHEMA_VERSION;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::error::CentralError;
 
 /// Staging tables, created once per connection; their rows vanish at every commit or rollback.
-const STAGING: &str = "
+pub const STAGING_TABLES: &str = "
 CREATE TEMP TABLE IF NOT EXISTS stage_runs (
     run_uuid uuid, station_run_id bigint, unit_serial text, family text, generation text,
     unit_first_seen_us bigint, scenario_name text, scenario_version text, scenario_sha256 text,
@@ -70,7 +70,7 @@ INSERT INTO run_artifacts SELECT * FROM stage_artifacts ON CONFLICT DO NOTHING;
 /// Prepares a fresh connection for [`send`].
 pub(crate) async fn prepare(client: &Client) -> Result<(), CentralError> {
     client
-        .batch_execute(STAGING)
+        .batch_execute(STAGING_TABLES)
         .await
         .map_err(CentralError::pg("create the staging tables"))?;
     client
@@ -120,11 +120,8 @@ pub(crate) async fn send(
     )
     .await
     .map_err(CentralError::pg("record the station"))?;
-    copy_runs(&tx, export).await?;
-    copy_steps(&tx, export).await?;
-    copy_measurements(&tx, export).await?;
+    copy_rows(&tx, export, "stage_").await?;
     let blobs = copy_missing_blobs(&tx, store, export).await?;
-    copy_artifacts(&tx, export).await?;
     tx.batch_execute(MERGE)
         .await
         .map_err(CentralError::pg("insert the staged rows"))?;
@@ -136,6 +133,21 @@ pub(crate) async fn send(
         rows: export.rows(),
         blobs,
     })
+}
+
+/// Streams an export's runs (with their ends), steps, measurements and artifact links with
+/// binary `COPY` into `{prefix}runs`, `{prefix}steps`, `{prefix}measurements` and
+/// `{prefix}artifacts`, shaped as [`STAGING_TABLES`] shapes them. Forwarding stages with it; the
+/// benchmark uses it for its raw-`COPY` yardstick.
+pub async fn copy_rows(
+    tx: &Transaction<'_>,
+    export: &Export,
+    prefix: &str,
+) -> Result<(), CentralError> {
+    copy_runs(tx, export, prefix).await?;
+    copy_steps(tx, export, prefix).await?;
+    copy_measurements(tx, export, prefix).await?;
+    copy_artifacts(tx, export, prefix).await
 }
 
 /// Streams `rows` into `table` with binary `COPY`.
@@ -165,7 +177,11 @@ async fn copy<'r>(
     Ok(())
 }
 
-async fn copy_runs(tx: &Transaction<'_>, export: &Export) -> Result<(), CentralError> {
+async fn copy_runs(
+    tx: &Transaction<'_>,
+    export: &Export,
+    prefix: &str,
+) -> Result<(), CentralError> {
     use Type as T;
     let types = [
         T::UUID,
@@ -235,10 +251,14 @@ async fn copy_runs(tx: &Transaction<'_>, export: &Export) -> Result<(), CentralE
         ];
         row
     });
-    copy(tx, "stage_runs", &types, rows).await
+    copy(tx, &format!("{prefix}runs"), &types, rows).await
 }
 
-async fn copy_steps(tx: &Transaction<'_>, export: &Export) -> Result<(), CentralError> {
+async fn copy_steps(
+    tx: &Transaction<'_>,
+    export: &Export,
+    prefix: &str,
+) -> Result<(), CentralError> {
     use Type as T;
     let types = [
         T::UUID,
@@ -265,10 +285,14 @@ async fn copy_steps(tx: &Transaction<'_>, export: &Export) -> Result<(), Central
         ];
         row
     });
-    copy(tx, "stage_steps", &types, rows).await
+    copy(tx, &format!("{prefix}steps"), &types, rows).await
 }
 
-async fn copy_measurements(tx: &Transaction<'_>, export: &Export) -> Result<(), CentralError> {
+async fn copy_measurements(
+    tx: &Transaction<'_>,
+    export: &Export,
+    prefix: &str,
+) -> Result<(), CentralError> {
     use Type as T;
     let types = [
         T::UUID,
@@ -311,7 +335,7 @@ async fn copy_measurements(tx: &Transaction<'_>, export: &Export) -> Result<(), 
         ];
         row
     });
-    copy(tx, "stage_measurements", &types, rows).await
+    copy(tx, &format!("{prefix}measurements"), &types, rows).await
 }
 
 /// Sends only the blobs the central store lacks: an artifact linked by many runs (a firmware
@@ -354,7 +378,11 @@ async fn copy_missing_blobs(
     Ok(blobs.len())
 }
 
-async fn copy_artifacts(tx: &Transaction<'_>, export: &Export) -> Result<(), CentralError> {
+async fn copy_artifacts(
+    tx: &Transaction<'_>,
+    export: &Export,
+    prefix: &str,
+) -> Result<(), CentralError> {
     use Type as T;
     let types = [T::UUID, T::INT8, T::INT8, T::TEXT, T::TEXT, T::TEXT];
     let rows = export.artifacts.iter().map(|a| {
@@ -368,5 +396,5 @@ async fn copy_artifacts(tx: &Transaction<'_>, export: &Export) -> Result<(), Cen
         ];
         row
     });
-    copy(tx, "stage_artifacts", &types, rows).await
+    copy(tx, &format!("{prefix}artifacts"), &types, rows).await
 }

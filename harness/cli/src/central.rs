@@ -21,6 +21,19 @@ pub enum CentralCommand {
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
     },
+    /// A unit's history across stations, read from the central store by serial: attempts
+    /// numbered across stations, its footprint, runs that overlapped in time.
+    History {
+        /// The central store, `postgres://analyst-login@host:port/database`.
+        #[arg(long, env = "RIGOR_CENTRAL_URL", value_name = "URL")]
+        url: String,
+        /// Read the password from this file (else from RIGOR_CENTRAL_PASSWORD or the URL).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// The unit's serial.
+        #[arg(long)]
+        unit: String,
+    },
 }
 
 /// Forwarding alongside a run, configured once per station: the URL from the command line or
@@ -53,6 +66,24 @@ pub async fn run(command: CentralCommand) -> i32 {
                         "{} is at central schema version {version}",
                         central.target()
                     );
+                    exit_code::SUCCESS
+                }
+                Err(e) => report(&e),
+            }
+        }
+        CentralCommand::History {
+            url,
+            password_file,
+            unit,
+        } => {
+            let read = async {
+                let central = CentralConfig::from_url_and_secret(&url, password_file.as_deref())?;
+                let client = central.connect().await?;
+                rigor_central::history::unit_history(&client, &unit).await
+            };
+            match read.await {
+                Ok(history) => {
+                    print!("{}", rigor_central::history::render_history(&history));
                     exit_code::SUCCESS
                 }
                 Err(e) => report(&e),

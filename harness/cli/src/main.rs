@@ -58,7 +58,7 @@ enum Command {
     /// The station store's forwarding to a central store: push, status.
     #[command(subcommand)]
     Store(store::StoreCommand),
-    /// The central PostgreSQL store: migrate.
+    /// The central PostgreSQL store: migrate, history.
     #[command(subcommand)]
     Central(central::CentralCommand),
     /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.

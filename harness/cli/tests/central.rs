@@ -133,6 +133,18 @@ fn the_demo_forwards_as_it_runs_and_the_history_is_read_back_from_the_central_st
         )
         .unwrap();
     assert_eq!(history, "1|1|smoke|fail\n2|2|smoke|fail\n");
+    let url = format!("postgres://quality:q@127.0.0.1:{}/rigor", cluster.port());
+    let out = rigor(
+        dir.path(),
+        &["central", "history", "--url", &url, "--unit", "FC2-000201"],
+    );
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    assert!(
+        printed.starts_with("unit FC2-000201 (fridge-ctl gen2): 6 runs at 1 station\n"),
+        "{printed}"
+    );
+    assert_eq!(printed.matches("FAIL  footprint").count(), 2, "{printed}");
 }
 
 #[test]
