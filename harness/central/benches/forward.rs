@@ -109,6 +109,12 @@ fn forwarding(c: &mut Criterion) {
             total
         })
     });
+    // The station side alone: reading the rows out of SQLite.
+    let store = fresh_store(dir.path(), n);
+    let ids = all_runs(&store);
+    group.bench_function(format!("export {RUNS} runs from the station store"), |b| {
+        b.iter(|| store.export_runs(&ids).unwrap())
+    });
     group.finish();
 }
 
