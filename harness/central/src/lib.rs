@@ -10,7 +10,7 @@
 //!
 //! - [`migrate()`] creates or upgrades the central schema; its tables, triggers, roles and views
 //!   are described in [`schema`].
-//! - [`push`] forwards everything once (`rigor store push`); [`Forwarder`] runs alongside a
+//! - [`push()`] forwards everything once (`rigor store push`); [`Forwarder`] runs alongside a
 //!   station (`rigor run --central`, `rigor demo --central`) on its own thread.
 //! - [`CentralConfig`] reads the URL, with its password from a file or
 //!   [`connect::PASSWORD_ENV`], never from a scenario or rig file.
