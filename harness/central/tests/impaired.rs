@@ -44,7 +44,7 @@ async fn ten_thousand_runs_through_loss_partitions_and_resets_arrive_exactly_onc
     options.batch_timeout = Duration::from_secs(8);
     let forwarder = Forwarder::spawn(path.clone(), station.clone(), options).unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Instant::now() + Duration::from_secs(600);
     let mut faults = 0;
     // Three rounds of faults while forwarding goes on, then a clear link to finish on.
     while faults < 3 {

@@ -1,7 +1,7 @@
 //! Global identity: the store's station id and each run's UUID, so records from many stations
 //! can meet in one central store without clashing (`runs.id` is only unique within one file).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::OptionalExtension;
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -19,7 +19,8 @@ impl Store {
         parse("station_identity.station_uuid", text)
     }
 
-    /// The globally unique id of `run`, a UUID v7 assigned when it started.
+    /// The globally unique id of `run`: a UUID v7 (its start time in milliseconds, then random
+    /// bits) assigned in the transaction that recorded its start.
     pub fn run_uuid(&self, run: RunId) -> Result<Uuid, StoreError> {
         let text: Option<String> = self
             .conn
@@ -28,13 +29,6 @@ impl Store {
             .optional()?;
         parse("run_uuids.uuid", text.ok_or(StoreError::UnknownRun(run))?)
     }
-}
-
-/// Gives a new run its UUID v7, in the transaction that records its start.
-pub(crate) fn assign_run_uuid(tx: &Connection, run: RunId) -> Result<(), StoreError> {
-    tx.prepare_cached("INSERT INTO run_uuids (run_id, uuid) VALUES (?1, ?2)")?
-        .execute(params![run, Uuid::now_v7().hyphenated().to_string()])?;
-    Ok(())
 }
 
 /// Parses a UUID the schema stored as text.
@@ -50,6 +44,7 @@ pub(crate) fn parse(field: &'static str, text: String) -> Result<Uuid, StoreErro
 mod tests {
     use super::*;
     use crate::schema::MIGRATIONS;
+    use rusqlite::Connection;
 
     #[test]
     fn station_id_is_stable_across_opens() {
@@ -97,5 +92,23 @@ mod tests {
             store.run_uuid(RunId(3)),
             Err(StoreError::UnknownRun(RunId(3)))
         ));
+        // A run inserted by hand after the migration (as analysts' generators do) gets one too.
+        store
+            .conn
+            .execute_batch(&format!(
+                "INSERT INTO runs (unit_serial, scenario_name, scenario_version, scenario_sha256,
+                     attempt, station, rig, slot, operator, limits_sha256, started_at_us)
+                 VALUES ('SN1', 'smoke', '1', '{h}', 3, 'st', 'rig', 's1', 'op', '{h}', {us})",
+                h = "a".repeat(64),
+                us = started_ms * 1000 + 5000
+            ))
+            .unwrap();
+        let three = store.run_uuid(RunId(3)).unwrap();
+        assert_eq!(three.get_version_num(), 7);
+        let (secs, nanos) = three.get_timestamp().unwrap().to_unix();
+        assert_eq!(
+            secs as i64 * 1000 + i64::from(nanos / 1_000_000),
+            started_ms + 5
+        );
     }
 }

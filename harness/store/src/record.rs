@@ -239,9 +239,11 @@ fn begin_run(tx: &Connection, start: &RunStart) -> Result<RunHandle, StoreError>
         start.limits_sha256,
         start.started_at,
     ])?;
-    let id = RunId(tx.last_insert_rowid());
-    crate::identity::assign_run_uuid(tx, id)?;
-    Ok(RunHandle { id, attempt })
+    // A trigger gives the run its UUID (see `schema`).
+    Ok(RunHandle {
+        id: RunId(tx.last_insert_rowid()),
+        attempt,
+    })
 }
 
 fn insert_step(tx: &Connection, run: RunId, step: &StepRecord) -> Result<(), StoreError> {

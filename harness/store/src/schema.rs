@@ -76,8 +76,8 @@ const V2: &str =
     "CREATE INDEX runs_by_fixture ON runs (rig, slot, fixture_id, fixture_insertions);";
 
 /// Version 3: global identity and store-and-forward. Every store gets a stable station id (a
-/// random UUID), every run a UUID v7 (runs recorded before this version get one made from their
-/// start time), and two append-only logs keep the forwarding state: which runs a central store
+/// random UUID), every run a UUID v7 made from its start time (by a trigger, so
+/// whoever inserts a run gives it one; runs recorded before this version get one too), and two append-only logs keep the forwarding state: which runs a central store
 /// has (`forwarded_runs`, the durable high-water mark) and how each forwarding pass went
 /// (`forward_attempts`).
 const V3: &str = r#"
@@ -103,6 +103,16 @@ SELECT id, lower(printf('%08x-%04x-7%s-%x%s-%s',
                         substr(hex(randomblob(2)), 2), 8 + abs(random() % 4),
                         substr(hex(randomblob(2)), 2), hex(randomblob(6))))
 FROM runs;
+-- Every run gets its UUID in the transaction that records its start, whoever inserts it.
+CREATE TRIGGER runs_get_a_uuid AFTER INSERT ON runs
+BEGIN
+    INSERT INTO run_uuids (run_id, uuid)
+    VALUES (NEW.id, lower(printf('%08x-%04x-7%s-%x%s-%s',
+                                 (NEW.started_at_us / 1000) >> 16,
+                                 (NEW.started_at_us / 1000) & 65535,
+                                 substr(hex(randomblob(2)), 2), 8 + abs(random() % 4),
+                                 substr(hex(randomblob(2)), 2), hex(randomblob(6)))));
+END;
 
 CREATE TABLE forwarded_runs (
     target          TEXT    NOT NULL,
