@@ -21,6 +21,9 @@ pub struct DemoArgs {
     /// `qemu-system-arm` and `rustup target add thumbv7m-none-eabi`).
     #[arg(long, default_value = "virtual-bench")]
     pub rig: DemoRig,
+    /// Forwarding to a central store while the demo runs.
+    #[command(flatten)]
+    pub central: crate::central::CentralArgs,
 }
 
 /// The rigs the demo runs on.
@@ -46,6 +49,10 @@ pub async fn run(args: DemoArgs) -> i32 {
         Ok(catalog) => catalog,
         Err(e) => return exit_code::report(&e),
     };
+    let forwarding = match args.central.start(&args.store) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let files = rigor_station::demo::DemoFiles {
         store: args.store,
         junit: args.junit,
@@ -56,6 +63,9 @@ pub async fn run(args: DemoArgs) -> i32 {
         DemoRig::VirtualBench => rigor_station::demo::run(&catalog, &files, &mut out).await,
         DemoRig::Qemu => rigor_station::demo_qemu::run(&catalog, &files, &mut out).await,
     };
+    if let Some(forwarding) = forwarding {
+        forwarding.finish().await;
+    }
     match ran {
         Ok(true) => exit_code::SUCCESS,
         Ok(false) => exit_code::INFRASTRUCTURE,

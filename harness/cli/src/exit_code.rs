@@ -18,6 +18,9 @@ pub const STORE: i32 = 6;
 /// The scenario or what it names is wrong at run time: a missing image, a build the profile does
 /// not trust, a capture that is not a number (not the rig's fault, not the unit's).
 pub const SCENARIO: i32 = 7;
+/// The central store cannot be reached, refused the login, or is of another schema version
+/// (the station store keeps everything; nothing is lost).
+pub const CENTRAL: i32 = 8;
 
 /// The table printed by `rigor --help`.
 pub const TABLE: &str = "\
@@ -29,7 +32,8 @@ Exit codes:
   4  infrastructure error: the rig failed (port, instrument, probe)
   5  aborted: interrupted, teardown done, recorded as aborted
   6  store error: the store cannot be opened or written
-  7  scenario error at run time: a missing image, an untrusted build";
+  7  scenario error at run time: a missing image, an untrusted build
+  8  central store error: unreachable, login refused, or another schema version";
 
 /// The code for an error that kept a run from starting or from being recorded.
 pub fn of_error(kind: rigor_station::ErrorKind) -> i32 {

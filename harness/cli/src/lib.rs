@@ -1,6 +1,7 @@
 //! The `rigor` command: argument parsing, output selection and exit codes over the station
 //! library (`rigor-station`), which does the work. `main.rs` only parses arguments and exits.
 
+pub mod central;
 pub mod check;
 pub mod demo;
 pub mod exit_code;
@@ -13,6 +14,7 @@ pub mod run;
 pub mod sim;
 pub mod station;
 pub mod test_mode;
+pub mod store;
 
 use rigor_model::value::Scalar;
 

@@ -1,8 +1,8 @@
 //! `rigor`: the hardware-in-the-loop test runner's command line.
 
 use rigor_cli::{
-    check, demo, exit_code, image, lease, netfault, parse_param, results, rig_probe, run, sim,
-    station, test_mode,
+    central, check, demo, exit_code, image, lease, netfault, parse_param, results, rig_probe,
+    run, sim, station, store, test_mode,
 };
 
 use std::collections::BTreeMap;
@@ -63,6 +63,12 @@ enum Command {
     /// Packet-level network faults: `rigor netfault serve` answers toxiproxy's API.
     #[command(subcommand)]
     Netfault(netfault::NetfaultCommand),
+    /// The station store's forwarding to a central store: push, status.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
+    /// The central PostgreSQL store: migrate, history.
+    #[command(subcommand)]
+    Central(central::CentralCommand),
     /// Print the JSON Schema of a file kind, for editors (yaml-language-server) and CI.
     Schema {
         /// profile, rig, fixture, instrument-model, scenario, fragment or route.
@@ -103,6 +109,8 @@ fn main() -> anyhow::Result<()> {
         Command::Sim(args) => tokio::runtime::Runtime::new()?.block_on(sim::run(args)),
         Command::Station(args) => tokio::runtime::Runtime::new()?.block_on(station::run(*args)),
         Command::Netfault(c) => tokio::runtime::Runtime::new()?.block_on(netfault::run(c)),
+        Command::Store(c) => tokio::runtime::Runtime::new()?.block_on(store::run(c)),
+        Command::Central(c) => tokio::runtime::Runtime::new()?.block_on(central::run(c)),
         Command::Check {
             mut tree,
             positional,

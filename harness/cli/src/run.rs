@@ -82,6 +82,9 @@ pub struct RunArgs {
     /// renewed while the run goes on and left for the job to release.
     #[arg(long = "lease-token", value_name = "SLOT=TOKEN")]
     pub lease_tokens: Vec<String>,
+    /// Forwarding to a central store while the run goes on.
+    #[command(flatten)]
+    pub central: crate::central::CentralArgs,
     /// The rigor files.
     #[command(flatten)]
     pub tree: crate::check::Tree,
@@ -89,10 +92,18 @@ pub struct RunArgs {
 
 /// Runs and returns the exit code.
 pub async fn run(args: RunArgs) -> i32 {
-    match run_slots(&args).await {
+    let forwarding = match args.central.start(&args.store) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let code = match run_slots(&args).await {
         Ok(code) => code,
         Err(e) => exit_code::report(&e),
+    };
+    if let Some(forwarding) = forwarding {
+        forwarding.finish().await;
     }
+    code
 }
 
 async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {

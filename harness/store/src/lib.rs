@@ -23,6 +23,9 @@
 mod artifact;
 mod detail;
 mod error;
+mod export;
+mod forward;
+mod identity;
 mod input;
 mod migrate;
 mod query;
@@ -30,11 +33,14 @@ mod record;
 pub mod schema;
 mod station_log;
 mod store;
+pub mod synthetic;
 mod types;
 
 pub use artifact::{ArtifactLink, sha256_hex};
 pub use detail::RunDetail;
 pub use error::StoreError;
+pub use export::{Export, ExportArtifact, ExportEnd, ExportMeasurement, ExportRun, ExportStep};
+pub use forward::ForwardStatus;
 pub use input::{
     FirmwareImage, FixtureUse, Limits, MeasurementRecord, RunEnd, RunStart, ScenarioRef,
     StepRecord, UnitIdentity,

@@ -239,6 +239,7 @@ fn begin_run(tx: &Connection, start: &RunStart) -> Result<RunHandle, StoreError>
         start.limits_sha256,
         start.started_at,
     ])?;
+    // A trigger gives the run its UUID (see `schema`).
     Ok(RunHandle {
         id: RunId(tx.last_insert_rowid()),
         attempt,

@@ -20,6 +20,10 @@
 //! - `artifact_blobs`: content by SHA-256, stored once however many runs link it.
 //! - `run_artifacts`: which run (and step) produced which blob, under which name.
 //!
+//! Version 3 adds global identity and the forwarding state (see `V3` below): `station_identity`
+//! (one row: the store's station UUID), `run_uuids` (each run's UUID v7), `forwarded_runs` (which
+//! ended runs a central store holds, per target) and `forward_attempts` (each forwarding pass).
+//!
 //! # Append-only
 //! Every table has `BEFORE UPDATE` and `BEFORE DELETE` triggers that abort with
 //! `rigor store is append-only: …`, whoever connects. `INSERT OR REPLACE` would delete the old
@@ -61,20 +65,96 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: V3,
     },
+    Migration {
+        version: 4,
+        sql: V4,
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Version 2: the store counts a fixture's insertions when the fixture does not, by looking up
 /// the highest count in its rig slot on every run start.
 const V2: &str =
     "CREATE INDEX runs_by_fixture ON runs (rig, slot, fixture_id, fixture_insertions);";
 
-/// Version 3: `station_log`, what a factory station's people did beside the runs: a unit sent
+/// Version 3: global identity and store-and-forward. Every store gets a stable station id (a
+/// random UUID), every run a UUID v7 made from its start time (by a trigger, so
+/// whoever inserts a run gives it one; runs recorded before this version get one too), and two append-only logs keep the forwarding state: which runs a central store
+/// has (`forwarded_runs`, the durable high-water mark) and how each forwarding pass went
+/// (`forward_attempts`).
+const V3: &str = r#"
+CREATE TABLE station_identity (
+    singleton     INTEGER NOT NULL PRIMARY KEY CHECK (singleton = 1),
+    station_uuid  TEXT    NOT NULL CHECK (length(station_uuid) = 36),
+    created_at_us INTEGER NOT NULL
+) STRICT;
+INSERT INTO station_identity (singleton, station_uuid, created_at_us)
+SELECT 1, lower(printf('%s-%s-4%s-%x%s-%s',
+                       hex(randomblob(4)), hex(randomblob(2)), substr(hex(randomblob(2)), 2),
+                       8 + abs(random() % 4), substr(hex(randomblob(2)), 2), hex(randomblob(6)))),
+       CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER);
+
+-- A UUID v7: 48 bits of Unix milliseconds, version 7, 74 random bits with the RFC 4122 variant.
+CREATE TABLE run_uuids (
+    run_id INTEGER NOT NULL PRIMARY KEY REFERENCES runs (id),
+    uuid   TEXT    NOT NULL UNIQUE CHECK (length(uuid) = 36)
+) STRICT;
+INSERT INTO run_uuids (run_id, uuid)
+SELECT id, lower(printf('%08x-%04x-7%s-%x%s-%s',
+                        (started_at_us / 1000) >> 16, (started_at_us / 1000) & 65535,
+                        substr(hex(randomblob(2)), 2), 8 + abs(random() % 4),
+                        substr(hex(randomblob(2)), 2), hex(randomblob(6))))
+FROM runs;
+-- Every run gets its UUID in the transaction that records its start, whoever inserts it.
+CREATE TRIGGER runs_get_a_uuid AFTER INSERT ON runs
+BEGIN
+    INSERT INTO run_uuids (run_id, uuid)
+    VALUES (NEW.id, lower(printf('%08x-%04x-7%s-%x%s-%s',
+                                 (NEW.started_at_us / 1000) >> 16,
+                                 (NEW.started_at_us / 1000) & 65535,
+                                 substr(hex(randomblob(2)), 2), 8 + abs(random() % 4),
+                                 substr(hex(randomblob(2)), 2), hex(randomblob(6)))));
+END;
+
+CREATE TABLE forwarded_runs (
+    target          TEXT    NOT NULL,
+    run_id          INTEGER NOT NULL REFERENCES runs (id),
+    forwarded_at_us INTEGER NOT NULL,
+    PRIMARY KEY (target, run_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE forward_attempts (
+    id     INTEGER NOT NULL PRIMARY KEY,
+    target TEXT    NOT NULL,
+    at_us  INTEGER NOT NULL,
+    runs   INTEGER NOT NULL CHECK (runs >= 0),
+    error  TEXT
+) STRICT;
+
+CREATE TRIGGER station_identity_no_update BEFORE UPDATE ON station_identity
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: station_identity cannot be updated'); END;
+CREATE TRIGGER station_identity_no_delete BEFORE DELETE ON station_identity
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: station_identity cannot be deleted'); END;
+CREATE TRIGGER run_uuids_no_update BEFORE UPDATE ON run_uuids
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run_uuids cannot be updated'); END;
+CREATE TRIGGER run_uuids_no_delete BEFORE DELETE ON run_uuids
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run_uuids cannot be deleted'); END;
+CREATE TRIGGER forwarded_runs_no_update BEFORE UPDATE ON forwarded_runs
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: forwarded_runs cannot be updated'); END;
+CREATE TRIGGER forwarded_runs_no_delete BEFORE DELETE ON forwarded_runs
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: forwarded_runs cannot be deleted'); END;
+CREATE TRIGGER forward_attempts_no_update BEFORE UPDATE ON forward_attempts
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: forward_attempts cannot be updated'); END;
+CREATE TRIGGER forward_attempts_no_delete BEFORE DELETE ON forward_attempts
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: forward_attempts cannot be deleted'); END;
+"#;
+
+/// Version 4: `station_log`, what a factory station's people did beside the runs: a unit sent
 /// to repair (the retest limit reached) and repaired, a fixture's maintenance (with its
 /// insertion count then), a technician's retest override, an abort. Append-only like the rest.
-const V3: &str = r#"
+const V4: &str = r#"
 CREATE TABLE station_log (
     id                 INTEGER NOT NULL PRIMARY KEY,
     at_us              INTEGER NOT NULL,

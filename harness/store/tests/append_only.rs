@@ -15,6 +15,10 @@ const TABLES: &[&str] = &[
     "artifact_blobs",
     "run_artifacts",
     "station_log",
+    "station_identity",
+    "run_uuids",
+    "forwarded_runs",
+    "forward_attempts",
 ];
 
 /// A store with one row in every table.
@@ -46,6 +50,8 @@ fn populated() -> TempStore {
             note: None,
         })
         .unwrap();
+    store.mark_forwarded("central", &[run.id]).unwrap();
+    store.record_forward_attempt("central", 1, None).unwrap();
     for table in TABLES {
         let rows: i64 = tmp
             .raw()
@@ -75,6 +81,10 @@ fn update_is_refused_on_every_table() {
             "measurements" => "unit",
             "artifact_blobs" => "size",
             "station_log" => "note",
+            "station_identity" => "created_at_us",
+            "run_uuids" => "uuid",
+            "forwarded_runs" => "forwarded_at_us",
+            "forward_attempts" => "error",
             _ => "name",
         };
         let err = refused(&raw, &format!("UPDATE {table} SET {column} = {column}"));
