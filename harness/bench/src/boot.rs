@@ -141,10 +141,14 @@ impl State {
             .firmware
             .as_ref()
             .map_or("none", |h| h.version.as_str());
+        // Between a failed health check and the reboot it causes, the slot running is neither
+        // on trial nor the committed one.
         let state = if self.on_trial() {
             "trial"
-        } else {
+        } else if flash.running == flash.active {
             "committed"
+        } else {
+            "rolling-back"
         };
         let mut out = format!(
             "ota: running slot {} fw {version} {state}",
