@@ -231,9 +231,9 @@ async fn a_stalled_transfer_is_given_up_and_resumed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_power_cut_mid_write_boots_the_old_image_and_the_download_resumes() {
     let mut u = unit("3.0.2", Vec::new()).await;
-    // Slow enough that the write takes seconds: 128 kbit/s is 16 KiB a second.
+    // Slow enough that the write takes seconds: 64 kbit/s is 8 KiB a second.
     let link = u.slow_link(rigor_hal::Impairment {
-        bandwidth_kbps: Some(128),
+        bandwidth_kbps: Some(64),
         ..Default::default()
     });
     u.offer(&u.builds.next.clone(), Behaviour::default());
@@ -253,7 +253,7 @@ async fn a_power_cut_mid_write_boots_the_old_image_and_the_download_resumes() {
 async fn a_unit_with_the_bricks_on_power_cut_fault_never_boots_after_a_cut_mid_write() {
     let mut u = unit("3.0.2", vec![Fault::BricksOnPowerCut]).await;
     u.slow_link(rigor_hal::Impairment {
-        bandwidth_kbps: Some(128),
+        bandwidth_kbps: Some(64),
         ..Default::default()
     });
     u.offer(&u.builds.next.clone(), Behaviour::default());
