@@ -1,6 +1,7 @@
 //! The shipped `ota-update` scenario on the virtual bench, run through the station library as
-//! every front end runs it: good builds of both generations with an uplink pass every case, and
-//! the build whose update client commits before its health check is caught.
+//! every front end runs it: good builds of both generations with an uplink pass every case, the
+//! build whose update client commits before its health check is caught, and so is a unit that
+//! bricks when its power is cut mid-write.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
 
@@ -31,7 +32,7 @@ impl Subscriber for Verdicts {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ota_update_passes_good_builds_of_every_uplink_generation_and_catches_the_buggy_client() {
+async fn ota_update_passes_good_builds_of_every_uplink_generation_and_catches_both_bugs() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let catalog = rigor_station::load(
         &["device-profiles", "rigs", "fixtures", "examples"].map(|d| root.join(d)),
@@ -43,6 +44,8 @@ async fn ota_update_passes_good_builds_of_every_uplink_generation_and_catches_th
         // Its update client commits before the health check.
         ("slot2", "fridge-ctl-gen3", "FC3-000312", "3.0.3"),
         ("slot3", "fridge-ctl-gen2", "FC2-000213", "2.1.0"),
+        // A good build on a unit with the bricks-on-power-cut fault.
+        ("slot4", "fridge-ctl-gen2", "FC2-000214", "2.1.0"),
     ];
     let mut plans = Vec::new();
     for (slot, profile, serial, version) in units {
@@ -59,7 +62,11 @@ async fn ota_update_passes_good_builds_of_every_uplink_generation_and_catches_th
         plans
             .extend(plan_slots(&catalog, "virtual-bench", "ota-update", &[spec], &params).unwrap());
     }
-    let mut station = Station::for_plans(&catalog, "virtual-bench", &plans, &BenchUnits::default())
+    let mut bench = BenchUnits::default();
+    bench
+        .faults
+        .insert("slot4".into(), vec![rigor_bench::Fault::BricksOnPowerCut]);
+    let mut station = Station::for_plans(&catalog, "virtual-bench", &plans, &bench)
         .await
         .unwrap();
     let mut jobs = Vec::new();
@@ -81,7 +88,16 @@ async fn ota_update_passes_good_builds_of_every_uplink_generation_and_catches_th
             .map(|(described, _)| described.clone())
             .collect()
     };
-    for o in &outcomes {
+    let bricked = outcomes.iter().find(|o| o.slot == "slot4").unwrap();
+    let bricked = bricked.result.as_ref().unwrap();
+    // The power cut mid-write bricks it: no banner ever comes back, and the run stops there,
+    // with the three earlier cases measured.
+    assert_eq!(bricked.outcome, RunOutcome::Fail);
+    let message = bricked.message.as_deref().unwrap_or_default();
+    assert!(message.contains("not seen within 5s"), "{message}");
+    assert!(message.contains("bytes written"), "{message}");
+    assert_eq!(verdicts["slot4"].len(), 6, "{:?}", verdicts["slot4"]);
+    for o in outcomes.iter().filter(|o| o.slot != "slot4") {
         let result = o.result.as_ref().unwrap();
         let expected = if o.slot == "slot2" {
             RunOutcome::Fail
@@ -98,7 +114,7 @@ async fn ota_update_passes_good_builds_of_every_uplink_generation_and_catches_th
         );
     }
     // Every case is measured on every unit, and the good builds pass them all.
-    for o in &outcomes {
+    for o in outcomes.iter().filter(|o| o.slot != "slot4") {
         let slot = o.slot.as_str();
         let message = &o.result.as_ref().unwrap().message;
         assert_eq!(
