@@ -222,6 +222,16 @@ impl State {
         self.faults.contains(&f)
     }
 
+    /// The supply was set: below the brown-out level the MCU resets at once, however short the
+    /// dip (a power cycle faster than the firmware's main loop still reboots it).
+    pub(crate) fn supply_changed(&mut self) {
+        if !self.supplied() {
+            self.powered_since = None;
+            self.booted = false;
+            self.compressor = false;
+        }
+    }
+
     /// Restarts the firmware as a watchdog or `reboot` does: the supply stays, the boot begins.
     pub(crate) fn reboot(&mut self) {
         self.booted = false;
