@@ -547,7 +547,7 @@ pub struct OtaStall {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OtaQuantity {
-    /// Requests for the image (bytes: count).
+    /// Requests for the image (count).
     ImageRequests,
     /// Requests that resumed with a `Range` header (count).
     ResumedRequests,
