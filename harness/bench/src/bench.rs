@@ -102,7 +102,27 @@ pub struct SlotEndpoints {
     state: Arc<Mutex<State>>,
 }
 
+/// The way from a unit to an update server: while it lives, the unit's name for its update
+/// server resolves to a listener on the slot's impairment point that forwards to the server.
+pub struct UpdateRoute {
+    _proxy: ImpairmentProxy,
+}
+
 impl SlotEndpoints {
+    /// Points the unit's update client at `server` through the slot's impairment point (so
+    /// `net.impair` on the uplink impairs downloads too). `None` for a unit without an uplink.
+    pub async fn route_updates(
+        &self,
+        server: SocketAddr,
+    ) -> Result<Option<UpdateRoute>, BenchError> {
+        let Some(uplink) = &self.uplink else {
+            return Ok(None);
+        };
+        let proxy = uplink.sibling(loopback(), server.to_string()).await?;
+        crate::unit::lock(&self.state).update_server = Some(proxy.local_addr());
+        Ok(Some(UpdateRoute { _proxy: proxy }))
+    }
+
     /// Sets the chamber temperature around the unit (°C).
     pub fn set_chamber(&self, celsius: f64) {
         self.state
@@ -181,11 +201,14 @@ impl Bench {
                 let mut s = state
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                s.firmware = Some(crate::firmware::Header {
+                let header = crate::firmware::Header {
                     family: s.family.clone(),
                     generation: s.generation.clone(),
                     version: version.clone(),
-                });
+                };
+                let image = crate::firmware::build_image(&s.family, &s.generation, version);
+                s.flash.write_by_probe(header.clone(), image);
+                s.firmware = Some(header);
             }
             // The console is reached by a stable name, as a rack reaches a USB adapter through
             // /dev/serial/by-id, so it can vanish and come back under it.
@@ -238,6 +261,11 @@ impl Bench {
                 // The unit's name for its cloud resolves to the impairment point, as a rack's DNS
                 // points a device at the netem box.
                 spawn_uplink(state.clone(), proxy.local_addr(), stop.clone());
+                bench.tasks.push(crate::ota::spawn_client(
+                    state.clone(),
+                    crate::ota::trust_policy(&spec.profile),
+                    stop.clone(),
+                ));
                 Some(Arc::new(proxy))
             };
             let endpoints = SlotEndpoints {

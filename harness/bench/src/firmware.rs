@@ -16,6 +16,16 @@
 /// The versions with the temperature scaling bug.
 pub const TEMPERATURE_BUG: &[&str] = &["2.1.1"];
 
+/// The versions whose update client commits a new image before its health check (it marks the
+/// new slot committed as soon as the download verifies): an image that then fails its health
+/// check is never rolled back. The `ota-update` scenario catches them.
+pub const COMMITS_BEFORE_HEALTH_CHECK: &[&str] = &["2.1.3", "3.0.3"];
+
+/// A build's defect that only shows after an update, named in its version's build metadata
+/// (`3.1.0+fails-selftest`), so the image says what it is in every log.
+const FAILS_SELFTEST: &str = "fails-selftest";
+const CRASHES_ON_BOOT: &str = "crashes-on-boot";
+
 /// What an image header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -31,6 +41,25 @@ impl Header {
     /// True for a build with the temperature scaling bug.
     pub fn has_temperature_bug(&self) -> bool {
         TEMPERATURE_BUG.contains(&self.version.as_str())
+    }
+
+    /// True for a build whose update client commits before the health check.
+    pub fn commits_before_health_check(&self) -> bool {
+        COMMITS_BEFORE_HEALTH_CHECK.contains(&self.version.as_str())
+    }
+
+    /// True for a build whose self-test fails (so its health check does).
+    pub fn fails_selftest(&self) -> bool {
+        self.build_metadata() == Some(FAILS_SELFTEST)
+    }
+
+    /// True for a build that crashes shortly after every boot.
+    pub fn crashes_on_boot(&self) -> bool {
+        self.build_metadata() == Some(CRASHES_ON_BOOT)
+    }
+
+    fn build_metadata(&self) -> Option<&str> {
+        self.version.split_once('+').map(|(_, b)| b)
     }
 }
 
@@ -148,4 +177,54 @@ mod demo_key_tests {
             );
         }
     }
+}
+
+/// The images an update test offers a unit running `version`, written by [`write_ota_builds`].
+#[derive(Debug, Clone)]
+pub struct OtaBuilds {
+    /// The next release: a good update.
+    pub next: std::path::PathBuf,
+    /// An older release, still above the profile's floor: the unit's own anti-rollback refuses it.
+    pub downgrade: std::path::PathBuf,
+    /// A newer release whose self-test fails: its health check must roll it back.
+    pub fails_selftest: std::path::PathBuf,
+    /// A newer release that crashes on every boot: the boot counter must roll it back.
+    pub crashes: std::path::PathBuf,
+}
+
+/// Writes, next to the build of `version`, the images an update test offers it, each signed by
+/// the demo's release key: `<family>-<generation>-next.elf` (the next minor release),
+/// `-downgrade.elf` (`<major>.0.0`), `-fails-selftest.elf` and `-crashes.elf` (the next minor
+/// release, patch 1 and 2, with the defect in the build metadata).
+pub fn write_ota_builds(
+    dir: &std::path::Path,
+    family: &str,
+    generation: &str,
+    version: &str,
+) -> std::io::Result<OtaBuilds> {
+    let v: semver::Version = version.parse().map_err(std::io::Error::other)?;
+    let next = |patch: u64, defect: &str| {
+        let mut n = semver::Version::new(v.major, v.minor + 1, patch);
+        if !defect.is_empty() {
+            n.build = semver::BuildMetadata::new(defect).unwrap_or_default();
+        }
+        n.to_string()
+    };
+    std::fs::create_dir_all(dir)?;
+    let write = |name: &str, version: String| -> std::io::Result<std::path::PathBuf> {
+        let path = dir.join(format!("{family}-{generation}-{name}.elf"));
+        std::fs::write(&path, build_image(family, generation, &version))?;
+        if let Some(key) = demo_release_key(generation) {
+            let version = version.parse().map_err(std::io::Error::other)?;
+            rigor_image::sign_file(&path, &key, family, generation, &version)
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(path)
+    };
+    Ok(OtaBuilds {
+        next: write("next", next(0, ""))?,
+        downgrade: write("downgrade", format!("{}.0.0", v.major))?,
+        fails_selftest: write("fails-selftest", next(1, FAILS_SELFTEST))?,
+        crashes: write("crashes", next(2, CRASHES_ON_BOOT))?,
+    })
 }

@@ -5,12 +5,16 @@
 //! impairment proxy. Only I²C and the firmware slot are in-process (this kernel has no I²C).
 
 pub mod bench;
+mod boot;
 pub mod firmware;
+mod ota;
 pub mod parts;
 pub mod servers;
 pub mod telemetry;
 mod uart;
 pub mod unit;
 
-pub use bench::{Bench, BenchError, InstrumentEndpoint, SlotEndpoints, UnitSpec, serial_number};
+pub use bench::{
+    Bench, BenchError, InstrumentEndpoint, SlotEndpoints, UnitSpec, UpdateRoute, serial_number,
+};
 pub use unit::Fault;

@@ -105,6 +105,7 @@ impl Flasher for Slot {
                 ),
             });
         }
+        s.flash.write_by_probe(header.clone(), image.bytes.to_vec());
         s.firmware = Some(header);
         Ok(FlashReport {
             bytes_written: image.bytes.len(),

@@ -132,6 +132,7 @@ impl Supply {
             "output" => s.output = word != 0,
             _ => return Err(ExceptionCode::IllegalDataAddress),
         }
+        s.supply_changed();
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rigor_model::fixture::Fixture;
 use rigor_model::profile::{ActiveLevel, Direction, Profile};
 
+use crate::boot::Flash;
 use crate::firmware::Header;
 use crate::telemetry::Link;
 use crate::uart::Uart;
@@ -33,12 +34,15 @@ pub enum Fault {
     DisconnectingConsole,
     /// The console's adapter drops off the bus after the banner and does not come back.
     UnpluggedConsole,
+    /// The update client moves the boot pointer to the new slot before the image is whole: a
+    /// power cut mid-download leaves a unit that never boots again.
+    BricksOnPowerCut,
 }
 
 impl Fault {
     /// Every fault's name, for help texts and errors.
     pub const NAMES: &'static str = "dead, slow-boot, stuck-pin, flaky-sensor, noisy-line, \
-         disconnecting-console, unplugged-console";
+         disconnecting-console, unplugged-console, bricks-on-power-cut";
 
     /// Parses a fault's name (one of [`Fault::NAMES`]).
     pub fn parse(s: &str) -> Option<Fault> {
@@ -50,6 +54,7 @@ impl Fault {
             "noisy-line" => Fault::NoisyLine,
             "disconnecting-console" => Fault::DisconnectingConsole,
             "unplugged-console" => Fault::UnpluggedConsole,
+            "bricks-on-power-cut" => Fault::BricksOnPowerCut,
             _ => return None,
         })
     }
@@ -100,6 +105,14 @@ pub struct State {
     pub(crate) link: Link,
     /// Lines the firmware's background tasks log, for the main loop to print.
     pub(crate) console_log: Vec<String>,
+    /// The flash: A/B slots, boot counter, anti-rollback counter, a download in progress.
+    pub(crate) flash: Flash,
+    /// `ota update` was typed and the update client has not taken it yet.
+    pub(crate) ota_request: bool,
+    /// Where the unit's name for its update server resolves (the slot's impairment point).
+    pub(crate) update_server: Option<std::net::SocketAddr>,
+    /// Power-ons (and reboots) so far: work begun before the latest one lost its RAM.
+    pub(crate) power_ons: u64,
 }
 
 pub(crate) fn lock(s: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -198,11 +211,39 @@ impl State {
             temp_address: profile.i2c.get("temp_sensor").map_or(0x48, |p| p.address),
             link: Link::Offline,
             console_log: Vec::new(),
+            flash: Flash::default(),
+            ota_request: false,
+            update_server: None,
+            power_ons: 0,
         }
     }
 
-    fn has(&self, f: Fault) -> bool {
+    pub(crate) fn has(&self, f: Fault) -> bool {
         self.faults.contains(&f)
+    }
+
+    /// The supply was set: below the brown-out level the MCU resets at once, however short the
+    /// dip (a power cycle faster than the firmware's main loop still reboots it).
+    pub(crate) fn supply_changed(&mut self) {
+        if !self.supplied() {
+            self.powered_since = None;
+            self.booted = false;
+            self.compressor = false;
+        }
+    }
+
+    /// Restarts the firmware as a watchdog or `reboot` does: the supply stays, the boot begins.
+    pub(crate) fn reboot(&mut self) {
+        self.booted = false;
+        self.compressor = false;
+        self.link = Link::Offline;
+        self.power_ons += 1;
+        self.powered_since = self.supplied().then(Instant::now);
+    }
+
+    /// Whether the running image's self-test passes.
+    pub(crate) fn selftest_passes(&self) -> bool {
+        !self.has(Fault::FlakySensor) && !self.firmware.as_ref().is_some_and(Header::fails_selftest)
     }
 
     /// Whether the supply gives the unit enough to run.
@@ -309,6 +350,7 @@ pub(crate) fn spawn_firmware(state: Arc<Mutex<State>>, uart: Uart, stop: Arc<Ato
                     if s.powered_since.is_none() {
                         s.powered_since = Some(now);
                         s.booted = false;
+                        s.power_ons += 1;
                     }
                 } else {
                     s.powered_since = None;
@@ -323,7 +365,7 @@ pub(crate) fn spawn_firmware(state: Arc<Mutex<State>>, uart: Uart, stop: Arc<Ato
                 if let (Some(since), false) = (s.powered_since, s.booted)
                     && now.duration_since(since) >= boot
                     && !s.has(Fault::Dead)
-                    && let Some(fw) = s.firmware.clone()
+                    && let Some(fw) = s.boot_image()
                 {
                     s.booted = true;
                     out.push_str(
@@ -332,6 +374,13 @@ pub(crate) fn spawn_firmware(state: Arc<Mutex<State>>, uart: Uart, stop: Arc<Ato
                             .replace("{v}", &fw.version),
                     );
                     out.push_str("\r\nfridge> ");
+                    if let Some(why) = s.flash.rolled_back.take() {
+                        let slot = crate::boot::SLOT_NAMES[s.flash.running];
+                        s.console_log.push(format!(
+                            "ota: rolled back to slot {slot} fw {} ({why})",
+                            fw.version
+                        ));
+                    }
                 }
                 if s.running() {
                     let open = s.signal_active("door_switch", now);
@@ -453,7 +502,7 @@ fn command(state: &Mutex<State>, cmd: &str) -> Option<String> {
             format!("relay: {}", if on { "on" } else { "off" })
         }
         "selftest" => {
-            if s.has(Fault::FlakySensor) {
+            if !s.selftest_passes() {
                 "selftest: sensor FAIL\r\nselftest: fail".into()
             } else {
                 "selftest: sensor ok\r\nselftest: ok".into()
@@ -464,6 +513,11 @@ fn command(state: &Mutex<State>, cmd: &str) -> Option<String> {
             None => "reload: no eeprom".into(),
         },
         "telemetry" => format!("telemetry: {}", s.link.word()),
+        "ota update" => {
+            s.ota_request = true;
+            "ota: update requested".into()
+        }
+        "ota status" => s.ota_status(),
         other => format!("unknown command: {other}"),
     })
 }

@@ -48,7 +48,8 @@ pub struct RunArgs {
     #[arg(long = "answer", value_name = "SLOT=TEXT")]
     pub answers: Vec<String>,
     /// On a virtual bench: build a slot's unit with a fault, `SLOT=FAULT` (dead, slow-boot,
-    /// stuck-pin, flaky-sensor, noisy-line, disconnecting-console, unplugged-console).
+    /// stuck-pin, flaky-sensor, noisy-line, disconnecting-console, unplugged-console,
+    /// bricks-on-power-cut).
     #[arg(long = "fault", value_name = "SLOT=FAULT")]
     pub faults: Vec<String>,
     /// On a virtual bench: the slot's unit already carries this firmware version, `SLOT=VERSION`

@@ -44,6 +44,30 @@ impl ImpairmentProxy {
         })
     }
 
+    /// Another way through the same link: listens on `listen` and forwards to `upstream`, under
+    /// the impairments of this proxy (applied through either), as a netem box impairs every
+    /// destination of a device alike.
+    pub async fn sibling(
+        &self,
+        listen: SocketAddr,
+        upstream: impl Into<String>,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(listen).await?;
+        let local = listener.local_addr()?;
+        let upstream = upstream.into();
+        let task = tokio::spawn(accept(
+            listener,
+            upstream.clone(),
+            self.impairment.subscribe(),
+        ));
+        Ok(Self {
+            local,
+            upstream,
+            impairment: self.impairment.clone(),
+            task,
+        })
+    }
+
     /// Where the proxy listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.local

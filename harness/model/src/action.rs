@@ -508,6 +508,79 @@ impl FromShorthand for NetClear {
     }
 }
 
+/// Tell the slot's update server which signed image to offer (its manifest next to it), and
+/// how to serve it: faithfully, or cut, corrupted, truncated or stalled, as the field does.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OtaOffer {
+    /// The image; its manifest is `<image>.manifest.json`.
+    pub image: String,
+    /// Close each of the next `cuts` transfers after this many bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_after: Option<u64>,
+    /// How many transfers to cut (default 1, with `cut-after`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuts: Option<u32>,
+    /// Flip a byte of the image in transit: it no longer matches its signed manifest.
+    #[serde(default)]
+    pub corrupt: bool,
+    /// Serve only the first this many bytes of the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncate: Option<u64>,
+    /// Stall the next transfer after some bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<OtaStall>,
+}
+
+/// A stall in a transfer.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OtaStall {
+    /// After this many bytes.
+    pub after: u64,
+    /// For this long.
+    #[serde(rename = "for")]
+    pub duration: HumanDuration,
+}
+
+/// What the update server's log says of the transfers since the last `ota.offer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OtaQuantity {
+    /// Requests for the image (count).
+    ImageRequests,
+    /// Requests that resumed with a `Range` header (count).
+    ResumedRequests,
+    /// Image bytes sent in all (bytes).
+    BytesSent,
+    /// Image bytes sent more than once: 0 for a client that resumes (bytes).
+    BytesRedownloaded,
+    /// Transfers the server cut on purpose (count).
+    Cuts,
+}
+
+impl OtaQuantity {
+    /// The unit the quantity is in.
+    pub fn unit(self) -> Unit {
+        match self {
+            OtaQuantity::BytesSent | OtaQuantity::BytesRedownloaded => Unit::Byte,
+            _ => Unit::Count,
+        }
+    }
+}
+
+/// Take a measurement from the update server's log.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OtaMeasure {
+    /// The measurement's name, unique in the scenario.
+    pub name: String,
+    /// What to measure.
+    pub quantity: OtaQuantity,
+    /// Pass/fail limits.
+    pub limits: Limits,
+}
+
 /// Run steps again until they pass, up to a number of attempts. Every attempt is recorded.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

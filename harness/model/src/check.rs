@@ -657,6 +657,7 @@ fn measurement_name(action: &Action) -> Option<&str> {
     match action {
         Action::Measure(m) => Some(&m.name),
         Action::GpioMeasure(m) => Some(&m.name),
+        Action::OtaMeasure(m) => Some(&m.name),
         _ => None,
     }
 }

@@ -74,6 +74,23 @@ pub fn step(placed: &PlacedStep, diags: &mut Diagnostics) {
         Action::GpioMeasure(m) => {
             m.limits.check(ctx, &at("limits"), diags);
         }
+        Action::OtaMeasure(m) => {
+            m.limits.check(ctx, &at("limits"), diags);
+        }
+        Action::OtaOffer(o) => {
+            if o.cuts.is_some() && o.cut_after.is_none() {
+                diags.push(ctx.key_error(
+                    at("cuts"),
+                    "`cuts` says how many transfers to cut; it needs `cut-after`",
+                ));
+            }
+            if o.cuts == Some(0) {
+                diags.push(ctx.error(at("cuts"), "zero cuts cut nothing; leave out `cut-after`"));
+            }
+            if o.truncate == Some(0) {
+                diags.push(ctx.error(at("truncate"), "an image truncated to 0 bytes is no image"));
+            }
+        }
         Action::Retry(r) => {
             if r.attempts < 2 {
                 diags.push(ctx.error(at("attempts"), "a retry group needs at least 2 attempts"));

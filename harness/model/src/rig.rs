@@ -233,6 +233,21 @@ pub struct Slot {
     /// Network impairment points, by channel name.
     #[serde(default)]
     pub net: BTreeMap<String, ImpairmentPoint>,
+    /// The update server rigor runs for the device in this slot (`ota.offer` steps tell it what
+    /// to serve); the device reaches it through the slot's impairment point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_server: Option<UpdateServerPoint>,
+}
+
+keyed_enum! {
+    /// Where the update server rigor runs for a slot listens.
+    pub enum UpdateServerPoint {
+        /// On this address (`host:port`), where the device's name for its update server
+        /// resolves (through the slot's impairment point).
+        "listen" => Listen(String),
+        /// On loopback, reached by the virtual bench's unit through its slot's impairment point.
+        "virtual" => Virtual,
+    }
 }
 
 keyed_enum! {

@@ -172,6 +172,10 @@ actions! {
     "net.impair" => NetImpair(action::NetImpair),
     /// Clear a link's impairments.
     "net.clear" => NetClear(action::NetClear) [shorthand],
+    /// Tell the slot's update server what to offer, and how to misbehave.
+    "ota.offer" => OtaOffer(action::OtaOffer),
+    /// Measure the update transfers from the update server's log.
+    "ota.measure" => OtaMeasure(action::OtaMeasure),
     /// Wait.
     "wait" => Wait(HumanDuration),
     /// Retry a group of steps.
@@ -268,6 +272,7 @@ impl Step {
         let measured = match &self.action {
             Action::Measure(m) => Some(m.name.as_str()),
             Action::GpioMeasure(m) => Some(m.name.as_str()),
+            Action::OtaMeasure(m) => Some(m.name.as_str()),
             _ => None,
         };
         self.id

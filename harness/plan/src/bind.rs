@@ -218,7 +218,8 @@ fn limit_set_hash(plan: &BoundPlan) -> String {
     for step in plan.all_steps() {
         let (name, limits) = match &step.action {
             BoundAction::Measure { name, limits, .. }
-            | BoundAction::GpioMeasure { name, limits, .. } => (name, limits),
+            | BoundAction::GpioMeasure { name, limits, .. }
+            | BoundAction::OtaMeasure { name, limits, .. } => (name, limits),
             _ => continue,
         };
         h.update(name.as_bytes());
@@ -366,7 +367,10 @@ impl<'a> Binder<'a> {
             .map_or(DEFAULT_STEP_TIMEOUT, |d| d.get());
         let explicit = step.timeout.map(|d| d.get());
         let timeout = explicit.unwrap_or(default_timeout);
-        let measures = matches!(step.action, Action::Measure(_) | Action::GpioMeasure(_));
+        let measures = matches!(
+            step.action,
+            Action::Measure(_) | Action::GpioMeasure(_) | Action::OtaMeasure(_)
+        );
         let on_fail = step.on_fail.unwrap_or(if measures {
             OnFail::Continue
         } else {

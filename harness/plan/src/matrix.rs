@@ -178,6 +178,7 @@ pub fn matrix(
                                         s.action,
                                         crate::plan::BoundAction::Measure { .. }
                                             | crate::plan::BoundAction::GpioMeasure { .. }
+                                            | crate::plan::BoundAction::OtaMeasure { .. }
                                     )
                                 })
                                 .count(),

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rigor_model::Origin;
-use rigor_model::action::{Edge, PowerState, SignalQuantity};
+use rigor_model::action::{Edge, OtaQuantity, PowerState, SignalQuantity};
 use rigor_model::instrument::InstrumentModel;
 use rigor_model::limits::{Comparator, MarginalBand};
 use rigor_model::profile::{FlashMethod, ImageFormat, LineEnding, Signing};
-use rigor_model::rig::{GpioLine, I2cBus, ImpairmentPoint, ModbusLink, Probe, SerialPort};
+use rigor_model::rig::{
+    GpioLine, I2cBus, ImpairmentPoint, ModbusLink, Probe, SerialPort, UpdateServerPoint,
+};
 use rigor_model::step::OnFail;
 use rigor_model::unit::Unit;
 use rigor_model::value::Scalar;
@@ -438,6 +440,34 @@ pub enum BoundAction {
     NetClear {
         /// The link.
         link: LinkBinding,
+    },
+    /// Tell the slot's update server what to offer.
+    OtaOffer {
+        /// The slot's update server.
+        server: UpdateServerPoint,
+        /// The image, variables substituted; its manifest is next to it.
+        image: String,
+        /// Cut each of the next `cuts` transfers after this many bytes.
+        cut_after: Option<u64>,
+        /// How many transfers to cut.
+        cuts: u32,
+        /// Corrupt the image in transit.
+        corrupt: bool,
+        /// Serve only this many bytes of it.
+        truncate: Option<u64>,
+        /// Stall the next transfer after some bytes, for a while.
+        stall: Option<(u64, Duration)>,
+    },
+    /// Measure the update transfers from the server's log.
+    OtaMeasure {
+        /// The slot's update server.
+        server: UpdateServerPoint,
+        /// Its name.
+        name: String,
+        /// What.
+        quantity: OtaQuantity,
+        /// Limits.
+        limits: BoundLimits,
     },
     /// Wait.
     Wait {

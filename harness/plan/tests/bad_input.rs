@@ -480,7 +480,22 @@ fn cases() -> Vec<Case> {
                 "scenarios/smoke.yaml:9:24: steps[3].retry.attempts: a retry group needs at least 2 attempts",
             ],
         ),
+        step(
+            "ota.offer cuts without cut-after",
+            "- ota.offer: { image: fw.elf, cuts: 2 }",
+            &[
+                "scenarios/smoke.yaml:9:16: steps[3].ota.offer: slot `s1` of rig `bench` has no update server\n  help: add `update-server: virtual` (the virtual bench) or `update-server: { listen: HOST:PORT }` to the slot\n  note: the rig is at rigs/bench.yaml:1:1",
+                "scenarios/smoke.yaml:9:33: steps[3].ota.offer.cuts: `cuts` says how many transfers to cut; it needs `cut-after`",
+            ],
+        ),
         // ---- binding
+        step(
+            "an update step on a slot without an update server",
+            "- ota.measure: { name: redl, quantity: bytes-redownloaded, limits: { high: 0, unit: bytes } }",
+            &[
+                "scenarios/smoke.yaml:9:18: steps[3].ota.measure: slot `s1` of rig `bench` has no update server\n  help: add `update-server: virtual` (the virtual bench) or `update-server: { listen: HOST:PORT }` to the slot\n  note: the rig is at rigs/bench.yaml:1:1",
+            ],
+        ),
         step(
             "unit mismatch with instrument channel",
             "- measure: { name: v, from: psu.voltage, limits: { low: 1, high: 2, unit: A } }",

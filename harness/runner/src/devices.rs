@@ -21,6 +21,10 @@ pub struct SlotDevices {
     pub instruments: HashMap<String, Arc<dyn Instrument>>,
     /// Impairment points by slot channel name.
     pub links: HashMap<String, Arc<dyn NetImpairment>>,
+    /// The slot's update server, if the plan offers updates.
+    pub update_server: Option<Arc<rigor_update_server::UpdateServer>>,
+    /// What must live as long as the run: the way from the device to its update server.
+    pub keep: Vec<Box<dyn std::any::Any + Send + Sync>>,
     /// The station operator.
     pub operator: Option<Arc<dyn Operator>>,
 }

@@ -563,6 +563,8 @@ pub fn kind(action: &BoundAction) -> &'static str {
         BoundAction::Measure { .. } => "measure",
         BoundAction::NetImpair { .. } => "net.impair",
         BoundAction::NetClear { .. } => "net.clear",
+        BoundAction::OtaOffer { .. } => "ota.offer",
+        BoundAction::OtaMeasure { .. } => "ota.measure",
         BoundAction::Wait { .. } => "wait",
         BoundAction::Retry { .. } => "retry",
         BoundAction::Prompt { .. } => "prompt",

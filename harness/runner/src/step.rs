@@ -92,6 +92,7 @@ mod instrument;
 mod measure;
 mod net;
 mod operator;
+mod ota;
 mod power;
 
 impl Run {
@@ -137,6 +138,9 @@ impl Run {
             BoundAction::Measure { .. } => self.measure_step(step).await,
             BoundAction::NetImpair { .. } | BoundAction::NetClear { .. } => {
                 self.net_step(step).await
+            }
+            BoundAction::OtaOffer { .. } | BoundAction::OtaMeasure { .. } => {
+                self.ota_step(step).await
             }
             BoundAction::Prompt { .. } => self.operator_step(step).await,
             BoundAction::Wait { .. } | BoundAction::Shell { .. } | BoundAction::Retry { .. } => {

@@ -113,6 +113,7 @@ fn fake_bench(temp_reported: &'static str) -> (Bench, SlotDevices) {
         )]
         .into(),
         operator: None,
+        ..SlotDevices::default()
     };
     (
         Bench {

@@ -214,12 +214,15 @@ pub async fn run(
         // Signed with the demo's release key where the generation requires signed images.
         let family = spec.profile.family.as_deref().unwrap_or_default();
         let generation = spec.profile.generation.as_deref().unwrap_or_default();
-        rigor_bench::firmware::write_build(&dir, family, generation, u.version).map_err(|e| {
-            DemoError::Firmware {
+        rigor_bench::firmware::write_build(&dir, family, generation, u.version)
+            .and_then(|_| {
+                // The images `ota-update` offers, next to the build.
+                rigor_bench::firmware::write_ota_builds(&dir, family, generation, u.version)
+            })
+            .map_err(|e| DemoError::Firmware {
                 dir: dir.clone(),
                 source: Box::new(e),
-            }
-        })?;
+            })?;
     }
     let station = Station::start(catalog, RIG, units).await?;
     let print =

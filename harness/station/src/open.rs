@@ -14,7 +14,9 @@ use rigor_drivers::modbus::{Endpoint, ModbusInstrument, ModbusLine, RtuBuses, Rt
 use rigor_drivers::net_proxy::ImpairmentProxy;
 use rigor_gdb_remote::{GdbFlasher, ResetMethod};
 use rigor_hal::{DigitalLine, Instrument, NetImpairment};
-use rigor_model::rig::{GpioLine, I2cBus, ImpairmentPoint, ModbusLink, Probe, SerialPort};
+use rigor_model::rig::{
+    GpioLine, I2cBus, ImpairmentPoint, ModbusLink, Probe, SerialPort, UpdateServerPoint,
+};
 use rigor_plan::plan::{
     BoundAction, BoundPlan, InstrumentBinding, LineBinding, MeasureSource, PowerBinding,
 };
@@ -276,6 +278,43 @@ impl Opener<'_> {
         Ok(())
     }
 
+    /// Starts the slot's update server; a virtual one listens on loopback and the bench's unit
+    /// reaches it through its slot's impairment point.
+    async fn update_server(&mut self, point: &UpdateServerPoint) -> Result<(), OpenError> {
+        if self.devices.update_server.is_some() {
+            return Ok(());
+        }
+        let listen = match point {
+            UpdateServerPoint::Listen(address) => self.address(address)?,
+            UpdateServerPoint::Virtual => SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let server = rigor_update_server::UpdateServer::start(listen)
+            .await
+            .map_err(|e| {
+                OpenError::io(&self.plan.slot, format!("the update server on {listen}"), e)
+            })?;
+        if let UpdateServerPoint::Virtual = point {
+            let route = match self.bench {
+                Some(bench) => bench
+                    .route_updates(server.local_addr())
+                    .await
+                    .map_err(|e| {
+                        OpenError::io(&self.plan.slot, "the way to the update server", e)
+                    })?,
+                None => None,
+            };
+            let Some(route) = route else {
+                return Err(self.unavailable(
+                    "the virtual update server".into(),
+                    "no simulated unit with an uplink sits in this slot",
+                ));
+            };
+            self.devices.keep.push(Box::new(route));
+        }
+        self.devices.update_server = Some(Arc::new(server));
+        Ok(())
+    }
+
     fn console(&mut self) -> Result<(), OpenError> {
         let Some(binding) = &self.plan.console else {
             return Ok(());
@@ -425,6 +464,9 @@ pub async fn open(
             | BoundAction::GpioMeasure { line, .. } => o.line(line)?,
             BoundAction::NetImpair { link, .. } | BoundAction::NetClear { link } => {
                 o.link(&link.channel, &link.point).await?
+            }
+            BoundAction::OtaOffer { server, .. } | BoundAction::OtaMeasure { server, .. } => {
+                o.update_server(server).await?
             }
             BoundAction::Flash { probe, .. } => o.flasher(probe)?,
             BoundAction::ConsoleSend { .. }

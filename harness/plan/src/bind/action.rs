@@ -1,6 +1,6 @@
 //! Binding each kind of step: the dispatch from a step as written to a bound action.
 
-use rigor_model::rig::Permission;
+use rigor_model::rig::{Permission, UpdateServerPoint};
 
 use super::*;
 
@@ -248,6 +248,29 @@ impl Binder<'_> {
             Action::NetClear(n) => BoundAction::NetClear {
                 link: self.link(at, &n.link)?,
             },
+            Action::OtaOffer(o) => {
+                let server = self.update_server(at);
+                let image = self.text(at, "image", &o.image, scope);
+                BoundAction::OtaOffer {
+                    server: server?,
+                    image: image?,
+                    cut_after: o.cut_after,
+                    cuts: o.cuts.unwrap_or(1),
+                    corrupt: o.corrupt,
+                    truncate: o.truncate,
+                    stall: o.stall.as_ref().map(|s| (s.after, s.duration.get())),
+                }
+            }
+            Action::OtaMeasure(m) => {
+                let server = self.update_server(at);
+                let limits = self.limits(at, &m.limits, Some((m.quantity.unit(), None)));
+                BoundAction::OtaMeasure {
+                    server: server?,
+                    name: m.name.clone(),
+                    quantity: m.quantity,
+                    limits: limits?,
+                }
+            }
             Action::Wait(d) => BoundAction::Wait { duration: d.get() },
             Action::Retry(r) => {
                 let steps = self.steps(&at.placed.inner, scope);
@@ -283,6 +306,28 @@ impl Binder<'_> {
             // Includes were expanded when the scenario was loaded.
             Action::Include(_) => return None,
         })
+    }
+
+    /// The slot's update server; if it has none, says so at the step and how to give it one.
+    fn update_server(&mut self, at: &At<'_>) -> Option<UpdateServerPoint> {
+        if let Some(point) = &self.slot.update_server {
+            return Some(point.clone());
+        }
+        let rig = &self.t.rig;
+        self.diags.push(
+            at.error(
+                "",
+                format!(
+                    "slot `{}` of rig `{}` has no update server",
+                    self.t.slot, rig.value.rig
+                ),
+            )
+            .with_help(
+                "add `update-server: virtual` (the virtual bench) or `update-server: { listen: HOST:PORT }` to the slot",
+            )
+            .with_related("the rig is", rig.ctx.origin("")),
+        );
+        None
     }
 
     /// Whether the rig grants `p`; if not, says so at the step and where to grant it.
