@@ -13,8 +13,8 @@ pub mod rig_probe;
 pub mod run;
 pub mod sim;
 pub mod station;
-pub mod test_mode;
 pub mod store;
+pub mod test_mode;
 
 use rigor_model::value::Scalar;
 

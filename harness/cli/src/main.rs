@@ -1,8 +1,8 @@
 //! `rigor`: the hardware-in-the-loop test runner's command line.
 
 use rigor_cli::{
-    central, check, demo, exit_code, image, lease, netfault, parse_param, results, rig_probe,
-    run, sim, station, store, test_mode,
+    central, check, demo, exit_code, image, lease, netfault, parse_param, results, rig_probe, run,
+    sim, station, store, test_mode,
 };
 
 use std::collections::BTreeMap;

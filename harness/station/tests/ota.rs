@@ -66,7 +66,7 @@ async fn ota_update_passes_good_builds_of_every_uplink_generation_and_catches_bo
     bench
         .faults
         .insert("slot4".into(), vec![rigor_bench::Fault::BricksOnPowerCut]);
-    let mut station = Station::for_plans(&catalog, "virtual-bench", &plans, &bench)
+    let station = Station::for_plans(&catalog, "virtual-bench", &plans, &bench)
         .await
         .unwrap();
     let mut jobs = Vec::new();
