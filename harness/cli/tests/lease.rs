@@ -258,3 +258,34 @@ fn lease_commands_list_release_and_break_and_a_wrong_password_is_a_clear_error()
         text(&out)
     );
 }
+
+#[test]
+fn rigor_test_holds_its_slots_lease_while_trials_run_and_gives_it_back() {
+    let cluster = Cluster::start().unwrap();
+    let url = cluster.url();
+    let dir = tempfile::tempdir().unwrap();
+    let fw = dir.path().join("fw");
+    rigor_bench::firmware::write_build(&fw, "fridge-ctl", "gen1", "1.4.2").unwrap();
+    let out = rigor()
+        .args(["test", "--rig", "virtual-bench", "--slot", "slot1"])
+        .args([
+            "--profile",
+            "slot1=fridge-ctl-gen1",
+            "--lease-db",
+            &url,
+            "--firmware",
+        ])
+        .arg(&fw)
+        .arg("--store")
+        .arg(dir.path().join("rigor.db"))
+        .args(["--exact", "smoke::gen1::slot1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let events = psql(
+        &cluster,
+        "SELECT string_agg(slot || ' ' || event || ' ' || (holder LIKE 'rigor test (%')::text, ',' ORDER BY seq) \
+         FROM rigor_lease_history",
+    );
+    assert_eq!(events, "slot1 granted true,slot1 released true");
+}

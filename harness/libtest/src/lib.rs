@@ -66,6 +66,9 @@ pub struct Config {
     pub junit: Option<PathBuf>,
     /// The person or CI job kept with every run.
     pub operator: Option<String>,
+    /// Hold the slots through leases shared across hosts (taken when the first trial runs,
+    /// renewed while trials go on, checked before every step).
+    pub lease: Option<rigor_station::rig_lease::LeasePolicy>,
 }
 
 impl Config {
@@ -84,6 +87,7 @@ impl Config {
             store: PathBuf::from("rigor.db"),
             junit: None,
             operator: None,
+            lease: None,
         }
     }
 

@@ -32,6 +32,8 @@ struct Inner {
 
 struct Started {
     station: Station,
+    /// Given back after the last trial.
+    leases: Mutex<Option<rigor_station::rig_lease::HeldLeases>>,
     sinks: rigor_station::Sinks,
     cancel: tokio::sync::watch::Receiver<bool>,
 }
@@ -81,16 +83,27 @@ impl Session {
     pub(crate) fn finish(self) -> Vec<Box<dyn std::error::Error + Send + Sync>> {
         let inner = &self.inner;
         inner.runtime.block_on(async {
-            match inner.started.get() {
-                Some(started) => started
-                    .sinks
-                    .finish()
-                    .await
-                    .into_iter()
-                    .map(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-                    .collect(),
-                None => Vec::new(),
+            let Some(started) = inner.started.get() else {
+                return Vec::new();
+            };
+            let mut errors: Vec<Box<dyn std::error::Error + Send + Sync>> = started
+                .sinks
+                .finish()
+                .await
+                .into_iter()
+                .map(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+                .collect();
+            let leases = started
+                .leases
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(leases) = leases
+                && let Err(e) = leases.release().await
+            {
+                errors.push(Box::new(e));
             }
+            errors
         })
     }
 }
@@ -115,11 +128,17 @@ impl Inner {
             {
                 plan.unit = Some(bench.label.clone());
             }
-            let job = started
+            let mut job = started
                 .station
                 .open(plan, self.config.operator.as_deref())
                 .await
                 .map_err(|e| failed("cannot open the slot", &e))?;
+            job.request.gate = started
+                .leases
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .and_then(|l| l.gate(slot));
             let outcome = started
                 .station
                 .run(vec![job], &started.sinks, started.cancel.clone())
@@ -143,11 +162,23 @@ impl Inner {
             &self.config.bench,
         )
         .await?;
+        // The slots' leases before any slot is touched.
+        let leases = match &self.config.lease {
+            Some(policy) => {
+                let slots: Vec<String> = self.units.iter().map(|u| u.plan.slot.clone()).collect();
+                Some(
+                    rigor_station::rig_lease::hold(policy, &self.config.rig, &slots, "rigor test")
+                        .await?,
+                )
+            }
+            None => None,
+        };
         let cancel = rigor_station::cancel_on_signals(|| {
             eprintln!("interrupted: tearing down, then recording the runs as aborted")
         });
         Ok(Started {
             station,
+            leases: Mutex::new(leases),
             sinks,
             cancel,
         })

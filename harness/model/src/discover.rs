@@ -75,6 +75,14 @@ impl Walk {
         let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         entries.sort();
         for path in entries {
+            // Hidden entries are other tools' (`.git`, `.github/workflows`, `.gitlab-ci.yml`):
+            // a folder of rigor files may sit in a repository beside them.
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
             let yaml = matches!(
                 path.extension().and_then(|e| e.to_str()),
                 Some("yaml" | "yml")
@@ -183,6 +191,12 @@ mod tests {
             .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["big.yaml", "ok.yaml"]);
+        // Another tool's files beside them are not rigor's.
+        std::fs::create_dir_all(root.join(".github/workflows")).unwrap();
+        std::fs::write(root.join(".github/workflows/hil.yml"), "on: push\n").unwrap();
+        std::fs::write(root.join(".gitlab-ci.yml"), "hil: {}\n").unwrap();
+        let (again, _) = discover(&[root.to_path_buf()]);
+        assert_eq!(again, files);
         assert_eq!(
             messages(&diags, root),
             [
