@@ -14,6 +14,41 @@ pub struct Db {
     pub url: String,
 }
 
+/// How `rigor run` and `rigor test` hold their slots through shared leases.
+#[derive(Debug, clap::Args)]
+pub struct LeaseArgs {
+    /// Hold the slots through leases in this PostgreSQL database, shared by every host of the
+    /// rack (also `RIGOR_LEASE_DB`): acquired before any slot is opened, renewed while the runs
+    /// go on, checked before every step.
+    #[arg(long, value_name = "URL", env = "RIGOR_LEASE_DB")]
+    pub lease_db: Option<String>,
+    /// How long a lease lasts without renewal; a run that cannot renew stops a quarter of it
+    /// before it expires.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease_ttl: Duration,
+    /// Wait this long for busy slots (first come, first served) instead of failing at once.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub lease_wait: Option<Duration>,
+}
+
+impl LeaseArgs {
+    /// The policy, when a lease database is given; `tokens` are leases acquired earlier.
+    pub fn policy(
+        &self,
+        tokens: Vec<(String, i64)>,
+    ) -> Option<rigor_station::rig_lease::LeasePolicy> {
+        self.lease_db
+            .as_ref()
+            .map(|url| rigor_station::rig_lease::LeasePolicy {
+                url: url.clone(),
+                ttl: self.lease_ttl,
+                wait: self.lease_wait,
+                tokens,
+                priority: 0,
+            })
+    }
+}
+
 /// What `rigor lease` does.
 #[derive(Debug, clap::Subcommand)]
 pub enum LeaseCommand {

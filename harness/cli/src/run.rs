@@ -67,18 +67,9 @@ pub struct RunArgs {
     /// record survives rigor being killed, and the last moments before an OS crash may be lost).
     #[arg(long)]
     pub power_loss_safe: bool,
-    /// Hold the slots through leases in this PostgreSQL database, shared by every host of the
-    /// rack (also `RIGOR_LEASE_DB`): acquired before any slot is opened, renewed while the runs
-    /// go on, checked before every step.
-    #[arg(long, value_name = "URL", env = "RIGOR_LEASE_DB")]
-    pub lease_db: Option<String>,
-    /// How long a lease lasts without renewal; a run that cannot renew stops a quarter of it
-    /// before it expires.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub lease_ttl: std::time::Duration,
-    /// Wait this long for busy slots (first come, first served) instead of failing at once.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub lease_wait: Option<std::time::Duration>,
+    /// Shared rig leases.
+    #[command(flatten)]
+    pub lease: crate::lease::LeaseArgs,
     /// Use a lease acquired earlier (`rigor lease acquire` in a CI job), `SLOT=TOKEN`; it is
     /// renewed while the run goes on and left for the job to release.
     #[arg(long = "lease-token", value_name = "SLOT=TOKEN")]
@@ -147,16 +138,9 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
         station = station.with_lock_dir(dir.clone());
     }
     // The slots' leases before any slot is touched.
-    let leases = match &args.lease_db {
-        Some(url) => {
+    let leases = match args.lease.policy(lease_tokens(&args.lease_tokens)?) {
+        Some(policy) => {
             let slots: Vec<String> = plans.iter().map(|p| p.plan.slot.clone()).collect();
-            let policy = rigor_station::rig_lease::LeasePolicy {
-                url: url.clone(),
-                ttl: args.lease_ttl,
-                wait: args.lease_wait,
-                tokens: lease_tokens(&args.lease_tokens)?,
-                priority: 0,
-            };
             let holder = format!("rigor run {}", args.scenario);
             Some(rigor_station::rig_lease::hold(&policy, &args.rig, &slots, &holder).await?)
         }

@@ -53,16 +53,9 @@ pub struct TestArgs {
     /// The store file (SQLite) that keeps every unit's runs.
     #[arg(long, default_value = "rigor.db")]
     pub store: PathBuf,
-    /// Hold the slots through leases in this PostgreSQL database shared by every host of the
-    /// rack (also `RIGOR_LEASE_DB`), as `rigor run --lease-db`.
-    #[arg(long, value_name = "URL", env = "RIGOR_LEASE_DB")]
-    pub lease_db: Option<String>,
-    /// How long a lease lasts without renewal.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub lease_ttl: std::time::Duration,
-    /// Wait this long for busy slots instead of failing at once.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub lease_wait: Option<std::time::Duration>,
+    /// Shared rig leases.
+    #[command(flatten)]
+    pub lease: crate::lease::LeaseArgs,
     /// The rigor files.
     #[command(flatten)]
     pub tree: crate::check::Tree,
@@ -124,16 +117,7 @@ fn config(args: &TestArgs) -> Result<Config, String> {
     config.store = args.store.clone();
     config.junit = args.junit.clone();
     config.operator = args.operator.clone();
-    config.lease = args
-        .lease_db
-        .as_ref()
-        .map(|url| rigor_station::rig_lease::LeasePolicy {
-            url: url.clone(),
-            ttl: args.lease_ttl,
-            wait: args.lease_wait,
-            tokens: Vec::new(),
-            priority: 0,
-        });
+    config.lease = args.lease.policy(Vec::new());
     Ok(config)
 }
 

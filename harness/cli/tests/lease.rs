@@ -60,6 +60,14 @@ fn wait_until_running(cluster: &Cluster, store: &std::path::Path, child: &mut Ch
     }
 }
 
+/// Steps in the store so far; none while its writer has not made it yet.
+fn steps_recorded(store: &std::path::Path) -> i64 {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    rusqlite::Connection::open_with_flags(store, flags)
+        .and_then(|db| db.query_row("SELECT count(*) FROM steps", [], |r| r.get(0)))
+        .unwrap_or(0)
+}
+
 fn signal(child: &Child, name: &str) {
     let ok = Command::new("kill")
         .args([format!("-{name}"), child.id().to_string()])
