@@ -225,3 +225,72 @@ async fn fifty_contenders_for_four_slots_never_hold_one_slot_together() {
         assert!(tokens.windows(2).all(|w| w[0] < w[1]), "{slot}: {tokens:?}");
     }
 }
+
+/// Regression guard for the rule that matters most: a holder cut off from the database stops
+/// running steps before anyone else can be granted its slot. The holder reaches PostgreSQL
+/// through rigor's impairment proxy, which then partitions the link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_cut_off_from_the_database_stops_before_the_slot_can_go_to_another() {
+    use rigor_drivers::net_proxy::ImpairmentProxy;
+    use rigor_hal::{Impairment, NetImpairment};
+
+    let cluster = Cluster::start().unwrap();
+    let proxy = ImpairmentProxy::start(
+        "127.0.0.1:0".parse().unwrap(),
+        format!("127.0.0.1:{}", cluster.port()),
+    )
+    .await
+    .unwrap();
+    let through_proxy = cluster.url().replace(
+        &format!(":{}/", cluster.port()),
+        &format!(":{}/", proxy.local_addr().port()),
+    );
+    let holder_db = LeaseDb::open(&through_proxy).await.unwrap();
+    let direct = LeaseDb::open(&cluster.url()).await.unwrap();
+    let mut lease = holder_db
+        .acquire(&want("slot4", "cut-off", 2_000, None))
+        .await
+        .unwrap();
+    lease.start_heartbeat();
+    let gate = lease.gate();
+    proxy
+        .apply(&Impairment {
+            partition: true,
+            ..Impairment::default()
+        })
+        .await
+        .unwrap();
+    // Another host waits for the slot; the holder's gate is watched meanwhile.
+    let other = tokio::spawn(async move {
+        let lease = direct
+            .acquire(&want(
+                "slot4",
+                "other",
+                10_000,
+                Some(Duration::from_secs(60)),
+            ))
+            .await
+            .unwrap();
+        (tokio::time::Instant::now(), lease)
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let stopped_at = loop {
+        if gate.closed().is_some() {
+            break tokio::time::Instant::now();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the holder never stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let (granted_at, next) = other.await.unwrap();
+    assert!(
+        stopped_at < granted_at,
+        "the holder stopped {:?} after the slot was granted again",
+        stopped_at.saturating_duration_since(granted_at)
+    );
+    assert!(next.grants()[0].token > lease.grants()[0].token);
+    let why = gate.closed().unwrap();
+    assert!(why.contains("could not be renewed"), "{why}");
+}
