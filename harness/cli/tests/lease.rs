@@ -47,8 +47,7 @@ fn wait_until_running(cluster: &Cluster, store: &std::path::Path, child: &mut Ch
                 "SELECT count(*) FROM rigor_lease_slots WHERE slot = 'slot1' AND token IS NOT NULL",
             )
             .is_ok_and(|n| n.trim() == "1");
-        let stepping =
-            store.exists() && rows(store, "SELECT CAST(count(*) AS TEXT) FROM steps") != ["0"];
+        let stepping = held && steps_recorded(store) > 0;
         if held && stepping {
             return;
         }
