@@ -320,17 +320,17 @@ fn yield_over_time<DB: DrawingBackend>(
             .filter_map(move |(i, r)| pick(r).map(|y| (i, y * 100.0)))
     };
     chart
-        .draw_series(LineSeries::new(
-            series(|r| r.first_pass_yield),
-            BLUE.stroke_width(2),
-        ))?
+        // Each period also gets a mark: a lot of one day is one point, which a line alone
+        // would not show.
+        .draw_series(
+            LineSeries::new(series(|r| r.first_pass_yield), BLUE.stroke_width(2)).point_size(4),
+        )?
         .label("first-pass yield")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE));
     chart
-        .draw_series(LineSeries::new(
-            series(|r| r.final_yield),
-            GREEN.stroke_width(2),
-        ))?
+        .draw_series(
+            LineSeries::new(series(|r| r.final_yield), GREEN.stroke_width(2)).point_size(3),
+        )?
         .label("final yield")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], GREEN));
     chart
