@@ -174,6 +174,10 @@ async fn heartbeat(db: LeaseDb, grants: Vec<Grant>, ttl: Duration, state: Arc<St
     }
 }
 
+/// The columns of a slot nobody holds.
+const FREE: &str = "token = NULL, holder = NULL, host = NULL, pid = NULL, job = NULL, \
+                    priority = NULL, granted_at = NULL, expires_at = NULL";
+
 /// Renews `grant` for `ttl` if its token is still current; returns the new expiry.
 pub(crate) async fn renew_one(
     client: &impl GenericClient,
@@ -202,14 +206,14 @@ pub(crate) async fn release_one(
 ) -> Result<bool, LeaseError> {
     let row = client
         .query_opt(
-            "WITH old AS (SELECT holder FROM rigor_lease_slots \
-                          WHERE rig = $1 AND slot = $2 AND token = $3 FOR UPDATE), \
-             cleared AS (UPDATE rigor_lease_slots s SET token = NULL, holder = NULL, host = NULL, \
-                           pid = NULL, job = NULL, priority = NULL, granted_at = NULL, \
-                           expires_at = NULL \
-                         FROM old WHERE s.rig = $1 AND s.slot = $2 RETURNING old.holder) \
-             INSERT INTO rigor_lease_history (rig, slot, token, event, holder) \
-             SELECT $1, $2, $3, $4, holder FROM cleared RETURNING seq",
+            &format!(
+                "WITH old AS (SELECT holder FROM rigor_lease_slots \
+                              WHERE rig = $1 AND slot = $2 AND token = $3 FOR UPDATE), \
+                 cleared AS (UPDATE rigor_lease_slots s SET {FREE} \
+                             FROM old WHERE s.rig = $1 AND s.slot = $2 RETURNING old.holder) \
+                 INSERT INTO rigor_lease_history (rig, slot, token, event, holder) \
+                 SELECT $1, $2, $3, $4, holder FROM cleared RETURNING seq"
+            ),
             &[&grant.rig, &grant.slot, &grant.token, &event],
         )
         .await
@@ -225,9 +229,7 @@ pub(crate) async fn clear(
 ) -> Result<(), LeaseError> {
     client
         .execute(
-            "UPDATE rigor_lease_slots SET token = NULL, holder = NULL, host = NULL, pid = NULL, \
-             job = NULL, priority = NULL, granted_at = NULL, expires_at = NULL \
-             WHERE rig = $1 AND slot = $2",
+            &format!("UPDATE rigor_lease_slots SET {FREE} WHERE rig = $1 AND slot = $2"),
             &[&rig, &slot],
         )
         .await

@@ -184,11 +184,8 @@ pub fn run(config: Config, args: &Arguments) -> Result<Conclusion, TestError> {
     let plans = plan_trials(&catalog, &config)?;
     let mut args = args.clone();
     // A trial holds its slot for the whole run: more threads than slots would only wait.
-    let slots = plans.iter().map(|t| t.slot.as_str()).collect::<Vec<_>>();
-    let mut distinct = slots.clone();
-    distinct.sort_unstable();
-    distinct.dedup();
-    args.test_threads = Some(args.test_threads.unwrap_or(distinct.len()).max(1));
+    let slots: std::collections::BTreeSet<&str> = plans.iter().map(|t| t.slot.as_str()).collect();
+    args.test_threads = Some(args.test_threads.unwrap_or(slots.len()).max(1));
     let session = session::Session::new(catalog, config, &plans)?;
     let trials = plans
         .into_iter()
