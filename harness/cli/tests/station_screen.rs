@@ -139,7 +139,8 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
              retest-limit: 1\n\
              serials:\n  fridge-ctl-gen1: 'FC1-\\d{{6}}'\n  fridge-ctl-gen2: 'FC2-\\d{{6}}'\n  \
              fridge-ctl-gen3: 'FC3-\\d{{6}}'\n\
-             label: {{ tcp: '{}', template: '^XA^FD${{serial}} ${{generation}}^FS^XZ' }}\n",
+             label: {{ tcp: '{}', template: '^XA^FD${{serial}} ${{generation}}^FS^XZ' }}\n\
+             operators: [OP-17]\ntechnicians: [TECH-3]\n",
             printer.local_addr().unwrap()
         ),
     )
@@ -162,6 +163,18 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
         "return document.activeElement && document.activeElement.id === 'badge-input';",
     )
     .await;
+    // A badge not on the route's roster is refused at once, and the badge is asked for again.
+    b.type_keys("OP-99\n").await;
+    b.wait_for(
+        "badge-refused",
+        QUICK,
+        "return /badge OP-99 is not on this station's operators roster/ \
+         .test(document.getElementById('badge-refused').innerText) \
+         && !document.getElementById('badge').hidden;",
+    )
+    .await;
+    b.js("document.getElementById('badge-input').value = ''; return true;")
+        .await;
     b.type_keys("OP-17\n").await;
     b.wait_for(
         "tiles",
@@ -201,6 +214,15 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
         question.as_str().unwrap().contains("scan the serial label"),
         "{question}"
     );
+    // The scenario's picture of where the label is shows with the question.
+    b.wait_for(
+        "prompt-image",
+        QUICK,
+        "const i = document.querySelector('#tile-slot3 .prompt-image'); \
+         return !i.hidden && i.complete && i.naturalWidth > 0 \
+         && i.getBoundingClientRect().height > 50;",
+    )
+    .await;
     b.screenshot("prompt").await;
     // A label that does not match the prompt's pattern is refused, and asked for again.
     b.type_keys("FC9-12\n").await;
@@ -339,9 +361,17 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
     .await;
     b.screenshot("worn").await;
 
-    // The technician records the repair and slot4's maintenance, with their badge.
-    technician(&b, "TECH-3", "slot2", Some("FC2-000201"), "#tech-repair").await;
-    technician(&b, "TECH-3", "slot4", None, "#tech-maintenance").await;
+    // Only a technician on the roster may record a repair; the technician records the repair
+    // and slot4's maintenance, with their badge.
+    let refused = technician(&b, "OP-17", "slot2", Some("FC2-000201"), "#tech-repair").await;
+    assert!(
+        refused.contains("badge OP-17 is not on this station's technicians roster"),
+        "{refused}"
+    );
+    let recorded = technician(&b, "TECH-3", "slot2", Some("FC2-000201"), "#tech-repair").await;
+    assert_eq!(recorded, "Recorded.");
+    let recorded = technician(&b, "TECH-3", "slot4", None, "#tech-maintenance").await;
+    assert_eq!(recorded, "Recorded.");
     b.wait_for(
         "maintained",
         QUICK,
@@ -396,7 +426,10 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
         .await,
         "repair"
     );
-    technician(&b, "TECH-3", "slot4", Some("FC2-000202"), "#tech-override").await;
+    assert_eq!(
+        technician(&b, "TECH-3", "slot4", Some("FC2-000202"), "#tech-override").await,
+        "Recorded."
+    );
     focus(&b, "slot4").await;
     scan(&b, "slot4", "FC2-000202").await;
     b.wait_for(
@@ -520,8 +553,15 @@ fn smoke_record(store: &Path, serial: &str) -> Vec<String> {
     record
 }
 
-/// Does a technician's action from the technician's dialog, keyboard and buttons.
-async fn technician(b: &Browser, id: &str, slot: &str, serial: Option<&str>, button: &str) {
+/// Does a technician's action from the technician's dialog, keyboard and buttons; returns what
+/// the dialog answered.
+async fn technician(
+    b: &Browser,
+    id: &str,
+    slot: &str,
+    serial: Option<&str>,
+    button: &str,
+) -> String {
     b.js("document.getElementById('technician').click(); return true;")
         .await;
     b.wait_for(
@@ -542,14 +582,16 @@ async fn technician(b: &Browser, id: &str, slot: &str, serial: Option<&str>, but
         "document.querySelector('{button}').click(); return true;"
     ))
     .await;
-    b.wait_for(
-        "tech-recorded",
-        QUICK,
-        "return document.getElementById('tech-message').innerText === 'Recorded.';",
-    )
-    .await;
+    let answered = b
+        .wait_for(
+            "tech-answered",
+            QUICK,
+            "return document.getElementById('tech-message').innerText || false;",
+        )
+        .await;
     b.js("document.getElementById('tech-close').click(); return true;")
         .await;
+    answered.as_str().unwrap_or_default().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -616,7 +658,10 @@ async fn a_rig_problem_says_call_the_technician_and_abort_all_stops_every_slot()
         )
         .await;
     }
-    technician(&b, "TECH-9", "slot2", None, "#tech-abort-all").await;
+    assert_eq!(
+        technician(&b, "TECH-9", "slot2", None, "#tech-abort-all").await,
+        "Recorded."
+    );
     for slot in ["slot2", "slot3"] {
         assert_eq!(
             b.wait_for(slot, UNIT, &phase(slot, &["aborted", "pass", "fail"]))

@@ -610,6 +610,10 @@ pub struct Prompt {
     /// that does not is refused and asked for again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
+    /// A picture shown with the message (where to look, what good looks like): a PNG, JPEG,
+    /// GIF, SVG or WebP file, its path relative to this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// Insert the steps of a fragment file here.

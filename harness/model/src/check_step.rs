@@ -153,7 +153,59 @@ pub fn step(placed: &PlacedStep, diags: &mut Diagnostics) {
                     ));
                 }
             }
+            if let Some(image) = &p.image {
+                let found = prompt_image(&ctx.file, image);
+                if let Err(problem) = found {
+                    diags.push(
+                        ctx.error(at("image"), problem).with_help(
+                            "give the path of a PNG, JPEG, GIF, SVG or WebP file, relative to this file",
+                        ),
+                    );
+                }
+            }
         }
         _ => {}
+    }
+}
+
+/// The file types a station's screen shows, by extension, with their media types.
+pub const PROMPT_IMAGE_TYPES: [(&str, &str); 6] = [
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("gif", "image/gif"),
+    ("svg", "image/svg+xml"),
+    ("webp", "image/webp"),
+];
+
+/// Where a prompt's picture is: `image` relative to the folder of the file that names it.
+pub fn prompt_image_path(written_in: &std::path::Path, image: &str) -> std::path::PathBuf {
+    written_in
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join(image)
+}
+
+/// A prompt's picture: its path when it is a regular file of a type a browser shows, else what
+/// is wrong with it.
+pub fn prompt_image(
+    written_in: &std::path::Path,
+    image: &str,
+) -> Result<std::path::PathBuf, String> {
+    let path = prompt_image_path(written_in, image);
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if !PROMPT_IMAGE_TYPES
+        .iter()
+        .any(|(e, _)| Some(*e) == extension.as_deref())
+    {
+        return Err(format!("`{image}` is not a picture a screen can show"));
+    }
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(_) => Err(format!("`{}` is not a regular file", path.display())),
+        Err(e) => Err(format!("cannot read `{}`: {e}", path.display())),
     }
 }

@@ -35,6 +35,17 @@ pub struct Route {
     /// The label printed after a unit passes the whole route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<Label>,
+    /// The badge ids of the operators who may test units here; empty: any badge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<String>,
+    /// The badge ids of the technicians who may record maintenance, repairs, retest overrides
+    /// and abort every slot; empty: any badge (fine for a bench, not for a line).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub technicians: Vec<String>,
+}
+
+fn on_roster(roster: &[String], badge: &str) -> bool {
+    roster.is_empty() || roster.iter().any(|b| b == badge)
 }
 
 fn default_retest_limit() -> u32 {
@@ -55,6 +66,17 @@ pub struct Label {
 pub const LABEL_FIELDS: [&str; 4] = ["serial", "generation", "profile", "route"];
 
 impl Route {
+    /// Whether `badge` may test units here: on the operators' roster, or there is none.
+    pub fn admits_operator(&self, badge: &str) -> bool {
+        on_roster(&self.operators, badge)
+    }
+
+    /// Whether `badge` may act as a technician here: on the technicians' roster, or there is
+    /// none.
+    pub fn admits_technician(&self, badge: &str) -> bool {
+        on_roster(&self.technicians, badge)
+    }
+
     /// The profile whose label pattern matches the whole of `label`, if any. Patterns that do
     /// not compile match nothing (`rigor check` reports them).
     pub fn profile_of(&self, label: &str) -> Option<&str> {

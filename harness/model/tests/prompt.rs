@@ -1,4 +1,4 @@
-//! A prompt's answer pattern: checked at load, at its file, line and key.
+//! A prompt's answer pattern and picture: checked at load, at its file, line and key.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
 
@@ -12,11 +12,14 @@ fn problems(scenario: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("s.yaml");
     std::fs::write(&file, scenario).unwrap();
+    std::fs::write(dir.path().join("panel.png"), b"\x89PNG\r\n").unwrap();
+    std::fs::create_dir(dir.path().join("pictures.png")).unwrap();
     let paths = vec![root.join("device-profiles"), file.clone()];
     let (_, diags) = rigor_model::load_paths(&paths);
     diags
         .to_string()
         .replace(&file.display().to_string(), "s.yaml")
+        .replace(&dir.path().display().to_string(), "DIR")
         .trim_end()
         .to_owned()
 }
@@ -56,4 +59,28 @@ fn problems(scenario: &str) -> String {
 )]
 fn prompt_patterns_are_checked(scenario: &str, expected: &str) {
     assert_eq!(problems(scenario), expected);
+}
+
+#[test_case("panel.png", "" ; "a picture next to the scenario")]
+#[test_case(
+    "missing.png",
+    "s.yaml:5:63: steps[0].prompt.image: cannot read `DIR/missing.png`: No such file or directory (os error 2)\n  help: give the path of a PNG, JPEG, GIF, SVG or WebP file, relative to this file"
+    ; "a picture that is not there"
+)]
+#[test_case(
+    "s.yaml",
+    "s.yaml:5:63: steps[0].prompt.image: `s.yaml` is not a picture a screen can show\n  help: give the path of a PNG, JPEG, GIF, SVG or WebP file, relative to this file"
+    ; "a file a screen cannot show"
+)]
+#[test_case(
+    "pictures.png",
+    "s.yaml:5:63: steps[0].prompt.image: `DIR/pictures.png` is not a regular file\n  help: give the path of a PNG, JPEG, GIF, SVG or WebP file, relative to this file"
+    ; "a folder"
+)]
+fn prompt_pictures_are_checked(image: &str, expected: &str) {
+    let scenario = format!(
+        "scenario: s\nversion: 1\napplies-to: {{ family: fridge-ctl }}\nsteps:\n  \
+         - prompt: {{ message: Is it lit?, choices: [yes, no], image: {image} }}\n"
+    );
+    assert_eq!(problems(&scenario), expected);
 }

@@ -2,6 +2,7 @@
 //! variable substituted, every timeout and limit known. The engine runs nothing else.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -493,6 +494,8 @@ pub enum BoundAction {
         choices: Vec<String>,
         /// The pattern a text answer must match, whole.
         pattern: Option<String>,
+        /// The picture shown with the message, found when bound.
+        image: Option<PathBuf>,
     },
     /// Run a command on the station.
     Shell {

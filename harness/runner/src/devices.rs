@@ -38,11 +38,24 @@ pub enum Answer {
     Text(String),
 }
 
+/// What a prompt asks the operator.
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'a> {
+    /// The message (after a refused answer, with why it was refused).
+    pub message: &'a str,
+    /// Buttons; the first passes.
+    pub choices: &'a [String],
+    /// Whether text (a scan) is wanted rather than a button.
+    pub wants_text: bool,
+    /// A picture to show with the message.
+    pub image: Option<&'a std::path::Path>,
+}
+
 /// The person at a factory station (a terminal, a station UI, or scripted answers in CI).
 #[rigor_hal::async_trait]
 pub trait Operator: Send + Sync {
-    /// Shows `message` and waits for an answer: a choice, or text when `wants_text`.
-    async fn ask(&self, message: &str, choices: &[String], wants_text: bool) -> Option<Answer>;
+    /// Shows the question and waits for an answer: a choice, or text when it wants text.
+    async fn ask(&self, question: Question<'_>) -> Option<Answer>;
 }
 
 /// Answers prompts from a script, in order (for CI and the demo); no answer left means no operator.
@@ -62,7 +75,7 @@ impl ScriptedOperator {
 
 #[rigor_hal::async_trait]
 impl Operator for ScriptedOperator {
-    async fn ask(&self, _: &str, _: &[String], _: bool) -> Option<Answer> {
+    async fn ask(&self, _: Question<'_>) -> Option<Answer> {
         self.answers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

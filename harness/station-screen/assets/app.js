@@ -137,6 +137,14 @@ function renderTile(node, v) {
   prompt.hidden = !v.prompt;
   if (v.prompt) {
     $(prompt, ".prompt-message").textContent = v.prompt.message;
+    const image = $(prompt, ".prompt-image");
+    image.hidden = !v.prompt.image;
+    // The address changes with each prompt, so a new question never shows the last one's image.
+    if (v.prompt.image && image.dataset.src !== v.prompt.image) {
+      image.dataset.src = v.prompt.image;
+      image.src = withToken(v.prompt.image);
+      image.alt = v.prompt.message;
+    }
     $(prompt, ".prompt-refused").textContent = v.prompt.refused || "";
     const input = $(prompt, ".prompt-input");
     input.hidden = v.prompt.choices.length > 0;
@@ -213,7 +221,11 @@ setInterval(() => {
 document.getElementById("badge-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const id = document.getElementById("badge-input").value.trim();
-  if (id) setOperator(id);
+  const refused = document.getElementById("badge-refused");
+  refused.textContent = "";
+  if (!id) return;
+  api("/api/badge", { person: id }).then(() => setOperator(id))
+    .catch((err) => { refused.textContent = err.message; });
 });
 document.getElementById("sign-out").addEventListener("click", () => setOperator(""));
 

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -50,6 +50,8 @@ pub fn router(server: Server) -> Router {
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
         )
         .route("/events", get(events))
+        .route("/prompt-image/{slot}/{asked}", get(prompt_image))
+        .route("/api/badge", post(badge))
         .route("/api/scan", post(scan))
         .route("/api/answer", post(answer))
         .route("/api/abort", post(abort))
@@ -126,6 +128,39 @@ async fn events(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
+/// The picture of the prompt waiting on a slot: only that file, only while it waits, so the
+/// station serves nothing else from its disk.
+async fn prompt_image(
+    State(server): State<Server>,
+    Path((slot, asked)): Path<(String, u64)>,
+) -> Response {
+    let Some(path) = server
+        .app
+        .slots
+        .get(&slot)
+        .and_then(|control| control.answers.image(asked))
+    else {
+        return refuse(StatusCode::NOT_FOUND, "no picture waits on this slot");
+    };
+    let kind = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .and_then(|e| {
+            rigor_model::check_step::PROMPT_IMAGE_TYPES
+                .iter()
+                .find(|(known, _)| *known == e)
+        })
+        .map_or("application/octet-stream", |(_, kind)| *kind);
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, kind)], bytes).into_response(),
+        Err(e) => refuse(
+            StatusCode::NOT_FOUND,
+            format!("cannot read the picture {}: {e}", path.display()),
+        ),
+    }
+}
+
 #[derive(Deserialize)]
 struct Scan {
     slot: String,
@@ -139,6 +174,9 @@ async fn scan(State(server): State<Server>, Json(scan): Json<Scan>) -> Response 
     let serial = scan.serial.trim().to_owned();
     if operator.is_empty() {
         return refuse(StatusCode::BAD_REQUEST, "scan your badge first");
+    }
+    if !app.route.admits_operator(&operator) {
+        return not_on_roster(&app, &operator, "operators");
     }
     let Some(control) = app.slots.get(&scan.slot) else {
         return refuse(StatusCode::NOT_FOUND, format!("no slot `{}`", scan.slot));
@@ -157,6 +195,43 @@ async fn scan(State(server): State<Server>, Json(scan): Json<Scan>) -> Response 
         cancel,
     ));
     StatusCode::ACCEPTED.into_response()
+}
+
+/// Refuses a badge the route's roster does not name, saying where the roster is kept.
+fn not_on_roster(app: &App, badge: &str, roster: &str) -> Response {
+    refuse(
+        StatusCode::FORBIDDEN,
+        format!(
+            "badge {badge} is not on this station's {roster} roster (`{roster}:` in route {})",
+            app.route.route
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct BadgeRequest {
+    person: String,
+    #[serde(default)]
+    technician: bool,
+}
+
+/// Checks a badge when it is scanned, so the person hears at once, not at the first action.
+async fn badge(State(server): State<Server>, Json(b): Json<BadgeRequest>) -> Response {
+    let app = &server.app;
+    let person = b.person.trim();
+    if person.is_empty() {
+        return refuse(StatusCode::BAD_REQUEST, "give your badge id");
+    }
+    let (admitted, roster) = if b.technician {
+        (app.route.admits_technician(person), "technicians")
+    } else {
+        (app.route.admits_operator(person), "operators")
+    };
+    if admitted {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        not_on_roster(app, person, roster)
+    }
 }
 
 #[derive(Deserialize)]
@@ -197,8 +272,12 @@ async fn record(
     p: &Person,
     fixture: Option<(String, u32)>,
 ) -> Result<(), Response> {
-    if p.person.trim().is_empty() {
+    let person = p.person.trim();
+    if person.is_empty() {
         return Err(refuse(StatusCode::BAD_REQUEST, "give your badge id"));
+    }
+    if role == StationRole::Technician && !app.route.admits_technician(person) {
+        return Err(not_on_roster(app, person, "technicians"));
     }
     let action = StationAction {
         at: Timestamp::now(),

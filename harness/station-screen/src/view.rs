@@ -50,6 +50,8 @@ pub struct PromptView {
     pub choices: Vec<String>,
     /// What the last answer was refused for, if it was.
     pub refused: Option<String>,
+    /// Where the page fetches the prompt's picture, if it has one.
+    pub image: Option<String>,
 }
 
 /// A fixture's wear as the tile shows it.

@@ -290,6 +290,10 @@ impl Binder<'_> {
                     input: p.input.clone(),
                     choices: p.choices.clone(),
                     pattern: p.pattern.clone(),
+                    // Checked by `rigor check`; a picture gone since shows as missing, no more.
+                    image: p.image.as_ref().map(|image| {
+                        rigor_model::check_step::prompt_image_path(&at.placed.ctx.file, image)
+                    }),
                 }
             }
             Action::Shell(s) => {

@@ -1,6 +1,6 @@
 //! Asking the station's operator.
 
-use crate::devices::Answer;
+use crate::devices::{Answer, Question};
 use crate::measurement::Value;
 use rigor_plan::plan::{BoundAction, BoundStep};
 
@@ -19,6 +19,7 @@ impl Run {
                 input,
                 choices,
                 pattern,
+                image,
             } => {
                 let operator = need!(
                     self.devices.operator.clone(),
@@ -30,7 +31,14 @@ impl Run {
                     .map(|p| regex::Regex::new(&format!("^(?:{p})$")));
                 let mut asking = message.clone();
                 for _ in 0..ASKS {
-                    let answer = operator.ask(&asking, choices, input.is_some()).await;
+                    let answer = operator
+                        .ask(Question {
+                            message: &asking,
+                            choices,
+                            wants_text: input.is_some(),
+                            image: image.as_deref(),
+                        })
+                        .await;
                     match answer {
                         None => {
                             return Done::Error(
