@@ -87,6 +87,17 @@ pub enum CentralError {
     /// The station store failed.
     #[error(transparent)]
     Store(#[from] rigor_store::StoreError),
+    /// The runtime that drives a synchronous reader's queries could not start.
+    #[error("cannot start the runtime for reading the central store")]
+    Runtime(#[source] std::io::Error),
+    /// A recorded value is not one rigor writes (a row not written by rigor).
+    #[error("the central store holds a {what} rigor does not know: {text:?}")]
+    Undecodable {
+        /// What the value is.
+        what: &'static str,
+        /// The value.
+        text: String,
+    },
 }
 
 impl CentralError {

@@ -189,7 +189,9 @@ pub fn is_permanent(err: &CentralError) -> bool {
         | CentralError::PasswordFile { .. }
         | CentralError::NotMigrated { .. }
         | CentralError::SchemaMismatch { .. }
-        | CentralError::Store(_) => true,
+        | CentralError::Store(_)
+        | CentralError::Undecodable { .. } => true,
+        CentralError::Runtime(_) => false,
         CentralError::Timeout { .. } | CentralError::Migration { .. } => false,
         CentralError::Connect { .. } | CentralError::Postgres { .. } => matches!(
             err.sql_state(),

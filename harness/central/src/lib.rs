@@ -12,6 +12,7 @@
 //!   are described in [`schema`].
 //! - [`push()`] forwards everything once (`rigor store push`); [`Forwarder`] runs alongside a
 //!   station (`rigor run --central`, `rigor demo --central`) on its own thread.
+//! - [`CentralSource`] answers the analysts' views (`rigor results … --store postgres://…`).
 //! - [`CentralConfig`] reads the URL, with its password from a file or
 //!   [`connect::PASSWORD_ENV`], never from a scenario or rig file.
 
@@ -23,6 +24,7 @@ mod migrate;
 pub mod push;
 pub mod read;
 pub mod schema;
+pub mod source;
 pub mod status;
 
 pub use connect::CentralConfig;
@@ -30,3 +32,4 @@ pub use error::CentralError;
 pub use forward::{ForwardOptions, ForwardReport, Forwarder, chain, is_permanent, push};
 pub use migrate::{check_version, migrate};
 pub use schema::CENTRAL_SCHEMA_VERSION;
+pub use source::CentralSource;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
+use rigor_central::{CentralConfig, CentralSource};
 use rigor_results::export::{StdfOptions, export_csv, export_openhtf, export_stdf};
 use rigor_results::plot::Plot;
 use rigor_results::render::{Format, render};
@@ -113,9 +114,13 @@ enum View {
 
 #[derive(Debug, Args)]
 struct StoreArgs {
-    /// The store: a station's SQLite file.
-    #[arg(long, value_name = "PATH")]
-    store: PathBuf,
+    /// The store: a station's SQLite file, or the central store's `postgres://` URL (its
+    /// password from the URL, `--password-file` or RIGOR_CENTRAL_PASSWORD).
+    #[arg(long, value_name = "PATH|URL")]
+    store: String,
+    /// With a `postgres://` store: a file holding the password.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
     #[arg(long)]
     /// Only this scenario.
     scenario: Option<String>,
@@ -217,11 +222,28 @@ impl By {
 }
 
 impl StoreArgs {
-    fn open(&self) -> Result<(SqliteSource, Runs), ResultsError> {
+    fn open(&self) -> Result<(Box<dyn Source>, Runs), ResultsError> {
         let filter = self.filter()?;
-        let source = SqliteSource::open(&self.store)?;
+        let source = self.source()?;
         let runs = source.runs(&filter)?;
         Ok((source, runs))
+    }
+
+    /// The station's file, or the central store when the store is a PostgreSQL URL.
+    fn source(&self) -> Result<Box<dyn Source>, ResultsError> {
+        if !(self.store.starts_with("postgres://") || self.store.starts_with("postgresql://")) {
+            return Ok(Box::new(SqliteSource::open(&self.store)?));
+        }
+        let central =
+            CentralConfig::from_url_and_secret(&self.store, self.password_file.as_deref())
+                .and_then(|config| CentralSource::connect(&config));
+        match central {
+            Ok(source) => Ok(Box::new(source)),
+            Err(e) => Err(ResultsError::Foreign {
+                store: "the central store".to_owned(),
+                source: Box::new(e),
+            }),
+        }
     }
 
     fn filter(&self) -> Result<Filter, ResultsError> {
@@ -268,7 +290,10 @@ pub fn run(args: ResultsArgs) -> i32 {
                 source = cause.source();
             }
             eprintln!("{text}");
-            exit_code::INVALID_INPUT
+            match e {
+                ResultsError::Foreign { .. } => exit_code::CENTRAL,
+                _ => exit_code::INVALID_INPUT,
+            }
         }
     }
 }
@@ -327,7 +352,7 @@ fn view(view: View) -> Result<(), ResultsError> {
                 ParetoArg::Step => ParetoBy::Step,
                 ParetoArg::Class => ParetoBy::Class,
             };
-            let rows = pareto(&source, &runs, by)?;
+            let rows = pareto(&*source, &runs, by)?;
             emit(&render(&rows, &tables::pareto(&rows), common.format())?)?;
             save(&common.plot, Plot::Pareto(&rows))
         }
@@ -336,7 +361,7 @@ fn view(view: View) -> Result<(), ResultsError> {
             measurement,
         } => {
             let (source, runs) = common.store.open()?;
-            let rows = capability(&source, &runs, measurement.as_deref())?;
+            let rows = capability(&*source, &runs, measurement.as_deref())?;
             emit(&render(&rows, &tables::capability(&rows), common.format())?)?;
             // The least capable row is the one worth looking at; without any Cpk, the first.
             let worst = rows
@@ -350,7 +375,7 @@ fn view(view: View) -> Result<(), ResultsError> {
                 .or_else(|| rows.iter().find(|r| r.n > 0));
             match (worst, &common.plot) {
                 (Some(row), Some(_)) => {
-                    let values = readings_of(&source, &runs, row)?;
+                    let values = readings_of(&*source, &runs, row)?;
                     save(
                         &common.plot,
                         Plot::Histogram {
@@ -371,7 +396,7 @@ fn view(view: View) -> Result<(), ResultsError> {
             measurement,
         } => {
             let (source, runs) = common.store.open()?;
-            let chart = spc(&source, &runs, &measurement)?.ok_or(ResultsError::Missing {
+            let chart = spc(&*source, &runs, &measurement)?.ok_or(ResultsError::Missing {
                 view: "spc",
                 what: "at least two numeric readings of the measurement",
             })?;
@@ -380,8 +405,8 @@ fn view(view: View) -> Result<(), ResultsError> {
         }
         View::Unit { unit, common } => {
             no_plot("unit", &common.plot)?;
-            let source = SqliteSource::open(&common.store.store)?;
-            let history = unit_history(&source, &unit, &common.store.filter()?)?;
+            let source = common.store.source()?;
+            let history = unit_history(&*source, &unit, &common.store.filter()?)?;
             emit(&render(&history, &tables::unit(&history), common.format())?)?;
             Ok(())
         }
@@ -389,7 +414,7 @@ fn view(view: View) -> Result<(), ResultsError> {
             no_plot("rejudge", &common.plot)?;
             let limits = RevisedLimits::load(&limits)?;
             let (source, runs) = common.store.open()?;
-            let report = rejudge(&source, &runs, &limits, by.dimension())?;
+            let report = rejudge(&*source, &runs, &limits, by.dimension())?;
             emit(&render(
                 &report,
                 &tables::rejudge(&report),
@@ -407,7 +432,7 @@ fn view(view: View) -> Result<(), ResultsError> {
         View::Report { store, html, title } => {
             let (source, runs) = store.open()?;
             let generated = rigor_store::Timestamp::now().as_micros();
-            let page = html_report(&source, &runs, &title, &format!("{generated} µs"))?;
+            let page = html_report(&*source, &runs, &title, &format!("{generated} µs"))?;
             std::fs::write(&html, page).map_err(|source| ResultsError::Write {
                 what: format!("report {}", html.display()),
                 source,
@@ -425,7 +450,7 @@ fn view(view: View) -> Result<(), ResultsError> {
             match format {
                 ExportFormat::Stdf => {
                     let out = write(&output, "stdf")?;
-                    let s = export_stdf(&source, &runs, &StdfOptions { lot_id: lot }, out)?;
+                    let s = export_stdf(&*source, &runs, &StdfOptions { lot_id: lot }, out)?;
                     println!(
                         "wrote {}: {} unit attempts, {} PTRs, {} records",
                         output.display(),
@@ -435,13 +460,13 @@ fn view(view: View) -> Result<(), ResultsError> {
                     );
                 }
                 ExportFormat::OpenhtfJson => {
-                    let n = export_openhtf(&source, &runs, &output)?;
+                    let n = export_openhtf(&*source, &runs, &output)?;
                     println!("wrote {n} OpenHTF records into {}", output.display());
                 }
                 ExportFormat::Csv => {
                     let limits_path = output.with_extension("limits.csv");
                     let s = export_csv(
-                        &source,
+                        &*source,
                         &runs,
                         write(&output, "csv")?,
                         write(&limits_path, "csv")?,

@@ -18,6 +18,15 @@ pub enum ResultsError {
     /// A query against the store failed.
     #[error("store query failed")]
     Query(#[from] rusqlite::Error),
+    /// A store of another kind (the central PostgreSQL store) could not answer.
+    #[error("cannot read {store}")]
+    Foreign {
+        /// The store, without credentials.
+        store: String,
+        /// Why, as that store's crate says it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A store row holds a value of an unexpected type (a file not written by rigor's schema).
     #[error("store row has an unexpected value")]
     Decode(#[from] rusqlite::types::FromSqlError),

@@ -48,7 +48,7 @@ pub use pareto::{ParetoBy, ParetoRow, pareto};
 pub use rejudge::{MeasurementChange, RejudgeReport, Revised, RevisedLimits, RunChange, rejudge};
 pub use report::html_report;
 pub use retest::{PassedOnRetest, RetestByPlace, RetestReport, retest};
-pub use rows::{Artifact, Measurement, Run, Runs, Step};
+pub use rows::{Artifact, Interner, Measurement, Run, Runs, Step};
 pub use source::{Reading, Source};
 pub use spc::{Rule, SpcChart, SpcPoint, Violation, spc, western_electric};
 pub use sqlite::SqliteSource;

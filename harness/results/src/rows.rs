@@ -281,12 +281,13 @@ impl Runs {
     }
 }
 
-/// Shares repeated strings.
+/// Shares repeated strings, for sources building many rows that name the same few things.
 #[derive(Debug, Default)]
-pub(crate) struct Interner(HashMap<Box<str>, Arc<str>>);
+pub struct Interner(HashMap<Box<str>, Arc<str>>);
 
 impl Interner {
-    pub(crate) fn get(&mut self, text: &str) -> Arc<str> {
+    /// The shared copy of `text`.
+    pub fn get(&mut self, text: &str) -> Arc<str> {
         if let Some(shared) = self.0.get(text) {
             return shared.clone();
         }

@@ -58,7 +58,7 @@ pub fn tree(here: &Path) -> std::io::Result<ShippedTree> {
     for (name, dir) in &FOLDERS {
         let to = copy.path().join(name);
         std::fs::create_dir_all(&to)?;
-        write_yaml(dir, &to)?;
+        write_rigor_files(dir, &to)?;
         paths.push(to);
     }
     Ok(ShippedTree {
@@ -67,11 +67,22 @@ pub fn tree(here: &Path) -> std::io::Result<ShippedTree> {
     })
 }
 
-/// Writes the YAML files of `dir` (and its folders) under `to`; the firmware sources beside
-/// them are not rigor files.
-fn write_yaml(dir: &Dir<'_>, to: &Path) -> std::io::Result<()> {
+/// Writes the YAML files of `dir` (and its folders) under `to`, with the pictures their prompts
+/// show; the firmware sources beside them are not rigor files.
+fn write_rigor_files(dir: &Dir<'_>, to: &Path) -> std::io::Result<()> {
+    let wanted = |extension: &str| {
+        extension == "yaml"
+            || rigor_model::check_step::PROMPT_IMAGE_TYPES
+                .iter()
+                .any(|(e, _)| *e == extension)
+    };
     for file in dir.files() {
-        if file.path().extension().is_some_and(|e| e == "yaml") {
+        if file
+            .path()
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(wanted)
+        {
             let path = to.join(file.path());
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
@@ -80,7 +91,7 @@ fn write_yaml(dir: &Dir<'_>, to: &Path) -> std::io::Result<()> {
         }
     }
     for sub in dir.dirs() {
-        write_yaml(sub, to)?;
+        write_rigor_files(sub, to)?;
     }
     Ok(())
 }
