@@ -1,6 +1,7 @@
 //! A unit's history read from the central store by serial: every run at every station, its
 //! attempt numbered across stations, whether it is part of the unit's footprint, and runs of it
-//! that overlapped in time (reported, never merged).
+//! that overlapped in time, and stations that disagree on what the unit is (both reported, never
+//! merged).
 
 use std::fmt::Write;
 use std::time::{Duration, UNIX_EPOCH};
@@ -43,6 +44,9 @@ pub struct UnitHistory {
     pub runs: Vec<HistoryRun>,
     /// Pairs of runs (scenario, station, start of each) that overlapped in time.
     pub overlaps: Vec<[(String, String, i64); 2]>,
+    /// When stations disagree on the unit's family and generation: each station's word
+    /// (station, family, generation), first seen first; empty when they agree.
+    pub claims: Vec<(String, String, String)>,
 }
 
 /// Reads the history of `serial` (as an analyst: it only reads).
@@ -99,11 +103,23 @@ pub async fn unit_history(client: &Client, serial: &str) -> Result<UnitHistory, 
             ]
         })
         .collect();
+    let claims = client
+        .query(
+            "SELECT station, family, generation FROM unit_disagreements WHERE serial = $1 \
+             ORDER BY first_seen_us, station",
+            &[&serial],
+        )
+        .await
+        .map_err(CentralError::pg("read what the stations say of the unit"))?
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
     Ok(UnitHistory {
         serial: serial.to_owned(),
         kind,
         runs,
         overlaps,
+        claims,
     })
 }
 
@@ -173,6 +189,18 @@ pub fn render_history(history: &UnitHistory) -> String {
             time(b.2)
         );
     }
+    if !history.claims.is_empty() {
+        let words: Vec<String> = history
+            .claims
+            .iter()
+            .map(|(station, family, generation)| format!("{station} says {family} {generation}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "disagreement: {} (the unit is filed as the first station said)",
+            words.join(", ")
+        );
+    }
     out
 }
 
@@ -207,6 +235,10 @@ mod tests {
                 ("smoke".into(), "line1".into(), t),
                 ("smoke".into(), "line2".into(), t + 1),
             ]],
+            claims: vec![
+                ("line1".into(), "fridge-ctl".into(), "gen2".into()),
+                ("repair".into(), "fridge-ctl".into(), "gen3".into()),
+            ],
         };
         insta::assert_snapshot!(render_history(&history));
     }

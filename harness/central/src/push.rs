@@ -1,8 +1,11 @@
-//! Sending one batch of runs: binary `COPY` into temporary staging tables, then
-//! `INSERT … SELECT … ON CONFLICT DO NOTHING` into the record tables, all in one transaction.
-//! `COPY` is the fastest way into PostgreSQL but cannot skip rows that are already there; the
-//! staging step lets a resent batch (after a crash between the central commit and the station's
-//! mark, or a run sent again as it grows) insert only what is new.
+//! Sending one batch of runs, all in one transaction. Binary `COPY` is the fastest way into
+//! PostgreSQL but cannot skip rows that are already there, and a batch may hold some: after a
+//! crash between the central commit and the station's mark, or a run sent again as it grows. So a
+//! batch first goes straight into the record tables with `COPY` under a savepoint (the common
+//! case: every row is new); if any row is already there, the savepoint is rolled back and the
+//! batch goes through temporary staging tables and `INSERT … SELECT … ON CONFLICT DO NOTHING`,
+//! which inserts only what is new. Units, stations and blobs, which many runs share, are always
+//! merged.
 
 use futures_util::pin_mut;
 use rigor_store::{Export, Store};
@@ -39,13 +42,8 @@ CREATE TEMP TABLE IF NOT EXISTS stage_artifacts (
 ) ON COMMIT DELETE ROWS;
 ";
 
-/// Parents first; ordering units by serial keeps two stations inserting the same units from
-/// locking them in opposite orders (a deadlock).
+/// The staged records into the record tables, parents first, skipping rows already there.
 const MERGE: &str = "
-INSERT INTO units (serial, family, generation, first_seen_us)
-SELECT DISTINCT ON (unit_serial) unit_serial, family, generation, unit_first_seen_us
-FROM stage_runs ORDER BY unit_serial
-ON CONFLICT DO NOTHING;
 INSERT INTO runs (run_uuid, station_id, station_run_id, unit_serial, scenario_name,
     scenario_version, scenario_sha256, station_attempt, station, rig, slot, fixture_id,
     fixture_insertions, operator, firmware_sha256, firmware_version, limits_sha256, started_at_us)
@@ -61,11 +59,25 @@ FROM stage_runs WHERE ended_at_us IS NOT NULL
 ON CONFLICT DO NOTHING;
 INSERT INTO steps SELECT * FROM stage_steps ON CONFLICT DO NOTHING;
 INSERT INTO measurements SELECT * FROM stage_measurements ON CONFLICT DO NOTHING;
-INSERT INTO artifact_blobs (sha256, size, content)
-SELECT sha256, octet_length(content), content FROM stage_blobs
-ON CONFLICT DO NOTHING;
 INSERT INTO run_artifacts SELECT * FROM stage_artifacts ON CONFLICT DO NOTHING;
 ";
+
+/// The batch's units, in serial order: two stations inserting the same units then lock them in
+/// the same order (no deadlock).
+const MERGE_UNITS: &str = "
+INSERT INTO units (serial, family, generation, first_seen_us)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ORDER BY 1
+ON CONFLICT DO NOTHING";
+
+/// What this station says each unit is, kept beside `units` (which keeps the first station's
+/// word) so that stations that disagree are reported, not settled by who came first.
+const MERGE_CLAIMS: &str = "
+INSERT INTO unit_claims (serial, station_id, family, generation, first_seen_us)
+SELECT u.serial, $5, u.family, u.generation, u.first_seen_us
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+    AS u (serial, family, generation, first_seen_us)
+ORDER BY 1
+ON CONFLICT DO NOTHING";
 
 /// Prepares a fresh connection for [`send`].
 pub(crate) async fn prepare(client: &Client) -> Result<(), CentralError> {
@@ -103,7 +115,7 @@ pub(crate) async fn send(
     let Some(first) = export.runs.first() else {
         return Ok(Sent::default());
     };
-    let tx = client
+    let mut tx = client
         .transaction()
         .await
         .map_err(CentralError::pg("begin a batch"))?;
@@ -120,11 +132,20 @@ pub(crate) async fn send(
     )
     .await
     .map_err(CentralError::pg("record the station"))?;
-    copy_rows(&tx, export, "stage_").await?;
+    merge_units(&tx, station, export).await?;
     let blobs = copy_missing_blobs(&tx, store, export).await?;
-    tx.batch_execute(MERGE)
-        .await
-        .map_err(CentralError::pg("insert the staged rows"))?;
+    tx.batch_execute(
+        "INSERT INTO artifact_blobs (sha256, size, content) \
+         SELECT sha256, octet_length(content), content FROM stage_blobs ON CONFLICT DO NOTHING",
+    )
+    .await
+    .map_err(CentralError::pg("insert the blobs"))?;
+    if !copy_new_records(&mut tx, station, export).await? {
+        copy_rows(&tx, export, "stage_").await?;
+        tx.batch_execute(MERGE)
+            .await
+            .map_err(CentralError::pg("insert the staged rows"))?;
+    }
     tx.commit()
         .await
         .map_err(CentralError::pg("commit a batch"))?;
@@ -133,6 +154,161 @@ pub(crate) async fn send(
         rows: export.rows(),
         blobs,
     })
+}
+
+async fn merge_units(
+    tx: &Transaction<'_>,
+    station: Uuid,
+    export: &Export,
+) -> Result<(), CentralError> {
+    let units: std::collections::BTreeMap<&str, _> = export
+        .runs
+        .iter()
+        .map(|r| {
+            let unit = (
+                r.family.as_str(),
+                r.generation.as_str(),
+                r.unit_first_seen_us,
+            );
+            (r.unit_serial.as_str(), unit)
+        })
+        .collect();
+    let serials: Vec<&str> = units.keys().copied().collect();
+    let families: Vec<&str> = units.values().map(|u| u.0).collect();
+    let generations: Vec<&str> = units.values().map(|u| u.1).collect();
+    let first_seen: Vec<i64> = units.values().map(|u| u.2).collect();
+    tx.execute(
+        MERGE_UNITS,
+        &[&serials, &families, &generations, &first_seen],
+    )
+    .await
+    .map_err(CentralError::pg("record the units"))?;
+    tx.execute(
+        MERGE_CLAIMS,
+        &[&serials, &families, &generations, &first_seen, &station],
+    )
+    .await
+    .map_err(CentralError::pg(
+        "record what the station says of its units",
+    ))?;
+    Ok(())
+}
+
+/// The fast path: `COPY` the batch straight into the record tables under a savepoint. `false`
+/// (the savepoint rolled back) when some row is already there, so the batch must be merged.
+async fn copy_new_records(
+    tx: &mut Transaction<'_>,
+    station: Uuid,
+    export: &Export,
+) -> Result<bool, CentralError> {
+    let fast = tx
+        .savepoint("all_new")
+        .await
+        .map_err(CentralError::pg("begin a savepoint"))?;
+    let copied = async {
+        copy_run_rows(&fast, station, export).await?;
+        copy_steps(&fast, export, "steps").await?;
+        copy_measurements(&fast, export, "measurements").await?;
+        copy_artifacts(&fast, export, "run_artifacts").await
+    }
+    .await;
+    match copied {
+        Ok(()) => {
+            fast.commit()
+                .await
+                .map_err(CentralError::pg("release a savepoint"))?;
+            Ok(true)
+        }
+        Err(e) if e.sql_state() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            fast.rollback()
+                .await
+                .map_err(CentralError::pg("roll back to a savepoint"))?;
+            Ok(false)
+        }
+        // Dropping `fast` rolls back to the savepoint; the batch fails as a whole.
+        Err(e) => Err(e),
+    }
+}
+
+/// The runs and their ends, shaped as the record tables are.
+async fn copy_run_rows(
+    tx: &Transaction<'_>,
+    station: Uuid,
+    export: &Export,
+) -> Result<(), CentralError> {
+    use Type as T;
+    let types = [
+        T::UUID,
+        T::UUID,
+        T::INT8,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::INT8,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::INT8,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::INT8,
+    ];
+    let rows = export.runs.iter().map(|r| {
+        let row: Vec<&(dyn ToSql + Sync)> = vec![
+            &r.uuid,
+            &station,
+            &r.id.0,
+            &r.unit_serial,
+            &r.scenario_name,
+            &r.scenario_version,
+            &r.scenario_sha256,
+            &r.attempt,
+            &r.station,
+            &r.rig,
+            &r.slot,
+            &r.fixture_id,
+            &r.fixture_insertions,
+            &r.operator,
+            &r.firmware_sha256,
+            &r.firmware_version,
+            &r.limits_sha256,
+            &r.started_at_us,
+        ];
+        row
+    });
+    copy(
+        tx,
+        "runs (run_uuid, station_id, station_run_id, unit_serial, scenario_name, \
+         scenario_version, scenario_sha256, station_attempt, station, rig, slot, fixture_id, \
+         fixture_insertions, operator, firmware_sha256, firmware_version, limits_sha256, \
+         started_at_us)",
+        &types,
+        rows,
+    )
+    .await?;
+    let types = [T::UUID, T::INT8, T::TEXT, T::TEXT, T::TEXT];
+    let rows = export.runs.iter().filter_map(|r| {
+        let e = r.end.as_ref()?;
+        let row: Vec<&(dyn ToSql + Sync)> = vec![
+            &r.uuid,
+            &e.ended_at_us,
+            &e.outcome,
+            &e.failure_class,
+            &e.message,
+        ];
+        Some(row)
+    });
+    copy(
+        tx,
+        "run_ends (run_uuid, ended_at_us, outcome, failure_class, message)",
+        &types,
+        rows,
+    )
+    .await
 }
 
 /// Streams an export's runs (with their ends), steps, measurements and artifact links with
@@ -145,9 +321,9 @@ pub async fn copy_rows(
     prefix: &str,
 ) -> Result<(), CentralError> {
     copy_runs(tx, export, prefix).await?;
-    copy_steps(tx, export, prefix).await?;
-    copy_measurements(tx, export, prefix).await?;
-    copy_artifacts(tx, export, prefix).await
+    copy_steps(tx, export, &format!("{prefix}steps")).await?;
+    copy_measurements(tx, export, &format!("{prefix}measurements")).await?;
+    copy_artifacts(tx, export, &format!("{prefix}artifacts")).await
 }
 
 /// Streams `rows` into `table` with binary `COPY`.
@@ -257,7 +433,7 @@ async fn copy_runs(
 async fn copy_steps(
     tx: &Transaction<'_>,
     export: &Export,
-    prefix: &str,
+    table: &str,
 ) -> Result<(), CentralError> {
     use Type as T;
     let types = [
@@ -285,13 +461,13 @@ async fn copy_steps(
         ];
         row
     });
-    copy(tx, &format!("{prefix}steps"), &types, rows).await
+    copy(tx, table, &types, rows).await
 }
 
 async fn copy_measurements(
     tx: &Transaction<'_>,
     export: &Export,
-    prefix: &str,
+    table: &str,
 ) -> Result<(), CentralError> {
     use Type as T;
     let types = [
@@ -335,7 +511,7 @@ async fn copy_measurements(
         ];
         row
     });
-    copy(tx, &format!("{prefix}measurements"), &types, rows).await
+    copy(tx, table, &types, rows).await
 }
 
 /// Sends only the blobs the central store lacks: an artifact linked by many runs (a firmware
@@ -381,7 +557,7 @@ async fn copy_missing_blobs(
 async fn copy_artifacts(
     tx: &Transaction<'_>,
     export: &Export,
-    prefix: &str,
+    table: &str,
 ) -> Result<(), CentralError> {
     use Type as T;
     let types = [T::UUID, T::INT8, T::INT8, T::TEXT, T::TEXT, T::TEXT];
@@ -396,5 +572,5 @@ async fn copy_artifacts(
         ];
         row
     });
-    copy(tx, &format!("{prefix}artifacts"), &types, rows).await
+    copy(tx, table, &types, rows).await
 }

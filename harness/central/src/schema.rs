@@ -42,6 +42,15 @@
 //!   Reported for people to look at; never merged.
 //! - `first_pass_yield`: per scenario × family × generation, over the units whose first attempt
 //!   (across stations) has ended.
+//!
+//! # Version 2: what each station says a unit is
+//! `units` keeps the family and generation of the first station to forward a serial. Two
+//! stations that disagree (a label printed for the wrong generation, a profile chosen wrongly)
+//! must not be settled silently by who arrived first, so `unit_claims` keeps every station's
+//! family and generation for every serial it recorded, and the view `unit_disagreements` lists
+//! the serials claimed as more than one family × generation, with each station's claim. Runs
+//! forwarded before version 2 get the claim `units` holds (what those stations said is not
+//! known any more).
 
 /// One step of the central schema's history.
 #[derive(Debug, Clone, Copy)]
@@ -53,13 +62,19 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, oldest first.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: V1,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        sql: V2,
+    },
+];
 
 /// The central schema version this code writes and reads.
-pub const CENTRAL_SCHEMA_VERSION: i32 = 1;
+pub const CENTRAL_SCHEMA_VERSION: i32 = 2;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == CENTRAL_SCHEMA_VERSION);
 
@@ -67,6 +82,7 @@ const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == CENTRAL_SCHEMA
 pub const RECORD_TABLES: &[&str] = &[
     "stations",
     "units",
+    "unit_claims",
     "runs",
     "run_ends",
     "steps",
@@ -278,4 +294,36 @@ GRANT SELECT (sha256) ON artifact_blobs TO rigor_station;
 GRANT SELECT ON stations, units, runs, run_ends, steps, measurements, artifact_blobs,
     run_artifacts, rigor_schema, run_history, unit_footprint, overlapping_runs, first_pass_yield
     TO rigor_analyst;
+"#;
+
+const V2: &str = r#"
+CREATE TABLE unit_claims (
+    serial        text   NOT NULL REFERENCES units (serial),
+    station_id    uuid   NOT NULL REFERENCES stations (station_id),
+    family        text   NOT NULL,
+    generation    text   NOT NULL,
+    first_seen_us bigint NOT NULL,
+    PRIMARY KEY (serial, station_id, family, generation)
+);
+
+INSERT INTO unit_claims (serial, station_id, family, generation, first_seen_us)
+SELECT DISTINCT r.unit_serial, r.station_id, u.family, u.generation, u.first_seen_us
+FROM runs AS r JOIN units AS u ON u.serial = r.unit_serial;
+
+CREATE TRIGGER unit_claims_append_only BEFORE UPDATE OR DELETE ON unit_claims
+    FOR EACH ROW EXECUTE FUNCTION rigor_refuse_change();
+CREATE TRIGGER unit_claims_no_truncate BEFORE TRUNCATE ON unit_claims
+    FOR EACH STATEMENT EXECUTE FUNCTION rigor_refuse_change();
+
+CREATE VIEW unit_disagreements AS
+SELECT c.serial, c.station_id, s.name AS station, c.family, c.generation, c.first_seen_us,
+    (u.family, u.generation) = (c.family, c.generation) AS as_units_holds
+FROM unit_claims AS c
+JOIN stations AS s ON s.station_id = c.station_id
+JOIN units AS u ON u.serial = c.serial
+WHERE c.serial IN (SELECT serial FROM unit_claims GROUP BY serial
+                   HAVING count(DISTINCT (family, generation)) > 1);
+
+GRANT INSERT ON unit_claims TO rigor_station;
+GRANT SELECT ON unit_claims, unit_disagreements TO rigor_analyst;
 "#;

@@ -199,3 +199,70 @@ async fn several_stations_at_once_with_overlapping_units() {
         .get(0);
     assert!(overlaps > 0);
 }
+
+/// Two stations say one serial is of two generations: `units` keeps the first word, and
+/// `unit_disagreements` shows both stations' claims instead of settling it silently.
+#[tokio::test(flavor = "current_thread")]
+async fn stations_that_disagree_on_a_units_generation_are_reported() {
+    let central = Central::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let station = central.station();
+    for (name, generation, at) in [
+        ("line1", "gen2", 1_700_000_000),
+        ("repair", "gen3", 1_700_000_100),
+    ] {
+        let path = dir.path().join(format!("{name}.db"));
+        let mut store = Store::open(&path).unwrap();
+        let synthetic = rigor_store::synthetic::Synthetic {
+            station: name.to_owned(),
+            serial_prefix: "FC".to_owned(),
+            units: 1,
+            runs: 1,
+            start: rigor_store::Timestamp(at * 1_000_000),
+            per_commit: 1,
+            last_open: false,
+        };
+        let mut start = synthetic.run_start(7, 0, at * 1_000_000);
+        start.unit.generation = generation.to_owned();
+        let mut batch = store.batch().unwrap();
+        batch.begin_run(&start).unwrap();
+        batch.commit().unwrap();
+        push(
+            &mut store,
+            &station,
+            &fast_options(),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    }
+    let analyst = central.analyst().connect().await.unwrap();
+    let claims: Vec<(String, String, bool)> = analyst
+        .query(
+            "SELECT station, generation, as_units_holds FROM unit_disagreements \
+             WHERE serial = 'FC-000007' ORDER BY first_seen_us, station",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        claims,
+        [
+            ("line1".to_owned(), "gen2".to_owned(), true),
+            ("repair".to_owned(), "gen3".to_owned(), false),
+        ]
+    );
+    // A station agreeing with itself is no disagreement.
+    let others: i64 = analyst
+        .query_one(
+            "SELECT count(*) FROM unit_disagreements WHERE serial <> 'FC-000007'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(others, 0);
+}

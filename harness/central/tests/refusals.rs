@@ -138,9 +138,12 @@ async fn wrong_password_unreachable_host_and_other_schema_versions_are_clear_err
     );
 
     // A database a newer rigor migrated.
+    let newer = rigor_central::CENTRAL_SCHEMA_VERSION + 1;
     central
         .cluster
-        .psql("INSERT INTO rigor_schema (version) VALUES (2)")
+        .psql(&format!(
+            "INSERT INTO rigor_schema (version) VALUES ({newer})"
+        ))
         .unwrap();
     let err = push(&mut store, &central.station(), &fast_options(), give_up)
         .await
@@ -148,9 +151,10 @@ async fn wrong_password_unreachable_host_and_other_schema_versions_are_clear_err
     assert_eq!(
         err.to_string(),
         format!(
-            "the central store {} is at schema version 2, this rigor writes version 1; a newer \
-             rigor migrated it; upgrade this station's rigor",
-            central.station().target()
+            "the central store {} is at schema version {newer}, this rigor writes version {}; a \
+             newer rigor migrated it; upgrade this station's rigor",
+            central.station().target(),
+            rigor_central::CENTRAL_SCHEMA_VERSION
         )
     );
     let owner = central.owner();
@@ -159,7 +163,7 @@ async fn wrong_password_unreachable_host_and_other_schema_versions_are_clear_err
         .await
         .unwrap_err();
     assert!(
-        matches!(err, CentralError::SchemaMismatch { found: 2, .. }),
+        matches!(err, CentralError::SchemaMismatch { found, .. } if found == newer),
         "{err:?}"
     );
 

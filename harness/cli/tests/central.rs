@@ -43,7 +43,7 @@ fn central(dir: &Path) -> (Cluster, String) {
     );
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).ends_with("is at central schema version 1\n"),
+        text(&out).ends_with("is at central schema version 2\n"),
         "{}",
         text(&out)
     );

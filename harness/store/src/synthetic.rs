@@ -91,7 +91,9 @@ impl Synthetic {
         Ok(())
     }
 
-    fn run_start(&self, unit: usize, n: usize, at: i64) -> RunStart {
+    /// The start of the `n`-th run, on the `unit`-th unit, at `at` µs: for tests that record a
+    /// run of their own shape beside the generated ones.
+    pub fn run_start(&self, unit: usize, n: usize, at: i64) -> RunStart {
         RunStart {
             unit: UnitIdentity {
                 serial: format!("{}-{unit:06}", self.serial_prefix),
