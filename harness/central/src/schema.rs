@@ -50,7 +50,8 @@
 //! family and generation for every serial it recorded, and the view `unit_disagreements` lists
 //! the serials claimed as more than one family × generation, with each station's claim. Runs
 //! forwarded before version 2 get the claim `units` holds (what those stations said is not
-//! known any more).
+//! known any more). `run_ends.received_at` says when each run's end arrived centrally (runs
+//! forwarded before version 2 get the time of the migration).
 
 /// One step of the central schema's history.
 #[derive(Debug, Clone, Copy)]
@@ -323,6 +324,9 @@ JOIN stations AS s ON s.station_id = c.station_id
 JOIN units AS u ON u.serial = c.serial
 WHERE c.serial IN (SELECT serial FROM unit_claims GROUP BY serial
                    HAVING count(DISTINCT (family, generation)) > 1);
+
+-- When each run's end arrived, so forwarding lag can be read off the central store itself.
+ALTER TABLE run_ends ADD COLUMN received_at timestamptz NOT NULL DEFAULT clock_timestamp();
 
 GRANT INSERT ON unit_claims TO rigor_station;
 GRANT SELECT ON unit_claims, unit_disagreements TO rigor_analyst;
