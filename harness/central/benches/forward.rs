@@ -1,7 +1,9 @@
 //! Forwarding throughput against a raw binary `COPY` of the same rows into the same database,
 //! side by side: rows per second of `push` (read the station store, COPY into staging,
 //! `INSERT … ON CONFLICT DO NOTHING`, mark) and of a plain `COPY` into ordinary tables of the
-//! same shape. The aim is forwarding at 50 % of raw `COPY` or better.
+//! same shape, and of a plain `COPY` straight into the record tables (their keys, foreign keys
+//! and checks are the floor for any forwarder). The aim is forwarding at 50 % of raw
+//! `COPY` or better.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly on purpose
 
 use std::time::{Duration, Instant};
@@ -109,6 +111,34 @@ fn forwarding(c: &mut Criterion) {
             total
         })
     });
+    // The same rows COPYed straight into the record tables, whose keys, foreign keys and checks
+    // forwarding cannot skip: the floor for any forwarder into this schema. The station, its
+    // units and blobs go in first, untimed.
+    group.bench_function(
+        format!("raw COPY into the record tables ({RUNS} runs)"),
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let store = fresh_store(dir.path(), n);
+                    n += 1;
+                    let export = store.export_runs(&all_runs(&store)).unwrap();
+                    let station = store.station_id().unwrap();
+                    runtime.block_on(parents(&client, &store, station, &export));
+                    let start = Instant::now();
+                    runtime.block_on(async {
+                        let tx = client.transaction().await.unwrap();
+                        rigor_central::push::copy_records(&tx, station, &export)
+                            .await
+                            .unwrap();
+                        tx.commit().await.unwrap();
+                    });
+                    total += start.elapsed();
+                }
+                total
+            })
+        },
+    );
     // The station side alone: reading the rows out of SQLite.
     let store = fresh_store(dir.path(), n);
     let ids = all_runs(&store);
@@ -116,6 +146,46 @@ fn forwarding(c: &mut Criterion) {
         b.iter(|| store.export_runs(&ids).unwrap())
     });
     group.finish();
+}
+
+/// The station, units and blobs the record rows of `export` refer to.
+async fn parents(
+    client: &tokio_postgres::Client,
+    store: &Store,
+    station: uuid::Uuid,
+    export: &rigor_store::Export,
+) {
+    client
+        .execute(
+            "INSERT INTO stations (station_id, name) VALUES ($1, 'yardstick')",
+            &[&station],
+        )
+        .await
+        .unwrap();
+    for run in &export.runs {
+        client
+            .execute(
+                "INSERT INTO units VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[
+                    &run.unit_serial,
+                    &run.family,
+                    &run.generation,
+                    &run.unit_first_seen_us,
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    for artifact in &export.artifacts {
+        let content = store.artifact_content(&artifact.sha256).unwrap().unwrap();
+        client
+            .execute(
+                "INSERT INTO artifact_blobs VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&artifact.sha256, &(content.len() as i64), &content],
+            )
+            .await
+            .unwrap();
+    }
 }
 
 criterion_group!(benches, forwarding);
