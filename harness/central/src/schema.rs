@@ -51,7 +51,10 @@
 //! the serials claimed as more than one family × generation, with each station's claim. Runs
 //! forwarded before version 2 get the claim `units` holds (what those stations said is not
 //! known any more). `run_ends.received_at` says when each run's end arrived centrally (runs
-//! forwarded before version 2 get the time of the migration).
+//! forwarded before version 2 get the time of the migration). `first_pass_yield` counts as
+//! `rigor results yield` does: each unit × scenario at its first attempt that judged the device
+//! (`judged`, `first_pass`, `final_pass`, both yields over `judged`), infrastructure failures
+//! beside it (`infrastructure_runs`, `unjudged`), never against the unit.
 
 /// One step of the central schema's history.
 #[derive(Debug, Clone, Copy)]
@@ -325,9 +328,38 @@ JOIN units AS u ON u.serial = c.serial
 WHERE c.serial IN (SELECT serial FROM unit_claims GROUP BY serial
                    HAVING count(DISTINCT (family, generation)) > 1);
 
+-- First-pass yield as `rigor results yield` counts it: a unit × scenario is judged at its first
+-- attempt that judged the device (a pass, or a failure classed `device`); infrastructure
+-- failures are counted beside it, never against the unit.
+DROP VIEW first_pass_yield;
+CREATE VIEW first_pass_yield AS
+WITH per_unit AS (
+    SELECT h.scenario_name, h.family, h.generation, h.unit_serial,
+        count(*) FILTER (WHERE h.failure_class = 'infrastructure') AS infrastructure_runs,
+        (array_agg(h.outcome ORDER BY h.attempt)
+            FILTER (WHERE h.outcome = 'pass' OR h.failure_class = 'device'))[1] AS first_judged,
+        bool_or(h.outcome = 'pass') AS passed
+    FROM run_history AS h
+    WHERE h.outcome <> 'incomplete'
+    GROUP BY h.scenario_name, h.family, h.generation, h.unit_serial
+)
+SELECT scenario_name, family, generation,
+    count(*) AS units,
+    count(first_judged) AS judged,
+    count(*) FILTER (WHERE first_judged = 'pass') AS first_pass,
+    count(*) FILTER (WHERE passed) AS final_pass,
+    (count(*) FILTER (WHERE first_judged = 'pass'))::double precision
+        / nullif(count(first_judged), 0) AS first_pass_yield,
+    (count(*) FILTER (WHERE passed))::double precision
+        / nullif(count(first_judged), 0) AS final_yield,
+    sum(infrastructure_runs) AS infrastructure_runs,
+    count(*) - count(first_judged) AS unjudged
+FROM per_unit
+GROUP BY scenario_name, family, generation;
+
 -- When each run's end arrived, so forwarding lag can be read off the central store itself.
 ALTER TABLE run_ends ADD COLUMN received_at timestamptz NOT NULL DEFAULT clock_timestamp();
 
 GRANT INSERT ON unit_claims TO rigor_station;
-GRANT SELECT ON unit_claims, unit_disagreements TO rigor_analyst;
+GRANT SELECT ON unit_claims, unit_disagreements, first_pass_yield TO rigor_analyst;
 "#;

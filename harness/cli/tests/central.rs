@@ -166,6 +166,46 @@ fn the_demo_forwards_as_it_runs_and_the_history_is_read_back_from_the_central_st
         assert_eq!(on(&url), on("rigor-demo.db"), "{view:?}");
     }
 
+    // The central store's own first_pass_yield view counts as `rigor results yield` does.
+    let out = rigor(
+        dir.path(),
+        &[
+            "results",
+            "yield",
+            "--by",
+            "generation",
+            "--store",
+            &url,
+            "--format",
+            "json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut from_results: Vec<String> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{}|{}|{}|{}|{}",
+                r["scenario"].as_str().unwrap(),
+                r["group"].as_str().unwrap(),
+                r["judged"],
+                r["first_pass"],
+                r["final_pass"],
+                r["infrastructure_runs"]
+            )
+        })
+        .collect();
+    from_results.sort();
+    let from_view = cluster
+        .psql(
+            "SELECT scenario_name, generation, judged, first_pass, final_pass, \
+             infrastructure_runs FROM first_pass_yield ORDER BY 1, 2",
+        )
+        .unwrap();
+    assert_eq!(from_view.lines().collect::<Vec<_>>(), from_results);
+
     // A second station (of the same name) tests the same units: the central store numbers
     // FC2-000201's smoke attempts across both, and tells the two stations apart.
     let other = tempfile::tempdir().unwrap();
