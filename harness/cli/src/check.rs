@@ -65,6 +65,17 @@ pub fn run(paths: Vec<PathBuf>, parameters: &BTreeMap<String, Scalar>, format: F
     let (rows, _plans, bind_diags) = rigor_plan::matrix(&catalog, parameters);
     diags.extend(bind_diags);
     diags.sort();
+    // What the rigs need of this host is reported, not held against the files: a tree is often
+    // checked on a laptop rather than on the rack.
+    let host: Vec<(String, rigor_netfault::host::PointProblem)> = catalog
+        .rigs
+        .iter()
+        .flat_map(|(name, rig)| {
+            rigor_netfault::host::rig_problems(&rig.value)
+                .into_iter()
+                .map(move |p| (name.clone(), p))
+        })
+        .collect();
     match format {
         Format::Json => {
             let doc = serde_json::json!({
@@ -79,6 +90,10 @@ pub fn run(paths: Vec<PathBuf>, parameters: &BTreeMap<String, Scalar>, format: F
                     "rendered": d.to_string(),
                 })).collect::<Vec<_>>(),
                 "matrix": rows,
+                "host": host.iter().map(|(rig, p)| serde_json::json!({
+                    "rig": rig, "slot": p.slot, "channel": p.channel, "kind": p.kind,
+                    "problem": p.problem.to_string(),
+                })).collect::<Vec<_>>(),
             });
             println!("{doc:#}");
         }
@@ -108,6 +123,9 @@ pub fn run(paths: Vec<PathBuf>, parameters: &BTreeMap<String, Scalar>, format: F
                 .iter()
                 .filter(|r| matches!(r.status, Status::Invalid { .. }))
                 .count();
+            for (rig, problem) in &host {
+                eprintln!("warning: rig {rig}: {problem}");
+            }
             println!(
                 "\n{runs} runnable, {skipped} skipped, {invalid} invalid; {} problems",
                 diags.len()

@@ -120,3 +120,58 @@ fn schema_prints_each_kind() {
     let out = rigor().args(["schema", "scenaro"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A rig's impairment point this host cannot open is said, as a warning with the slot, the
+/// channel and the reason, in text and in JSON; the files themselves are still valid.
+#[test]
+fn an_impairment_point_this_host_cannot_open_is_said() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let rig = std::fs::read_to_string(root.join("rigs/rack-a.yaml"))
+        .unwrap()
+        .replace(
+            "wan0: { tun: { interface: rigor-a2, address: 10.42.2.1/24 } }",
+            "wan0: { netem: { interface: rg-nonexistent } }",
+        );
+    std::fs::write(dir.path().join("rack-a.yaml"), rig).unwrap();
+    let tree = [
+        "--path".to_owned(),
+        "device-profiles".to_owned(),
+        "--path".to_owned(),
+        "fixtures".to_owned(),
+        "--path".to_owned(),
+        "rigs/instruments".to_owned(),
+        "--path".to_owned(),
+        dir.path().join("rack-a.yaml").display().to_string(),
+    ];
+    let out = rigor().arg("check").args(&tree).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: rig rack-a: a2.wan0 (netem)"))
+        .collect();
+    assert!(
+        warnings[0].ends_with(
+            "cannot be opened on this host: netem on a host interface is not wired into runs \
+             yet; use a `tun:` point"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.ends_with("there is no interface `rg-nonexistent` on this host")),
+        "{stderr}"
+    );
+    let out = rigor()
+        .args(["check", "--format", "json"])
+        .args(&tree)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let host = doc["host"].as_array().unwrap();
+    assert_eq!(host.len(), warnings.len());
+    assert_eq!(host[0]["slot"], "a2");
+    assert_eq!(host[0]["kind"], "netem");
+}

@@ -5,7 +5,8 @@
 //! Wiring: [`open_point`] opens a rig's `tun:` point behind the seam's `NetImpairment`;
 //! [`PacketImpairment`] is this crate's richer impairment, which the seam's converts into.
 //! [`KernelSupport::probe`] finds whether the kernel has netem and nft, and [`Link::open`] opens
-//! a link on the backend it chooses and says which ([`Backend`]). [`toxiproxy::serve`] answers
+//! a link on the backend it chooses and says which ([`Backend`]). [`host::rig_problems`] says,
+//! without changing anything, which of a rig's points this host cannot open (`rigor check`). [`toxiproxy::serve`] answers
 //! toxiproxy's HTTP API over a TCP proxy.
 //!
 //! Every name rigor creates starts with `rg-` and carries its owner's pid, so a killed rigor's
@@ -13,6 +14,7 @@
 
 pub mod dns;
 pub mod error;
+pub mod host;
 pub mod icmp;
 pub mod impairment;
 pub mod kernel;
