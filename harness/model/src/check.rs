@@ -197,14 +197,40 @@ pub fn catalog(cat: &Catalog, diags: &mut Diagnostics) {
         crate::check_route::route(route, cat, diags);
     }
     for scenario in cat.scenarios.values() {
-        let family = &scenario.value.applies_to.family;
+        crate::check_roles::roles(scenario, diags);
+        let single = scenario
+            .value
+            .applies_to
+            .as_ref()
+            .map(|a| ("applies-to".to_owned(), a.clone()));
+        let roles = scenario
+            .value
+            .roles
+            .iter()
+            .map(|(name, role)| (join("roles", name), role.applies_to()));
+        for (base, applies_to) in single.into_iter().chain(roles) {
+            applies(scenario, &base, &applies_to, cat, diags);
+        }
+    }
+}
+
+/// Checks that the family and generations a scenario (or one of its roles) names exist.
+fn applies(
+    scenario: &ScenarioEntry,
+    base: &str,
+    applies_to: &crate::scenario::AppliesTo,
+    cat: &Catalog,
+    diags: &mut Diagnostics,
+) {
+    {
+        let family = &applies_to.family;
         let generations: Vec<&ProfileEntry> = cat
             .profiles
             .values()
             .filter(|p| p.family() == family)
             .collect();
         if !cat.broken.profiles.is_empty() {
-            continue; // a profile did not load; what it would have defined is unknown
+            return; // a profile did not load; what it would have defined is unknown
         }
         if generations.is_empty() && !cat.profiles.is_empty() {
             let families: BTreeSet<&str> =
@@ -213,27 +239,20 @@ pub fn catalog(cat: &Catalog, diags: &mut Diagnostics) {
                 scenario
                     .ctx
                     .error(
-                        "applies-to.family",
+                        join(base, "family"),
                         format!("no device profile of family `{family}`"),
                     )
                     .with_optional_help(suggest::help(family, families.iter().copied())),
             );
-            continue;
+            return;
         }
-        for (i, g) in scenario
-            .value
-            .applies_to
-            .generations
-            .iter()
-            .flatten()
-            .enumerate()
-        {
+        for (i, g) in applies_to.generations.iter().flatten().enumerate() {
             if !generations.is_empty() && !generations.iter().any(|p| p.generation() == g) {
                 diags.push(
                     scenario
                         .ctx
                         .error(
-                            format!("applies-to.generations[{i}]"),
+                            format!("{base}.generations[{i}]"),
                             format!("family `{family}` has no generation `{g}`"),
                         )
                         .with_optional_help(suggest::help(
@@ -635,6 +654,9 @@ pub fn scenario(entry: &ScenarioEntry, diags: &mut Diagnostics) {
             }
         }
         crate::check_step::step(step, diags);
+    }
+    for role in &entry.roles {
+        scenario(&role.entry, diags);
     }
 }
 

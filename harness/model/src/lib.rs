@@ -5,6 +5,7 @@
 pub mod action;
 pub mod catalog;
 pub mod check;
+pub mod check_roles;
 pub mod check_route;
 pub mod check_step;
 pub mod diagnostic;

@@ -178,6 +178,8 @@ actions! {
     "ota.measure" => OtaMeasure(action::OtaMeasure),
     /// Wait.
     "wait" => Wait(HumanDuration),
+    /// In a multi-device scenario: wait until every role that names this barrier reaches it.
+    "barrier" => Barrier(String),
     /// Retry a group of steps.
     "retry" => Retry(action::Retry),
     /// Ask the operator.

@@ -1,5 +1,8 @@
 //! Every event as one JSON object per line (`--format json`), for scripts and station software.
+//! The slots' events interleave in the order they happened: in a multi-device scenario, one
+//! timeline of all its units, each event naming its unit's `role` beside its slot.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use rigor_runner::event::{Event, Subscriber, SubscriberError};
@@ -8,12 +11,18 @@ use rigor_runner::event::{Event, Subscriber, SubscriberError};
 pub struct JsonLines<W: Write + Send> {
     out: W,
     error: Option<std::io::Error>,
+    /// The role of each slot's current run, in a multi-device scenario.
+    roles: BTreeMap<String, String>,
 }
 
 impl<W: Write + Send> JsonLines<W> {
     /// Lines go to `out`.
     pub fn new(out: W) -> Self {
-        Self { out, error: None }
+        Self {
+            out,
+            error: None,
+            roles: BTreeMap::new(),
+        }
     }
 }
 
@@ -22,7 +31,22 @@ impl<W: Write + Send> Subscriber for JsonLines<W> {
         if self.error.is_some() {
             return;
         }
-        let line = serde_json::to_string(event).map_err(std::io::Error::other);
+        if let Event::RunStarted { run } = event {
+            match &run.role {
+                Some(role) => self.roles.insert(run.slot.clone(), role.clone()),
+                None => self.roles.remove(&run.slot),
+            };
+        }
+        let line = match self.roles.get(event.slot()) {
+            None => serde_json::to_string(event),
+            Some(role) => serde_json::to_value(event).and_then(|mut value| {
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("role".into(), role.clone().into());
+                }
+                serde_json::to_string(&value)
+            }),
+        }
+        .map_err(std::io::Error::other);
         if let Err(e) = line.and_then(|l| writeln!(self.out, "{l}")) {
             self.error = Some(e);
         }

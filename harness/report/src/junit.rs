@@ -103,8 +103,13 @@ impl JunitWriter {
 
 fn suite(s: &Suite) -> TestSuite {
     let r = &s.run;
+    let role = r
+        .role
+        .as_ref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
     let mut suite = TestSuite::new(format!(
-        "{} on {}, attempt {}",
+        "{}{role} on {}, attempt {}",
         r.scenario, r.unit, r.attempt
     ));
     if let Some((_, _, time)) = &s.outcome {
@@ -212,6 +217,8 @@ fn properties(
     p.extend(r.operator.clone().map(|s| ("operator", s)));
     p.extend(r.firmware_version.clone().map(|s| ("firmware.version", s)));
     p.extend(r.firmware_sha256.clone().map(|s| ("firmware.sha256", s)));
+    p.extend(r.session.clone().map(|s| ("session", s)));
+    p.extend(r.role.clone().map(|s| ("role", s)));
     if let Some((o, _, _)) = outcome {
         p.push(("outcome", o.name().to_owned()));
     }

@@ -62,6 +62,8 @@ pub struct SlotPlan {
     pub fixture: Fixture,
     /// Answers to operator prompts.
     pub answers: Vec<String>,
+    /// In a multi-device scenario: the unit's place in its session (see [`crate::plan_session`]).
+    pub session: Option<rigor_runner::session::Member>,
 }
 
 /// The rig `id` in `catalog`.
@@ -120,6 +122,12 @@ pub fn plan_slot(
             known: known(rig.value.slots.keys()),
         })?;
     let (profile, fixture) = choose(catalog, spec.profile.as_deref(), &slot.kind, &spec.slot)?;
+    if scenario.is_multi() {
+        return Err(StationError::NotMulti {
+            scenario: scenario.value.scenario.clone(),
+            why: "has roles: it runs on several slots at once (rigor_station::plan_session)",
+        });
+    }
     if let Some(reason) = rigor_plan::matrix::skip_reason(scenario, profile) {
         return Err(StationError::DoesNotApply {
             scenario: scenario.value.scenario.clone(),
@@ -146,6 +154,7 @@ pub fn plan_slot(
         profile: profile.value.clone(),
         fixture: fixture.value.clone(),
         answers: spec.answers.clone(),
+        session: None,
     })
 }
 
