@@ -124,6 +124,11 @@ impl SlotEndpoints {
         Ok(Some(UpdateRoute { _proxy: proxy }))
     }
 
+    /// Whether the unit's supply output is on, as its supply would show on its front panel.
+    pub fn supply_on(&self) -> bool {
+        crate::unit::lock(&self.state).output
+    }
+
     /// Sets the chamber temperature around the unit (°C).
     pub fn set_chamber(&self, celsius: f64) {
         self.state

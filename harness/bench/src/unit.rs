@@ -37,12 +37,15 @@ pub enum Fault {
     /// The update client moves the boot pointer to the new slot before the image is whole: a
     /// power cut mid-download leaves a unit that never boots again.
     BricksOnPowerCut,
+    /// The firmware hard-faults at the first shell command it is sent: it stops answering and
+    /// printing, draws almost nothing, and never boots again (a device that dies mid-scenario).
+    CrashesOnCommand,
 }
 
 impl Fault {
     /// Every fault's name, for help texts and errors.
     pub const NAMES: &'static str = "dead, slow-boot, stuck-pin, flaky-sensor, noisy-line, \
-         disconnecting-console, unplugged-console, bricks-on-power-cut";
+         disconnecting-console, unplugged-console, bricks-on-power-cut, crashes-on-command";
 
     /// Parses a fault's name (one of [`Fault::NAMES`]).
     pub fn parse(s: &str) -> Option<Fault> {
@@ -55,6 +58,7 @@ impl Fault {
             "disconnecting-console" => Fault::DisconnectingConsole,
             "unplugged-console" => Fault::UnpluggedConsole,
             "bricks-on-power-cut" => Fault::BricksOnPowerCut,
+            "crashes-on-command" => Fault::CrashesOnCommand,
             _ => return None,
         })
     }
@@ -494,6 +498,11 @@ fn command(state: &Mutex<State>, cmd: &str) -> Option<String> {
         return None;
     }
     let fw = s.firmware.clone()?;
+    if s.has(Fault::CrashesOnCommand) {
+        s.faults.push(Fault::Dead);
+        s.booted = false;
+        return None;
+    }
     Some(match cmd {
         "version" => format!("fw {}", fw.version),
         "serial" => format!("serial: {}", s.serial),

@@ -49,7 +49,7 @@ pub struct RunArgs {
     pub answers: Vec<String>,
     /// On a virtual bench: build a slot's unit with a fault, `SLOT=FAULT` (dead, slow-boot,
     /// stuck-pin, flaky-sensor, noisy-line, disconnecting-console, unplugged-console,
-    /// bricks-on-power-cut).
+    /// bricks-on-power-cut, crashes-on-command).
     #[arg(long = "fault", value_name = "SLOT=FAULT")]
     pub faults: Vec<String>,
     /// On a virtual bench: the slot's unit already carries this firmware version, `SLOT=VERSION`
