@@ -158,6 +158,56 @@ pub fn plan_slot(
     })
 }
 
+/// The slots of `rig` a run of `scenario` uses when none are named: those whose fixtures hold a
+/// generation the scenario applies to (all of them for a multi-device scenario, whose roles
+/// are placed among them, or when the rig or scenario is unknown, for the run to say so).
+pub fn slots_for(catalog: &Catalog, rig: &str, scenario: &str) -> Vec<String> {
+    let Some(rig) = catalog.rigs.get(rig) else {
+        return Vec::new();
+    };
+    let all = || rig.value.slots.keys().cloned().collect();
+    let Some(entry) = catalog.scenarios.get(scenario) else {
+        return all();
+    };
+    if entry.is_multi() {
+        return all();
+    }
+    rig.value
+        .slots
+        .iter()
+        .filter(|(_, slot)| {
+            catalog
+                .fixtures
+                .values()
+                .filter(|f| f.value.slot_kind == slot.kind)
+                .any(|f| {
+                    catalog.profiles.values().any(|p| {
+                        f.value.fits.admits(p.family(), p.generation())
+                            && rigor_plan::matrix::skip_reason(entry, p).is_none()
+                    })
+                })
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// Binds `scenario` for a run on `slots`: each slot on its own, or, for a multi-device scenario,
+/// its roles placed among the slots in one session ([`crate::plan_session`]).
+pub fn plan_run(
+    catalog: &Catalog,
+    rig: &str,
+    scenario: &str,
+    slots: &[SlotSpec],
+    params: &BTreeMap<String, Scalar>,
+) -> Result<Vec<SlotPlan>, StationError> {
+    match catalog.scenarios.get(scenario) {
+        Some(entry) if entry.is_multi() => {
+            crate::session::plan_session(catalog, rig, scenario, slots, params)
+        }
+        _ => plan_slots(catalog, rig, scenario, slots, params),
+    }
+}
+
 /// Whether `scenario` applies to the generation `profile` describes.
 pub fn applies(catalog: &Catalog, scenario: &str, profile: &str) -> bool {
     match (

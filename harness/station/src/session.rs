@@ -50,11 +50,20 @@ pub fn plan_session(
         .iter()
         .filter_map(|s| Some((s.slot.clone(), s.profile.clone()?)))
         .collect();
-    let serials: BTreeMap<String, String> = slots
+    let mut serials: BTreeMap<String, String> = slots
         .iter()
         .filter_map(|s| Some((s.slot.clone(), s.unit.clone()?)))
         .collect();
     let placed = rigor_plan::placement::place(catalog, entry, rig, &names, &installed)?;
+    // A unit the virtual bench makes up has a serial known now, so steps can name it; it is
+    // the one `Station::for_plans` gives the bench.
+    if let Some(bench) = &rig.value.virtual_bench {
+        for unit in &placed {
+            serials.entry(unit.slot.clone()).or_insert_with(|| {
+                rigor_bench::serial_number(unit.profile.generation(), &unit.slot, bench.seed)
+            });
+        }
+    }
     let peers = rigor_plan::placement::peer_values(&placed, &serials);
     let mut plans = Vec::new();
     for unit in &placed {
@@ -84,7 +93,7 @@ pub fn plan_session(
             let spec = slots.iter().find(|s| s.slot == unit.slot);
             SlotPlan {
                 plan,
-                unit: spec.and_then(|s| s.unit.clone()),
+                unit: serials.get(&unit.slot).cloned(),
                 profile: unit.profile.value.clone(),
                 fixture: unit.fixture.value.clone(),
                 answers: spec.map(|s| s.answers.clone()).unwrap_or_default(),
