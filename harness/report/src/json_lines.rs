@@ -7,6 +7,14 @@ use std::io::Write;
 
 use rigor_runner::event::{Event, Subscriber, SubscriberError};
 
+/// An event with its unit's role after its own fields.
+#[derive(serde::Serialize)]
+struct WithRole<'a> {
+    #[serde(flatten)]
+    event: &'a Event,
+    role: &'a str,
+}
+
 /// Writes events as JSON lines to a writer (stdout by default).
 pub struct JsonLines<W: Write + Send> {
     out: W,
@@ -39,12 +47,7 @@ impl<W: Write + Send> Subscriber for JsonLines<W> {
         }
         let line = match self.roles.get(event.slot()) {
             None => serde_json::to_string(event),
-            Some(role) => serde_json::to_value(event).and_then(|mut value| {
-                if let Some(object) = value.as_object_mut() {
-                    object.insert("role".into(), role.clone().into());
-                }
-                serde_json::to_string(&value)
-            }),
+            Some(role) => serde_json::to_string(&WithRole { event, role }),
         }
         .map_err(std::io::Error::other);
         if let Err(e) = line.and_then(|l| writeln!(self.out, "{l}")) {
@@ -97,6 +100,30 @@ mod tests {
             message: Some("psu-1 is gone".into()),
             duration: Duration::from_millis(20),
         });
+        lines.finish().unwrap();
+        insta::assert_snapshot!(String::from_utf8(out).unwrap());
+    }
+
+    /// In a multi-device session every event of a unit names its role, so the one timeline of
+    /// all units reads by role as well as by slot.
+    #[test]
+    fn every_event_of_a_session_unit_names_its_role() {
+        let mut out = Vec::new();
+        let mut lines = JsonLines::new(&mut out);
+        let mut info = (*run("FC3-000301", "slot3")).clone();
+        info.session = Some("0190b2a4-0000-7000-8000-000000000001".into());
+        info.role = Some("sensor[0]".into());
+        let info = std::sync::Arc::new(info);
+        lines.on_event(&Event::RunStarted { run: info.clone() });
+        feed(
+            &mut lines,
+            step("slot3", 0, "up", "barrier", 1, StepOutcome::Pass, 4),
+        );
+        // Another slot's run, not in a session: no role.
+        feed(
+            &mut lines,
+            step("slot1", 0, "power", "power", 1, StepOutcome::Pass, 1),
+        );
         lines.finish().unwrap();
         insta::assert_snapshot!(String::from_utf8(out).unwrap());
     }

@@ -430,4 +430,33 @@ mod tests {
         }
         insta::assert_snapshot!(j.render().unwrap());
     }
+
+    /// A multi-device session: a suite per unit, each naming its role, all with the session's id.
+    #[test]
+    fn each_unit_of_a_session_is_a_suite_with_the_session_and_its_role() {
+        let mut j = JunitWriter::new("unused.xml");
+        for (unit, slot, role) in [
+            ("GW1-000501", "gw1", "gateway[0]"),
+            ("FC3-000301", "slot3", "sensor[0]"),
+        ] {
+            let mut info = (*run(unit, slot)).clone();
+            info.scenario = "gateway-sensors".into();
+            info.session = Some("0190b2a4-0000-7000-8000-000000000001".into());
+            info.role = Some(role.into());
+            let info = std::sync::Arc::new(info);
+            j.on_event(&Event::RunStarted { run: info.clone() });
+            feed(
+                &mut j,
+                step(slot, 0, "up", "barrier", 1, StepOutcome::Pass, 4),
+            );
+            j.on_event(&Event::RunFinished {
+                run: info,
+                outcome: RunOutcome::Pass,
+                class: None,
+                message: None,
+                duration: Duration::from_millis(9),
+            });
+        }
+        insta::assert_snapshot!(j.render().unwrap());
+    }
 }

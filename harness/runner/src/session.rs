@@ -60,17 +60,34 @@ impl Session {
         id: impl Into<String>,
         plans: impl IntoIterator<Item = (String, &'a BoundPlan)>,
     ) -> Arc<Session> {
+        let names = plans.into_iter().map(|(unit, plan)| {
+            let barriers: Vec<String> = plan
+                .all_steps()
+                .iter()
+                .filter_map(|step| match &step.action {
+                    BoundAction::Barrier { name } => Some(name.clone()),
+                    _ => None,
+                })
+                .collect();
+            (unit, barriers)
+        });
+        Session::with_barriers(id, names)
+    }
+
+    /// A session whose units (by name) each name the given barriers.
+    pub fn with_barriers(
+        id: impl Into<String>,
+        units: impl IntoIterator<Item = (String, Vec<String>)>,
+    ) -> Arc<Session> {
         let mut state = State::default();
-        for (unit, plan) in plans {
-            for step in plan.all_steps() {
-                if let BoundAction::Barrier { name } = &step.action {
-                    state
-                        .barriers
-                        .entry(name.clone())
-                        .or_default()
-                        .expected
-                        .insert(unit.clone());
-                }
+        for (unit, barriers) in units {
+            for name in barriers {
+                state
+                    .barriers
+                    .entry(name)
+                    .or_default()
+                    .expected
+                    .insert(unit.clone());
             }
         }
         Arc::new(Session {
@@ -172,5 +189,68 @@ impl Member {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Arc<Session> {
+        let both = || vec!["up".to_owned(), "done".to_owned()];
+        Session::with_barriers(
+            "s-1",
+            [
+                ("gateway[0]".to_owned(), both()),
+                ("sensor[0]".to_owned(), both()),
+            ],
+        )
+    }
+
+    #[tokio::test]
+    async fn a_barrier_lets_every_unit_go_once_all_have_reached_it() {
+        let s = session();
+        let (gateway, sensor) = (s.member("gateway[0]"), s.member("sensor[0]"));
+        let first = tokio::spawn(async move { gateway.arrive("up").await });
+        // The gateway waits until the sensor arrives, then both go on.
+        tokio::task::yield_now().await;
+        assert!(!first.is_finished());
+        assert_eq!(sensor.arrive("up").await, Ok(()));
+        assert_eq!(first.await.unwrap(), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_unit_that_leaves_releases_the_others_with_who_and_why() {
+        let s = session();
+        let (gateway, sensor) = (s.member("gateway[0]"), s.member("sensor[0]"));
+        let waiting = tokio::spawn(async move { gateway.arrive("up").await });
+        sensor.leave("stopped (banner not seen within 3s)");
+        let broken = BarrierError::Broken {
+            barrier: "up".into(),
+            why: "sensor[0] stopped (banner not seen within 3s) before reaching it".into(),
+        };
+        assert_eq!(waiting.await.unwrap(), Err(broken));
+        // A unit that comes to a barrier after the other left is not held there either.
+        let late = s.member("gateway[0]").arrive("done").await.unwrap_err();
+        assert_eq!(
+            late.to_string(),
+            "barrier `done`: sensor[0] stopped (banner not seen within 3s) before reaching it"
+        );
+    }
+
+    #[tokio::test]
+    async fn leaving_after_every_barrier_breaks_nothing() {
+        let s = session();
+        let (gateway, sensor) = (s.member("gateway[0]"), s.member("sensor[0]"));
+        let g = tokio::spawn(async move {
+            gateway.arrive("up").await?;
+            gateway.arrive("done").await
+        });
+        sensor.arrive("up").await.unwrap();
+        sensor.arrive("done").await.unwrap();
+        sensor.leave("ended");
+        assert_eq!(g.await.unwrap(), Ok(()));
+        let stranger = s.member("gateway[0]").arrive("nowhere").await;
+        assert_eq!(stranger, Err(BarrierError::NotExpected("nowhere".into())));
     }
 }
