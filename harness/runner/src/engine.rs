@@ -122,7 +122,7 @@ pub async fn run(
 ) -> Result<RunResult, RunError> {
     let started = Instant::now();
     // Whatever ends this run early, its session's barriers stop waiting for it.
-    let _leave = Leave(request.session.clone());
+    let _leave = crate::session::LeaveOnDrop(request.session.clone());
     let plan = Arc::new(request.plan);
     let mut devices = devices;
     let mut console = devices.console.take().map(ConsoleSession::start);
@@ -253,17 +253,6 @@ pub async fn run(
         class,
         message,
     })
-}
-
-/// Leaves the session, if any, when dropped.
-struct Leave(Option<crate::session::Member>);
-
-impl Drop for Leave {
-    fn drop(&mut self) {
-        if let Some(member) = &self.0 {
-            member.leave("ended");
-        }
-    }
 }
 
 impl Run {

@@ -192,6 +192,17 @@ impl Member {
     }
 }
 
+/// Leaves the session, if any, when dropped: however a run ends, no unit waits for it.
+pub(crate) struct LeaveOnDrop(pub(crate) Option<Member>);
+
+impl Drop for LeaveOnDrop {
+    fn drop(&mut self) {
+        if let Some(member) = &self.0 {
+            member.leave("ended");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
