@@ -12,6 +12,7 @@ use rigor_model::instrument::InstrumentModel;
 use rigor_model::profile::Profile;
 use rigor_model::rig::{ModbusLink, Rig, VirtualTransport};
 
+use crate::gateway::{self, Gateways};
 use crate::parts::{Bus, Slot};
 use crate::servers::{DigitalIo, RtuLine, Supply, serve, serve_rtu};
 use crate::telemetry::{serve_cloud, spawn_uplink};
@@ -123,6 +124,11 @@ impl SlotEndpoints {
         Ok(Some(UpdateRoute { _proxy: proxy }))
     }
 
+    /// Whether the unit's supply output is on, as its supply would show on its front panel.
+    pub fn supply_on(&self) -> bool {
+        crate::unit::lock(&self.state).output
+    }
+
     /// Sets the chamber temperature around the unit (°C).
     pub fn set_chamber(&self, celsius: f64) {
         self.state
@@ -180,6 +186,7 @@ impl Bench {
         };
         // One cloud for the whole bench, started when the first unit with an uplink needs it.
         let mut cloud: Option<SocketAddr> = None;
+        let gateways = Gateways::default();
         for spec in units {
             let slot = rig
                 .slots
@@ -216,6 +223,14 @@ impl Bench {
             let uart = Uart::plug_in(&link)?;
             let console = link.to_string_lossy().into_owned();
             spawn_firmware(state.clone(), uart, stop.clone());
+            if spec
+                .profile
+                .capabilities
+                .iter()
+                .any(|c| c == gateway::CAPABILITY)
+            {
+                gateways.add(state.clone());
+            }
             let mut instruments = BTreeMap::new();
             for name in slot.instruments.values() {
                 let Some(conn) = rig.instruments.get(name) else {
@@ -252,7 +267,7 @@ impl Bench {
                 let cloud = match cloud {
                     Some(addr) => addr,
                     None => {
-                        let (addr, task) = serve_cloud().await?;
+                        let (addr, task) = serve_cloud(gateways.clone()).await?;
                         bench.tasks.push(task);
                         *cloud.insert(addr)
                     }

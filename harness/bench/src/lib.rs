@@ -2,11 +2,12 @@
 //! with no hardware. Each unit's console is a pseudo-terminal, its supply and digital I/O are
 //! Modbus TCP servers on loopback; rigor opens them with the same serial and Modbus backends it
 //! uses on a rack; units with an uplink report to a cloud server on loopback through rigor's
-//! impairment proxy. Only I²C and the firmware slot are in-process (this kernel has no I²C).
+//! impairment proxy, and a gateway unit prints the readings they report. Only I²C and the firmware slot are in-process (this kernel has no I²C).
 
 pub mod bench;
 mod boot;
 pub mod firmware;
+pub mod gateway;
 mod ota;
 pub mod parts;
 pub mod servers;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
 use tokio::net::TcpListener;
 
+use crate::gateway::Gateways;
 use crate::unit::{State, lock};
 
 /// How often a connected unit sends a heartbeat.
@@ -55,19 +56,30 @@ impl Link {
     }
 }
 
-/// Serves the cloud end on loopback: answers every `HELLO` and `HB` of every unit.
-pub async fn serve_cloud() -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+/// Serves the cloud end on loopback: answers every `HELLO` and `HB` of every unit, and hands the
+/// reading a heartbeat carries (`HB 7 temp=4.31`) to the bench's `gateways`.
+pub async fn serve_cloud(
+    gateways: Gateways,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            let gateways = gateways.clone();
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut lines = AsyncBufReader::new(read).lines();
+                let mut serial = String::new();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let reply = if line.starts_with("HELLO ") {
+                    let reply = if let Some(hello) = line.strip_prefix("HELLO ") {
+                        serial = hello.trim().to_owned();
                         "WELCOME\n".to_owned()
-                    } else if let Some(seq) = line.strip_prefix("HB ") {
+                    } else if let Some(beat) = line.strip_prefix("HB ") {
+                        let mut words = beat.split_whitespace();
+                        let seq = words.next().unwrap_or_default().to_owned();
+                        if let Some(temp) = words.find_map(|w| w.strip_prefix("temp=")) {
+                            gateways.report(&serial, temp);
+                        }
                         format!("ACK {seq}\n")
                     } else {
                         continue;
@@ -149,7 +161,16 @@ fn session(state: &Mutex<State>, dial: SocketAddr, serial: &str, stop: &AtomicBo
         }
         if welcomed && now >= next_beat {
             seq += 1;
-            if stream.write_all(format!("HB {seq}\n").as_bytes()).is_err() {
+            // Each heartbeat carries the unit's latest reading, for the gateway.
+            let temp = {
+                let s = lock(state);
+                s.firmware.as_ref().map(|fw| s.firmware_temperature(fw))
+            };
+            let beat = match temp {
+                Some(t) => format!("HB {seq} temp={t:.2}\n"),
+                None => format!("HB {seq}\n"),
+            };
+            if stream.write_all(beat.as_bytes()).is_err() {
                 set(state, Link::Lost, true);
                 return;
             }

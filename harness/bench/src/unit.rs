@@ -37,12 +37,15 @@ pub enum Fault {
     /// The update client moves the boot pointer to the new slot before the image is whole: a
     /// power cut mid-download leaves a unit that never boots again.
     BricksOnPowerCut,
+    /// The firmware hard-faults at the first shell command it is sent: it stops answering and
+    /// printing, draws almost nothing, and never boots again (a device that dies mid-scenario).
+    CrashesOnCommand,
 }
 
 impl Fault {
     /// Every fault's name, for help texts and errors.
     pub const NAMES: &'static str = "dead, slow-boot, stuck-pin, flaky-sensor, noisy-line, \
-         disconnecting-console, unplugged-console, bricks-on-power-cut";
+         disconnecting-console, unplugged-console, bricks-on-power-cut, crashes-on-command";
 
     /// Parses a fault's name (one of [`Fault::NAMES`]).
     pub fn parse(s: &str) -> Option<Fault> {
@@ -55,6 +58,7 @@ impl Fault {
             "disconnecting-console" => Fault::DisconnectingConsole,
             "unplugged-console" => Fault::UnpluggedConsole,
             "bricks-on-power-cut" => Fault::BricksOnPowerCut,
+            "crashes-on-command" => Fault::CrashesOnCommand,
             _ => return None,
         })
     }
@@ -146,15 +150,15 @@ impl State {
             .unwrap_or_default();
         let re = compile(&pattern);
         // The banner this generation's firmware prints: the format its profile's pattern matches.
-        let banner = ["fridge-ctl {g} fw {v}", "[boot] fridge-ctl/{g} v{v}"]
+        let banner = ["{f} {g} fw {v}", "[boot] {f}/{g} v{v}"]
             .into_iter()
+            .map(|f| f.replace("{f}", &family))
             .find(|f| {
                 re.as_ref().is_some_and(|re| {
                     re.is_match(&f.replace("{g}", &generation).replace("{v}", "1.0.0"))
                 })
             })
-            .unwrap_or("fridge-ctl {g} fw {v}")
-            .to_owned();
+            .unwrap_or_else(|| format!("{family} {{g}} fw {{v}}"));
         let range = profile.variables.get("idle_current");
         let idle = range.map_or(0.06, |v| {
             (v.low.unwrap_or(0.04) + v.high.unwrap_or(0.08)) / 2.0
@@ -309,6 +313,18 @@ impl State {
         self.wires
             .get(signal)
             .is_some_and(|w| self.level(w.channel, now) != w.active_low)
+    }
+
+    /// The temperature the firmware `fw` reads from its sensor, in °C, as it prints and reports it.
+    pub(crate) fn firmware_temperature(&self, fw: &Header) -> f64 {
+        let raw = i16::from_be_bytes(self.temperature_register()) >> 4;
+        // The buggy build scales by 0.125 °C per count instead of 0.0625.
+        let per_count = if fw.has_temperature_bug() {
+            0.125
+        } else {
+            0.0625
+        };
+        f64::from(raw) * per_count
     }
 
     /// The sensor's temperature register: 12 bits left-justified, 0.0625 °C per count, with a
@@ -482,19 +498,15 @@ fn command(state: &Mutex<State>, cmd: &str) -> Option<String> {
         return None;
     }
     let fw = s.firmware.clone()?;
+    if s.has(Fault::CrashesOnCommand) {
+        s.faults.push(Fault::Dead);
+        s.booted = false;
+        return None;
+    }
     Some(match cmd {
         "version" => format!("fw {}", fw.version),
         "serial" => format!("serial: {}", s.serial),
-        "temp" => {
-            let raw = i16::from_be_bytes(s.temperature_register()) >> 4;
-            // The buggy build scales by 0.125 °C per count instead of 0.0625.
-            let per_count = if fw.has_temperature_bug() {
-                0.125
-            } else {
-                0.0625
-            };
-            format!("temp: {:.2} C", f64::from(raw) * per_count)
-        }
+        "temp" => format!("temp: {:.2} C", s.firmware_temperature(&fw)),
         "relay on" | "relay off" => {
             let on = cmd == "relay on";
             // The compressor start delay protects the compressor; the relay follows after it.

@@ -153,8 +153,9 @@ pub fn render(rows: &[Row]) -> String {
                 Status::Invalid { problems } => format!("INVALID: {problems} problems"),
             };
             let dash = || "-".to_owned();
+            let role = r.role.as_ref().map(|r| format!(" {r}")).unwrap_or_default();
             [
-                format!("{} v{}", r.scenario, r.version),
+                format!("{} v{}{role}", r.scenario, r.version),
                 r.generation.clone(),
                 r.fixture.clone().unwrap_or_else(dash),
                 r.rig.clone().unwrap_or_else(dash),

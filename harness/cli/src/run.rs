@@ -49,7 +49,7 @@ pub struct RunArgs {
     pub answers: Vec<String>,
     /// On a virtual bench: build a slot's unit with a fault, `SLOT=FAULT` (dead, slow-boot,
     /// stuck-pin, flaky-sensor, noisy-line, disconnecting-console, unplugged-console,
-    /// bricks-on-power-cut).
+    /// bricks-on-power-cut, crashes-on-command).
     #[arg(long = "fault", value_name = "SLOT=FAULT")]
     pub faults: Vec<String>,
     /// On a virtual bench: the slot's unit already carries this firmware version, `SLOT=VERSION`
@@ -115,7 +115,7 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
         }
     };
     let bench = bench_units(&args.faults, &args.installed)?;
-    let plans = rigor_station::plan_slots(&catalog, &args.rig, &args.scenario, &slots, &params)?;
+    let plans = rigor_station::plan_run(&catalog, &args.rig, &args.scenario, &slots, &params)?;
     // The store first: a station that cannot record starts nothing.
     let mut subscribers: Vec<Box<dyn Subscriber>> = Vec::new();
     match args.format {
@@ -174,11 +174,7 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
 /// The slots to run, with their units and scripted answers.
 fn slot_specs(catalog: &rigor_model::Catalog, args: &RunArgs) -> Result<Vec<SlotSpec>, String> {
     let names: Vec<String> = if args.slots.is_empty() {
-        match catalog.rigs.get(&args.rig) {
-            Some(rig) => rig.value.slots.keys().cloned().collect(),
-            // The station names the rigs there are.
-            None => Vec::new(),
-        }
+        rigor_station::slots_for(catalog, &args.rig, &args.scenario)
     } else {
         args.slots.clone()
     };

@@ -113,13 +113,26 @@ fn the_demo_catches_the_buggy_build_and_the_faulty_unit() {
             "FC2-000201 network-resilience pass",
             "FC2-000201 provisioning pass",
             "FC2-000201 smoke fail",
+            "FC2-000202 gateway-sensors pass",
             "FC2-000202 network-resilience pass",
             "FC2-000202 provisioning pass",
             "FC2-000202 smoke fail",
+            "FC3-000301 gateway-sensors pass",
             "FC3-000301 network-resilience pass",
             "FC3-000301 provisioning pass",
             "FC3-000301 smoke pass",
+            "GW1-000501 gateway-sensors pass",
         ]
+    );
+    // The multi-device scenario's three units are one session: one id, a role each.
+    let session = rows(
+        &store,
+        "SELECT count(DISTINCT s.session_id) || ' ' || group_concat(s.role || '=' || r.unit_serial, ' ') \
+         FROM (SELECT * FROM run_sessions ORDER BY role) s JOIN runs r ON r.id = s.run_id",
+    );
+    assert_eq!(
+        session,
+        ["1 gateway[0]=GW1-000501 sensor[0]=FC3-000301 sensor[1]=FC2-000202"]
     );
     // The buggy build fails on the firmware's temperature, at twice the sensor's 4.25 °C (± its offset).
     let failed = rows(

@@ -110,7 +110,7 @@ fn the_demo_forwards_as_it_runs_and_the_history_is_read_back_from_the_central_st
         assert_eq!(out.status.code(), Some(0), "{printed}");
         assert!(
             printed.contains(&format!(
-                "forwarded to postgres://127.0.0.1:{}/rigor: 10 runs newly complete there, \
+                "forwarded to postgres://127.0.0.1:{}/rigor: 13 runs newly complete there, \
                  nothing left",
                 cluster.port()
             )),

@@ -175,3 +175,41 @@ fn an_impairment_point_this_host_cannot_open_is_said() {
     assert_eq!(host[0]["slot"], "a2");
     assert_eq!(host[0]["kind"], "netem");
 }
+
+/// A bench with one gateway cradle and one fridge socket cannot take gateway-sensors' two
+/// sensors: the matrix says which role found too few slots, and why.
+#[test]
+fn a_multi_device_scenario_that_does_not_fit_a_rig_names_the_roles_left_without_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("small-bench.yaml");
+    std::fs::write(
+        &rig,
+        "rig: small-bench\n\
+         virtual-bench: { seed: 1 }\n\
+         instruments:\n  \
+           psu-1: { model: riden-rd6006, modbus: { virtual: { unit: 1 } } }\n  \
+           psu-2: { model: riden-rd6006, modbus: { virtual: { unit: 1 } } }\n\
+         slots:\n  \
+           gw1: { kind: gateway-socket, probe: virtual, serial: { uart0: virtual }, instruments: { psu: psu-1 } }\n  \
+           slot1:\n    \
+             kind: fridge-socket\n    \
+             probe: virtual\n    \
+             serial: { uart0: virtual }\n    \
+             gpio: { dio0: virtual, dio1: virtual, dio2: virtual, dio3: virtual, dio4: virtual, dio5: virtual, dio6: virtual, dio7: virtual }\n    \
+             i2c: { bus0: virtual }\n    \
+             instruments: { psu: psu-2 }\n    \
+             net: { wan0: virtual }\n",
+    )
+    .unwrap();
+    let out = rigor()
+        .args(["check", "--path", "device-profiles", "--path", "fixtures"])
+        .args(["--path", "rigs/instruments", "--path"])
+        .arg(&rig)
+        .args(["--path", "examples/scenarios/gateway-sensors.yaml"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    insta::assert_snapshot!(stdout);
+}

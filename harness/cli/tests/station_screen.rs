@@ -51,6 +51,7 @@ fn wear_fixture(store: &Path, slot: &str, fixture: &str, generation: &str, inser
             firmware: None,
             limits_sha256: "0".repeat(64),
             // Long ago: not part of today's figures.
+            session: None,
             started_at: Timestamp(1_000_000),
         })
         .unwrap();

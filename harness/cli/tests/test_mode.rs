@@ -155,7 +155,7 @@ fn a_parameter_no_scenario_declares_and_a_slot_not_used_are_usage_errors() {
         ),
         (
             vec!["--unit", "slot9=FC2-000001"],
-            "--unit names slot `slot9`, which this run does not use (slots: slot1, slot2, slot3, slot4)",
+            "--unit names slot `slot9`, which this run does not use (slots: gw1, slot1, slot2, slot3, slot4)",
         ),
     ] {
         let out = rigor()

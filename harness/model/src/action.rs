@@ -557,6 +557,9 @@ pub enum OtaQuantity {
     BytesRedownloaded,
     /// Transfers the server cut on purpose (count).
     Cuts,
+    /// From the first cut transfer to the request after the last cut: how long the client took
+    /// to come back to its download (s).
+    TimeToRecover,
 }
 
 impl OtaQuantity {
@@ -564,6 +567,7 @@ impl OtaQuantity {
     pub fn unit(self) -> Unit {
         match self {
             OtaQuantity::BytesSent | OtaQuantity::BytesRedownloaded => Unit::Byte,
+            OtaQuantity::TimeToRecover => Unit::Second,
             _ => Unit::Count,
         }
     }

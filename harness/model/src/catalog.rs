@@ -124,6 +124,67 @@ pub struct ScenarioEntry {
     pub teardown: Vec<PlacedStep>,
     /// SHA-256 of the scenario file and every fragment it includes, in include order.
     pub content_hash: String,
+    /// A multi-device scenario's roles, by name.
+    pub roles: Vec<RoleEntry>,
+}
+
+impl ScenarioEntry {
+    /// Whether the scenario runs several devices at once.
+    pub fn is_multi(&self) -> bool {
+        !self.value.roles.is_empty()
+    }
+
+    /// The role `name`.
+    pub fn role(&self, name: &str) -> Option<&RoleEntry> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+}
+
+/// One role of a multi-device scenario, as a single-device scenario of its own: each of its units
+/// binds to its slot as any scenario does, so binding and running need nothing new.
+#[derive(Debug, Clone)]
+pub struct RoleEntry {
+    /// The role's name.
+    pub name: String,
+    /// How many units play it.
+    pub count: u32,
+    /// The role's steps as a scenario: the parent's name, version, parameters and defaults,
+    /// the role's `applies-to` and steps (placed at `roles.NAME.steps[i]` in the parent's file).
+    pub entry: ScenarioEntry,
+}
+
+impl RoleEntry {
+    /// The role `name` of `parent`, its sections placed; `None` if the parent has no such role.
+    pub fn derive(
+        parent: &Scenario,
+        ctx: &FileContext,
+        name: &str,
+        [setup, steps, teardown]: [Vec<PlacedStep>; 3],
+        content_hash: &str,
+    ) -> Option<RoleEntry> {
+        let role = parent.roles.get(name)?;
+        let value = Scenario {
+            applies_to: Some(role.applies_to()),
+            setup: role.setup.clone(),
+            steps: role.steps.clone(),
+            teardown: role.teardown.clone(),
+            roles: BTreeMap::new(),
+            ..parent.clone()
+        };
+        Some(RoleEntry {
+            name: name.to_owned(),
+            count: role.count,
+            entry: ScenarioEntry {
+                value,
+                ctx: ctx.clone(),
+                setup,
+                steps,
+                teardown,
+                content_hash: content_hash.to_owned(),
+                roles: Vec::new(),
+            },
+        })
+    }
 }
 
 /// Everything loaded: every file typed and checked on its own, indexed by id.

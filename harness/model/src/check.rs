@@ -2,17 +2,18 @@
 //! fixture → profile and rig slots, scenario → family). Binding checks what needs a concrete
 //! (scenario, generation, fixture, slot) combination; this pass checks what does not.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::catalog::{Catalog, Entry, PlacedStep, ProfileEntry, ScenarioEntry};
+use crate::catalog::{Catalog, Entry, ProfileEntry};
 use crate::diagnostic::{Diagnostics, FileContext, join};
 use crate::fixture::Fixture;
 use crate::instrument::{InstrumentModel, Table};
 use crate::rig::{
     GpioLine, I2cBus, ImpairmentPoint, ModbusLink, PowerSwitch, Probe, Rig, SerialPort, Slot,
 };
-use crate::step::Action;
 use crate::suggest;
+
+pub use crate::check_scenario::{all_steps, scenario};
 
 /// Checks a merged profile on its own.
 pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
@@ -197,51 +198,19 @@ pub fn catalog(cat: &Catalog, diags: &mut Diagnostics) {
         crate::check_route::route(route, cat, diags);
     }
     for scenario in cat.scenarios.values() {
-        let family = &scenario.value.applies_to.family;
-        let generations: Vec<&ProfileEntry> = cat
-            .profiles
-            .values()
-            .filter(|p| p.family() == family)
-            .collect();
-        if !cat.broken.profiles.is_empty() {
-            continue; // a profile did not load; what it would have defined is unknown
-        }
-        if generations.is_empty() && !cat.profiles.is_empty() {
-            let families: BTreeSet<&str> =
-                cat.profiles.values().map(ProfileEntry::family).collect();
-            diags.push(
-                scenario
-                    .ctx
-                    .error(
-                        "applies-to.family",
-                        format!("no device profile of family `{family}`"),
-                    )
-                    .with_optional_help(suggest::help(family, families.iter().copied())),
-            );
-            continue;
-        }
-        for (i, g) in scenario
+        crate::check_roles::roles(scenario, diags);
+        let single = scenario
             .value
             .applies_to
-            .generations
+            .as_ref()
+            .map(|a| ("applies-to".to_owned(), a.clone()));
+        let roles = scenario
+            .value
+            .roles
             .iter()
-            .flatten()
-            .enumerate()
-        {
-            if !generations.is_empty() && !generations.iter().any(|p| p.generation() == g) {
-                diags.push(
-                    scenario
-                        .ctx
-                        .error(
-                            format!("applies-to.generations[{i}]"),
-                            format!("family `{family}` has no generation `{g}`"),
-                        )
-                        .with_optional_help(suggest::help(
-                            g,
-                            generations.iter().map(|p| p.generation()),
-                        )),
-                );
-            }
+            .map(|(name, role)| (join("roles", name), role.applies_to()));
+        for (base, applies_to) in single.into_iter().chain(roles) {
+            crate::check_scenario::applies(scenario, &base, &applies_to, cat, diags);
         }
     }
 }
@@ -600,64 +569,5 @@ fn fixture(entry: &Entry<Fixture>, cat: &Catalog, diags: &mut Diagnostics) {
                 }
             }
         }
-    }
-}
-
-/// Checks a scenario on its own: ids, names, patterns, limits, and the shape of each step.
-pub fn scenario(entry: &ScenarioEntry, diags: &mut Diagnostics) {
-    let mut ids: HashMap<String, &PlacedStep> = HashMap::new();
-    let mut measurements: HashMap<String, &PlacedStep> = HashMap::new();
-    for step in all_steps(entry) {
-        if let Some(id) = &step.step.id {
-            if let Some(first) = ids.get(id) {
-                diags.push(
-                    step.ctx
-                        .error(join(&step.path, "id"), format!("duplicate step id `{id}`"))
-                        .with_help("step ids name steps in reports and records, so each must be unique in its scenario")
-                        .with_related("first used", first.ctx.origin(&join(&first.path, "id"))),
-                );
-            } else {
-                ids.insert(id.clone(), step);
-            }
-        }
-        if let Some(name) = measurement_name(&step.step.action) {
-            if let Some(first) = measurements.get(name) {
-                diags.push(
-                    step.ctx
-                        .error(
-                            join(&step.path, &format!("{}.name", step.step.action.key())),
-                            format!("duplicate measurement name `{name}`"),
-                        )
-                        .with_related("first used", first.origin()),
-                );
-            } else {
-                measurements.insert(name.to_owned(), step);
-            }
-        }
-        crate::check_step::step(step, diags);
-    }
-}
-
-/// Every step of a scenario, retry groups' inner steps included, in order.
-pub fn all_steps(entry: &ScenarioEntry) -> Vec<&PlacedStep> {
-    fn walk<'a>(steps: &'a [PlacedStep], out: &mut Vec<&'a PlacedStep>) {
-        for s in steps {
-            out.push(s);
-            walk(&s.inner, out);
-        }
-    }
-    let mut out = Vec::new();
-    walk(&entry.setup, &mut out);
-    walk(&entry.steps, &mut out);
-    walk(&entry.teardown, &mut out);
-    out
-}
-
-fn measurement_name(action: &Action) -> Option<&str> {
-    match action {
-        Action::Measure(m) => Some(&m.name),
-        Action::GpioMeasure(m) => Some(&m.name),
-        Action::OtaMeasure(m) => Some(&m.name),
-        _ => None,
     }
 }

@@ -5,7 +5,9 @@
 pub mod action;
 pub mod catalog;
 pub mod check;
+pub mod check_roles;
 pub mod check_route;
+pub mod check_scenario;
 pub mod check_step;
 pub mod diagnostic;
 pub mod discover;

@@ -304,7 +304,32 @@ impl Loader {
         let setup = expand(&scenario.setup, "setup", self, diags);
         let steps = expand(&scenario.steps, "steps", self, diags);
         let teardown = expand(&scenario.teardown, "teardown", self, diags);
+        let mut roles = Vec::new();
+        for (name, role) in &scenario.roles {
+            let base = crate::diagnostic::join("roles", name);
+            let mut section = |s: &str, steps: &[Step]| {
+                expand(steps, &crate::diagnostic::join(&base, s), self, diags)
+            };
+            let placed = [
+                section("setup", &role.setup),
+                section("steps", &role.steps),
+                section("teardown", &role.teardown),
+            ];
+            roles.push((name.clone(), placed));
+        }
         let content_hash = hex(&hasher.finalize());
+        let roles = roles
+            .into_iter()
+            .filter_map(|(name, [setup, steps, teardown])| {
+                crate::catalog::RoleEntry::derive(
+                    &scenario,
+                    &ctx,
+                    &name,
+                    [setup, steps, teardown],
+                    &content_hash,
+                )
+            })
+            .collect();
         let entry = ScenarioEntry {
             value: scenario,
             ctx,
@@ -312,6 +337,7 @@ impl Loader {
             steps,
             teardown,
             content_hash,
+            roles,
         };
         check::scenario(&entry, diags);
         if let Some(first) = self.catalog.scenarios.get(&entry.value.scenario) {

@@ -178,6 +178,8 @@ actions! {
     "ota.measure" => OtaMeasure(action::OtaMeasure),
     /// Wait.
     "wait" => Wait(HumanDuration),
+    /// In a multi-device scenario: wait until every role that names this barrier reaches it.
+    "barrier" => Barrier(String),
     /// Retry a group of steps.
     "retry" => Retry(action::Retry),
     /// Ask the operator.
@@ -267,12 +269,14 @@ impl JsonSchema for Step {
 }
 
 impl Step {
-    /// The step's label in reports: its id, else its name, else a measurement's name, else its action key.
+    /// The step's label in reports: its id, else its name, else a measurement's or barrier's
+    /// name, else its action key.
     pub fn label(&self) -> &str {
         let measured = match &self.action {
             Action::Measure(m) => Some(m.name.as_str()),
             Action::GpioMeasure(m) => Some(m.name.as_str()),
             Action::OtaMeasure(m) => Some(m.name.as_str()),
+            Action::Barrier(name) => Some(name.as_str()),
             _ => None,
         };
         self.id

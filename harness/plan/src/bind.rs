@@ -54,6 +54,17 @@ pub fn bind(
     target: Target<'_>,
     parameters: &BTreeMap<String, Scalar>,
 ) -> Result<BoundPlan, Diagnostics> {
+    bind_with_peers(cat, target, parameters, &BTreeMap::new())
+}
+
+/// As [`bind`], for one unit of a multi-device scenario's role: `peers` are what its steps may
+/// name of the session's units (`sensor[0].serial`, see [`crate::placement::peer_values`]).
+pub fn bind_with_peers(
+    cat: &Catalog,
+    target: Target<'_>,
+    parameters: &BTreeMap<String, Scalar>,
+    peers: &BTreeMap<String, Scalar>,
+) -> Result<BoundPlan, Diagnostics> {
     let Some(slot) = target.rig.value.slots.get(target.slot) else {
         let mut d = Diagnostics::default();
         d.push(
@@ -132,7 +143,10 @@ pub fn bind(
         captures: Captures::default(),
         console_used: false,
     };
-    let scope = b.scope(parameters);
+    let mut scope = b.scope(parameters);
+    for (name, value) in peers {
+        scope.set(name.clone(), value.clone());
+    }
     let scenario = target.scenario;
     let setup = b.steps(&scenario.setup, &scope);
     let steps = b.steps(&scenario.steps, &scope);

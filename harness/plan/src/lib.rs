@@ -8,9 +8,10 @@
 pub mod bind;
 pub mod cache;
 pub mod matrix;
+pub mod placement;
 pub mod plan;
 pub mod scope;
 
-pub use bind::{Target, bind};
+pub use bind::{Target, bind, bind_with_peers};
 pub use matrix::{Row, Status, matrix};
 pub use plan::{BoundAction, BoundPlan, BoundStep};

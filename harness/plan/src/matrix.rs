@@ -29,6 +29,9 @@ pub struct Row {
     pub rig: Option<String>,
     /// The slots it binds on.
     pub slots: Vec<String>,
+    /// In a multi-device scenario: the role's unit (`sensor[1]`) this row binds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// What came of it.
     pub status: Status,
 }
@@ -58,7 +61,9 @@ pub enum Status {
 
 /// Why a scenario does not apply to a generation, if it does not.
 pub fn skip_reason(scenario: &ScenarioEntry, profile: &ProfileEntry) -> Option<String> {
-    let applies = &scenario.value.applies_to;
+    let Some(applies) = &scenario.value.applies_to else {
+        return Some("it has roles: it runs on several slots at once".to_owned());
+    };
     if profile.family() != applies.family {
         return Some(format!(
             "is for family {}; {} is family {}",
@@ -104,7 +109,13 @@ pub fn matrix(
         let mut profiles: Vec<&ProfileEntry> = cat
             .profiles
             .values()
-            .filter(|p| p.family() == scenario.value.applies_to.family)
+            .filter(|p| {
+                scenario
+                    .value
+                    .applies_to
+                    .as_ref()
+                    .is_some_and(|a| p.family() == a.family)
+            })
             .collect();
         profiles.sort_by(|a, b| a.generation().cmp(b.generation()));
         for profile in profiles {
@@ -119,6 +130,7 @@ pub fn matrix(
                 fixture: fixture.map(str::to_owned),
                 rig: rig.map(str::to_owned),
                 slots,
+                role: None,
                 status,
             };
             if let Some(reason) = skip_reason(scenario, profile) {
@@ -168,21 +180,7 @@ pub fn matrix(
                         }
                     }
                     let status = match bound.first() {
-                        Some(plan) if problems == 0 => Status::Runs {
-                            steps: plan.all_steps().len(),
-                            measurements: plan
-                                .all_steps()
-                                .iter()
-                                .filter(|s| {
-                                    matches!(
-                                        s.action,
-                                        crate::plan::BoundAction::Measure { .. }
-                                            | crate::plan::BoundAction::GpioMeasure { .. }
-                                            | crate::plan::BoundAction::OtaMeasure { .. }
-                                    )
-                                })
-                                .count(),
-                        },
+                        Some(plan) if problems == 0 => runs(plan),
                         _ => Status::Invalid { problems },
                     };
                     plans.extend(bound);
@@ -209,6 +207,98 @@ pub fn matrix(
             }
         }
     }
+    for scenario in cat.scenarios.values().filter(|s| s.is_multi()) {
+        for rig in cat.rigs.values() {
+            session_rows(
+                cat, scenario, rig, parameters, &mut rows, &mut plans, &mut diags,
+            );
+        }
+    }
     diags.sort();
     (rows, plans, diags)
+}
+
+/// A multi-device scenario on a rig: a row per placed unit, or one saying which roles found no slot.
+fn session_rows(
+    cat: &Catalog,
+    scenario: &ScenarioEntry,
+    rig: &rigor_model::catalog::Entry<rigor_model::rig::Rig>,
+    parameters: &BTreeMap<String, Scalar>,
+    rows: &mut Vec<Row>,
+    plans: &mut Vec<BoundPlan>,
+    diags: &mut Diagnostics,
+) {
+    let row = |status: Status| Row {
+        scenario: scenario.value.scenario.clone(),
+        version: scenario.value.version,
+        profile: String::new(),
+        generation: "-".to_owned(),
+        fixture: None,
+        rig: Some(rig.value.rig.clone()),
+        slots: Vec::new(),
+        role: None,
+        status,
+    };
+    let placed = match crate::placement::place(cat, scenario, rig, &[], &BTreeMap::new()) {
+        Ok(placed) => placed,
+        Err(e) => {
+            let reason = e
+                .unplaced
+                .iter()
+                .map(|u| u.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            rows.push(row(Status::Skipped { reason }));
+            return;
+        }
+    };
+    let peers = crate::placement::peer_values(&placed, &BTreeMap::new());
+    for unit in &placed {
+        let target = Target {
+            scenario: &unit.role.entry,
+            profile: unit.profile,
+            fixture: unit.fixture,
+            rig,
+            slot: &unit.slot,
+        };
+        let status = match crate::bind::bind_with_peers(cat, target, parameters, &peers) {
+            Ok(plan) => {
+                let status = runs(&plan);
+                plans.push(plan);
+                status
+            }
+            Err(d) => {
+                let problems = d.len();
+                diags.extend(d);
+                Status::Invalid { problems }
+            }
+        };
+        rows.push(Row {
+            profile: unit.profile.value.profile.clone(),
+            generation: unit.profile.generation().to_owned(),
+            fixture: Some(unit.fixture.value.fixture.clone()),
+            slots: vec![unit.slot.clone()],
+            role: Some(unit.name()),
+            ..row(status)
+        });
+    }
+}
+
+/// A bound plan's size, as the matrix shows it.
+fn runs(plan: &BoundPlan) -> Status {
+    let steps = plan.all_steps();
+    Status::Runs {
+        steps: steps.len(),
+        measurements: steps
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.action,
+                    crate::plan::BoundAction::Measure { .. }
+                        | crate::plan::BoundAction::GpioMeasure { .. }
+                        | crate::plan::BoundAction::OtaMeasure { .. }
+                )
+            })
+            .count(),
+    }
 }

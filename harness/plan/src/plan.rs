@@ -475,6 +475,11 @@ pub enum BoundAction {
         /// How long.
         duration: Duration,
     },
+    /// Wait until every unit of the session that names this barrier reaches it.
+    Barrier {
+        /// The barrier's name.
+        name: String,
+    },
     /// Retry a group.
     Retry {
         /// Attempts in all.

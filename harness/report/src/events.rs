@@ -24,6 +24,8 @@ pub(crate) fn run(unit: &str, slot: &str) -> Arc<RunInfo> {
         firmware_version: Some("2.1.0".into()),
         firmware_sha256: None,
         started_at: SystemTime::UNIX_EPOCH,
+        session: None,
+        role: None,
     })
 }
 

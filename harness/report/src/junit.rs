@@ -103,8 +103,13 @@ impl JunitWriter {
 
 fn suite(s: &Suite) -> TestSuite {
     let r = &s.run;
+    let role = r
+        .role
+        .as_ref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
     let mut suite = TestSuite::new(format!(
-        "{} on {}, attempt {}",
+        "{}{role} on {}, attempt {}",
         r.scenario, r.unit, r.attempt
     ));
     if let Some((_, _, time)) = &s.outcome {
@@ -212,6 +217,8 @@ fn properties(
     p.extend(r.operator.clone().map(|s| ("operator", s)));
     p.extend(r.firmware_version.clone().map(|s| ("firmware.version", s)));
     p.extend(r.firmware_sha256.clone().map(|s| ("firmware.sha256", s)));
+    p.extend(r.session.clone().map(|s| ("session", s)));
+    p.extend(r.role.clone().map(|s| ("role", s)));
     if let Some((o, _, _)) = outcome {
         p.push(("outcome", o.name().to_owned()));
     }
@@ -419,6 +426,35 @@ mod tests {
                 class: Some(FailureClass::Device),
                 message: Some("no `ready` within 1s".into()),
                 duration: Duration::from_millis(40),
+            });
+        }
+        insta::assert_snapshot!(j.render().unwrap());
+    }
+
+    /// A multi-device session: a suite per unit, each naming its role, all with the session's id.
+    #[test]
+    fn each_unit_of_a_session_is_a_suite_with_the_session_and_its_role() {
+        let mut j = JunitWriter::new("unused.xml");
+        for (unit, slot, role) in [
+            ("GW1-000501", "gw1", "gateway[0]"),
+            ("FC3-000301", "slot3", "sensor[0]"),
+        ] {
+            let mut info = (*run(unit, slot)).clone();
+            info.scenario = "gateway-sensors".into();
+            info.session = Some("0190b2a4-0000-7000-8000-000000000001".into());
+            info.role = Some(role.into());
+            let info = std::sync::Arc::new(info);
+            j.on_event(&Event::RunStarted { run: info.clone() });
+            feed(
+                &mut j,
+                step(slot, 0, "up", "barrier", 1, StepOutcome::Pass, 4),
+            );
+            j.on_event(&Event::RunFinished {
+                run: info,
+                outcome: RunOutcome::Pass,
+                class: None,
+                message: None,
+                duration: Duration::from_millis(9),
             });
         }
         insta::assert_snapshot!(j.render().unwrap());

@@ -71,8 +71,13 @@ impl Subscriber for Progress {
     fn on_event(&mut self, event: &Event) {
         match event {
             Event::RunStarted { run } => {
+                let role = run
+                    .role
+                    .as_ref()
+                    .map(|r| format!(" as {r}"))
+                    .unwrap_or_default();
                 self.line(format!(
-                    "[{}] {} on {} {} (attempt {})",
+                    "[{}] {} on {} {} (attempt {}){role}",
                     run.slot, run.scenario, run.generation, run.unit, run.attempt
                 ));
                 self.status(&run.slot, format!("{} {}", run.scenario, run.unit));

@@ -32,6 +32,8 @@ pub struct RunRequest {
     pub infrastructure_retries: u32,
     /// Asked before every step whether the run may go on (a rig lease still held).
     pub gate: Option<Arc<dyn StepGate>>,
+    /// In a multi-device scenario: this unit's place in its session (barriers, shared id).
+    pub session: Option<crate::session::Member>,
 }
 
 /// Something that may forbid the next step, such as a rig lease shared across hosts: once it
@@ -91,6 +93,7 @@ pub(crate) struct Run {
     retries: u32,
     cancel: watch::Receiver<bool>,
     gate: Option<Arc<dyn StepGate>>,
+    pub(crate) member: Option<crate::session::Member>,
     /// Why the gate stopped the run.
     gate_closed: Option<String>,
     first_problem: Option<(RunOutcome, FailureClass, String)>,
@@ -118,6 +121,8 @@ pub async fn run(
     cancel: watch::Receiver<bool>,
 ) -> Result<RunResult, RunError> {
     let started = Instant::now();
+    // Whatever ends this run early, its session's barriers stop waiting for it.
+    let _leave = crate::session::LeaveOnDrop(request.session.clone());
     let plan = Arc::new(request.plan);
     let mut devices = devices;
     let mut console = devices.console.take().map(ConsoleSession::start);
@@ -149,6 +154,11 @@ pub async fn run(
         firmware_version: firmware.as_ref().and_then(|f| f.version.clone()),
         firmware_sha256: firmware.map(|f| f.sha256),
         started_at: SystemTime::now(),
+        session: request
+            .session
+            .as_ref()
+            .map(|m| m.session().id().to_owned()),
+        role: request.session.as_ref().map(|m| m.name().to_owned()),
     };
     let mut info = Arc::new(info);
     let attempt = sinks.begin(info.clone()).await?;
@@ -173,6 +183,7 @@ pub async fn run(
         retries: request.infrastructure_retries,
         cancel,
         gate: request.gate.clone(),
+        member: request.session.clone(),
         gate_closed: None,
         first_problem: None,
         stopped: false,
@@ -186,6 +197,13 @@ pub async fn run(
     }
     run.section(&plan.setup, true, false).await;
     run.section(&plan.steps, false, false).await;
+    if let Some(member) = &run.member {
+        member.leave(&match &run.first_problem {
+            Some((_, _, why)) => format!("stopped ({why})"),
+            None if run.stopped || run.cancelled() => "stopped".to_owned(),
+            None => "ended".to_owned(),
+        });
+    }
     run.section(&plan.teardown, false, true).await;
     run.safe_state().await;
     if let Some(console) = run.console.take() {
@@ -566,6 +584,7 @@ pub fn kind(action: &BoundAction) -> &'static str {
         BoundAction::OtaOffer { .. } => "ota.offer",
         BoundAction::OtaMeasure { .. } => "ota.measure",
         BoundAction::Wait { .. } => "wait",
+        BoundAction::Barrier { .. } => "barrier",
         BoundAction::Retry { .. } => "retry",
         BoundAction::Prompt { .. } => "prompt",
         BoundAction::Shell { .. } => "shell",

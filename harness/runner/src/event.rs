@@ -143,6 +143,12 @@ pub struct RunInfo {
     /// When it started.
     #[serde(with = "unix_millis")]
     pub started_at: SystemTime,
+    /// In a multi-device scenario: the session's id, shared by the records of all its units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// In a multi-device scenario: the unit's role and number (`sensor[1]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// Something that happened in a run. Events of one run arrive in order; runs on different slots interleave.
@@ -222,6 +228,19 @@ pub enum Event {
         #[serde(with = "millis")]
         duration: Duration,
     },
+}
+
+impl Event {
+    /// The slot of the run the event belongs to.
+    pub fn slot(&self) -> &str {
+        match self {
+            Event::RunStarted { run } | Event::RunFinished { run, .. } => &run.slot,
+            Event::StepStarted { slot, .. }
+            | Event::Measured { slot, .. }
+            | Event::StepFinished { slot, .. }
+            | Event::Artifact { slot, .. } => slot,
+        }
+    }
 }
 
 /// Something that wants to hear about runs: terminal progress, JSON lines, JUnit.

@@ -9,5 +9,6 @@ pub mod identify;
 mod impairment;
 pub mod measurement;
 pub mod recorder;
+pub mod session;
 pub mod sinks;
 pub mod step;

@@ -143,9 +143,10 @@ impl Run {
                 self.ota_step(step).await
             }
             BoundAction::Prompt { .. } => self.operator_step(step).await,
-            BoundAction::Wait { .. } | BoundAction::Shell { .. } | BoundAction::Retry { .. } => {
-                self.control_step(step).await
-            }
+            BoundAction::Wait { .. }
+            | BoundAction::Barrier { .. }
+            | BoundAction::Shell { .. }
+            | BoundAction::Retry { .. } => self.control_step(step).await,
         }
     }
 

@@ -1,8 +1,9 @@
 //! The demo: four simulated units of all three generations on the virtual bench (one on a build
 //! with a real bug, one with a stuck pin): the smoke scenario on all slots at once, then
 //! provisioning and network resilience on the units that can run them (the operator's label scan
-//! answered from a script), every unit recorded in the store, a JUnit file per scenario, and a
-//! summary whose first-pass yield is read back from the store.
+//! answered from a script), then `gateway-sensors`, several devices in one scenario (a gateway
+//! and two of the units with an uplink), every unit recorded in the store, a JUnit file per
+//! scenario, and a summary whose first-pass yield is read back from the store.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -68,6 +69,20 @@ pub const UNITS: [DemoUnit; 4] = [
         note: "good build, alarm LED pin stuck low",
     },
 ];
+
+/// The gateway the units with an uplink report to, in its own slot; it comes with its firmware.
+pub const GATEWAY: DemoUnit = DemoUnit {
+    slot: "gw1",
+    serial: "GW1-000501",
+    profile: "fridge-gw-gen1",
+    version: "1.0.0",
+    faults: &[],
+    note: "gateway, good build",
+};
+
+/// The multi-device scenario the demo runs last, and the slots its roles are placed among:
+/// the gateway and the two units with an uplink and a good sensor build.
+pub const MULTI: (&str, [&str; 3]) = ("gateway-sensors", ["gw1", "slot3", "slot4"]);
 
 /// The rig the demo runs on.
 pub const RIG: &str = "virtual-bench";
@@ -167,6 +182,7 @@ pub fn bench_units(catalog: &Catalog) -> Result<Vec<UnitSpec>, StationError> {
     let rig = crate::select::rig(catalog, RIG)?;
     UNITS
         .iter()
+        .chain([&GATEWAY])
         .map(|u| {
             let kind = rig.value.slots.get(u.slot).map_or("", |s| s.kind.as_str());
             let (profile, fixture) = crate::select::choose(catalog, Some(u.profile), kind, u.slot)?;
@@ -176,7 +192,8 @@ pub fn bench_units(catalog: &Catalog) -> Result<Vec<UnitSpec>, StationError> {
                 profile: profile.value.clone(),
                 fixture: fixture.value.clone(),
                 faults: u.faults.to_vec(),
-                installed: None,
+                // The gateway arrives with its firmware; the controllers are flashed by smoke.
+                installed: (u.slot == GATEWAY.slot).then(|| u.version.to_owned()),
             })
         })
         .collect()
@@ -230,7 +247,7 @@ pub async fn run(
     print(
         out,
         format!(
-            "rigor demo: {} units of 3 generations on the virtual bench\n",
+            "rigor demo: {} units of 3 generations and a gateway on the virtual bench\n",
             UNITS.len()
         ),
     )?;
@@ -278,6 +295,42 @@ pub async fn run(
         table.push((name, summary.take()));
         print(out, String::new())?;
     }
+    let (name, slots) = MULTI;
+    let specs: Vec<SlotSpec> = UNITS
+        .iter()
+        .chain([&GATEWAY])
+        .filter(|u| slots.contains(&u.slot))
+        .map(|u| SlotSpec::new(u.slot).profile(u.profile).unit(u.serial))
+        .collect();
+    let mut jobs = Vec::new();
+    for plan in crate::plan_session(catalog, RIG, name, &specs, &BTreeMap::new())? {
+        jobs.push(station.open(plan, Some("demo")).await?);
+    }
+    let version = catalog.scenarios.get(name).map_or(0, |s| s.value.version);
+    print(
+        out,
+        format!("== {name} v{version}: {} units in one session", jobs.len()),
+    )?;
+    let summary = Summary::default();
+    let subscribers: Vec<Box<dyn Subscriber>> = vec![
+        Box::new(rigor_report::Progress::new()),
+        Box::new(rigor_report::JunitWriter::new(junit_file(
+            &files.junit,
+            name,
+        ))),
+        Box::new(summary.clone()),
+    ];
+    let results = run_recorded(&station, jobs, &files.store, subscribers).await?;
+    for r in &results {
+        if let Err(e) = &r.result {
+            eprintln!("error: slot `{}`: {e}", r.slot);
+        }
+    }
+    broken |= results.iter().any(
+        |r| !matches!(&r.result, Ok(r) if matches!(r.outcome, RunOutcome::Pass | RunOutcome::Fail)),
+    );
+    table.push((name, summary.take()));
+    print(out, String::new())?;
     drop(station);
     let text = summary_table(&table);
     let (passed, tested_before) = first_pass_from_store(catalog, &files.store)?;
@@ -297,7 +350,12 @@ pub async fn run(
         ),
     )?;
     let mut written = vec![files.store.display().to_string()];
-    written.extend(SCENARIOS.map(|s| junit_file(&files.junit, s).display().to_string()));
+    written.extend(
+        SCENARIOS
+            .iter()
+            .chain([&MULTI.0])
+            .map(|s| junit_file(&files.junit, s).display().to_string()),
+    );
     written.push(format!("{}/", files.firmware.display()));
     print(
         out,
@@ -336,7 +394,7 @@ fn summary_table(table: &[(&str, BTreeMap<String, UnitResult>)]) -> String {
         "unit        slot   generation  firmware  {:<18} attempt  result\n",
         "scenario"
     );
-    for u in &UNITS {
+    for u in UNITS.iter().chain([&GATEWAY]) {
         let mut first = true;
         for (name, runs) in table {
             let Some((attempt, outcome, problems)) = runs.get(u.slot) else {
@@ -377,9 +435,11 @@ fn first_pass_from_store(catalog: &Catalog, store: &Path) -> Result<(usize, bool
     for u in &UNITS {
         let runs = store.runs_of_unit(u.serial).map_err(DemoError::ReadBack)?;
         tested_before |= runs.iter().any(|r| r.attempt > 1);
+        let multi = MULTI.1.contains(&u.slot).then_some(&MULTI.0);
         let all = SCENARIOS
             .iter()
             .filter(|s| crate::applies(catalog, s, u.profile))
+            .chain(multi)
             .all(|s| {
                 runs.iter().any(|r| {
                     r.scenario_name == *s

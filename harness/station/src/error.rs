@@ -66,6 +66,17 @@ pub enum StationError {
         /// Where and why, with file, line and column.
         diagnostics: Diagnostics,
     },
+    /// A multi-device scenario's roles do not all find slots on the rig.
+    #[error(transparent)]
+    Placement(#[from] rigor_plan::placement::PlacementError),
+    /// A multi-device run was asked of a scenario without roles, or the other way round.
+    #[error("scenario `{scenario}` {why}")]
+    NotMulti {
+        /// The scenario.
+        scenario: String,
+        /// What is wrong, and what to do.
+        why: &'static str,
+    },
     /// The request names a slot that does not run, or names one twice.
     #[error("{0}")]
     Request(#[from] RequestError),
@@ -150,6 +161,8 @@ impl StationError {
             | StationError::Unknown { .. }
             | StationError::NoFixture { .. }
             | StationError::DoesNotApply { .. }
+            | StationError::Placement(_)
+            | StationError::NotMulti { .. }
             | StationError::Bind { .. } => ErrorKind::InvalidInput,
             StationError::Request(_) => ErrorKind::Usage,
             StationError::Bench(_)

@@ -36,6 +36,7 @@ mod qemu_slot;
 pub mod record;
 pub mod rig_lease;
 mod select;
+mod session;
 pub mod shipped;
 pub mod sim;
 mod slots;
@@ -46,7 +47,10 @@ use std::path::Path;
 pub use error::{ErrorKind, RequestError, StationError, chain};
 pub use rigor_runner::event::{Event, Subscriber};
 pub use rigor_runner::sinks::Sinks;
-pub use select::{SlotPlan, SlotSpec, applies, choose, plan_slot, plan_slots, rig};
+pub use select::{
+    SlotPlan, SlotSpec, applies, choose, plan_run, plan_slot, plan_slots, rig, slots_for,
+};
+pub use session::plan_session;
 pub use slots::{SlotError, SlotJob, run_slots};
 pub use station::{BenchUnits, SlotOutcome, Station};
 

@@ -104,6 +104,11 @@ fn begin(
             version: run.firmware_version.clone(),
         }),
         limits_sha256: run.limit_set_hash.clone(),
+        session: run
+            .session
+            .clone()
+            .zip(run.role.clone())
+            .map(|(id, role)| rigor_store::SessionUse { id, role }),
         started_at: Timestamp(started),
     };
     let handle = batch.begin_run(&start).map_err(|e| {

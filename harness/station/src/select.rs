@@ -62,6 +62,8 @@ pub struct SlotPlan {
     pub fixture: Fixture,
     /// Answers to operator prompts.
     pub answers: Vec<String>,
+    /// In a multi-device scenario: the unit's place in its session (see [`crate::plan_session`]).
+    pub session: Option<rigor_runner::session::Member>,
 }
 
 /// The rig `id` in `catalog`.
@@ -120,6 +122,12 @@ pub fn plan_slot(
             known: known(rig.value.slots.keys()),
         })?;
     let (profile, fixture) = choose(catalog, spec.profile.as_deref(), &slot.kind, &spec.slot)?;
+    if scenario.is_multi() {
+        return Err(StationError::NotMulti {
+            scenario: scenario.value.scenario.clone(),
+            why: "has roles: it runs on several slots at once (rigor_station::plan_session)",
+        });
+    }
     if let Some(reason) = rigor_plan::matrix::skip_reason(scenario, profile) {
         return Err(StationError::DoesNotApply {
             scenario: scenario.value.scenario.clone(),
@@ -146,7 +154,58 @@ pub fn plan_slot(
         profile: profile.value.clone(),
         fixture: fixture.value.clone(),
         answers: spec.answers.clone(),
+        session: None,
     })
+}
+
+/// The slots of `rig` a run of `scenario` uses when none are named: those whose fixtures hold a
+/// generation the scenario applies to (all of them for a multi-device scenario, whose roles
+/// are placed among them, or when the rig or scenario is unknown, for the run to say so).
+pub fn slots_for(catalog: &Catalog, rig: &str, scenario: &str) -> Vec<String> {
+    let Some(rig) = catalog.rigs.get(rig) else {
+        return Vec::new();
+    };
+    let all = || rig.value.slots.keys().cloned().collect();
+    let Some(entry) = catalog.scenarios.get(scenario) else {
+        return all();
+    };
+    if entry.is_multi() {
+        return all();
+    }
+    rig.value
+        .slots
+        .iter()
+        .filter(|(_, slot)| {
+            catalog
+                .fixtures
+                .values()
+                .filter(|f| f.value.slot_kind == slot.kind)
+                .any(|f| {
+                    catalog.profiles.values().any(|p| {
+                        f.value.fits.admits(p.family(), p.generation())
+                            && rigor_plan::matrix::skip_reason(entry, p).is_none()
+                    })
+                })
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// Binds `scenario` for a run on `slots`: each slot on its own, or, for a multi-device scenario,
+/// its roles placed among the slots in one session ([`crate::plan_session`]).
+pub fn plan_run(
+    catalog: &Catalog,
+    rig: &str,
+    scenario: &str,
+    slots: &[SlotSpec],
+    params: &BTreeMap<String, Scalar>,
+) -> Result<Vec<SlotPlan>, StationError> {
+    match catalog.scenarios.get(scenario) {
+        Some(entry) if entry.is_multi() => {
+            crate::session::plan_session(catalog, rig, scenario, slots, params)
+        }
+        _ => plan_slots(catalog, rig, scenario, slots, params),
+    }
 }
 
 /// Whether `scenario` applies to the generation `profile` describes.

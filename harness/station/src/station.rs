@@ -225,6 +225,7 @@ impl Station {
                 operator: operator.map(str::to_owned),
                 infrastructure_retries: self.rig.value.defaults.infrastructure_retries,
                 gate: None,
+                session: plan.session,
             },
             devices,
             lease: Some(lease),

@@ -96,7 +96,7 @@ async fn ota_update_passes_good_builds_of_every_uplink_generation_and_catches_bo
     let message = bricked.message.as_deref().unwrap_or_default();
     assert!(message.contains("not seen within 5s"), "{message}");
     assert!(message.contains("bytes written"), "{message}");
-    assert_eq!(verdicts["slot4"].len(), 6, "{:?}", verdicts["slot4"]);
+    assert_eq!(verdicts["slot4"].len(), 7, "{:?}", verdicts["slot4"]);
     for o in outcomes.iter().filter(|o| o.slot != "slot4") {
         let result = o.result.as_ref().unwrap();
         let expected = if o.slot == "slot2" {
@@ -119,7 +119,7 @@ async fn ota_update_passes_good_builds_of_every_uplink_generation_and_catches_bo
         let message = &o.result.as_ref().unwrap().message;
         assert_eq!(
             verdicts[slot].len(),
-            12,
+            13,
             "{slot}: {message:?} {:?}",
             verdicts[slot]
         );

@@ -29,6 +29,7 @@ fn run_start(serial: &str) -> RunStart {
         operator: "bench".to_owned(),
         firmware: None,
         limits_sha256: "2".repeat(64),
+        session: None,
         started_at: Timestamp::now(),
     }
 }

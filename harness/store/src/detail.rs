@@ -8,7 +8,7 @@ use crate::artifact::ArtifactLink;
 use crate::error::StoreError;
 use crate::input::{
     FirmwareImage, FixtureUse, Limits, MeasurementRecord, RunEnd, RunStart, ScenarioRef,
-    StepRecord, UnitIdentity,
+    SessionUse, StepRecord, UnitIdentity,
 };
 use crate::store::Store;
 use crate::types::RunId;
@@ -42,8 +42,9 @@ impl Store {
                 "SELECT r.attempt, r.unit_serial, u.family, u.generation, r.scenario_name, \
                  r.scenario_version, r.scenario_sha256, r.station, r.rig, r.slot, r.fixture_id, \
                  r.fixture_insertions, r.operator, r.firmware_sha256, r.firmware_version, \
-                 r.limits_sha256, r.started_at_us \
-                 FROM runs AS r JOIN units AS u ON u.serial = r.unit_serial WHERE r.id = ?1",
+                 r.limits_sha256, r.started_at_us, ss.session_id, ss.role \
+                 FROM runs AS r JOIN units AS u ON u.serial = r.unit_serial \
+                 LEFT JOIN run_sessions AS ss ON ss.run_id = r.id WHERE r.id = ?1",
             )?
             .query_row([run], |row| Ok((row.get(0)?, run_start(row)?)))
             .optional()?
@@ -109,6 +110,13 @@ fn run_start(row: &Row<'_>) -> rusqlite::Result<RunStart> {
             None => None,
         },
         limits_sha256: row.get(15)?,
+        session: match row.get::<_, Option<String>>(17)? {
+            Some(id) => Some(SessionUse {
+                id,
+                role: row.get(18)?,
+            }),
+            None => None,
+        },
         started_at: row.get(16)?,
     })
 }

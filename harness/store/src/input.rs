@@ -50,6 +50,15 @@ pub struct FirmwareImage {
     pub version: Option<String>,
 }
 
+/// The multi-device session a run is one unit of: every unit's run carries the same id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUse {
+    /// The session's id, shared by its units' runs.
+    pub id: String,
+    /// The unit's role and number in it (`sensor[1]`).
+    pub role: String,
+}
+
 /// Everything known when a run starts; written as one `runs` row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunStart {
@@ -63,6 +72,9 @@ pub struct RunStart {
     pub rig: String,
     /// Slot of the station this run occupies.
     pub slot: String,
+    /// The multi-device session the run belongs to, if any (a `run_sessions` row).
+    #[serde(default)]
+    pub session: Option<SessionUse>,
     /// Fixture, where the rig has one.
     pub fixture: Option<FixtureUse>,
     /// Operator (a person's id, or the CI job).
@@ -79,6 +91,10 @@ impl RunStart {
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         non_empty("unit.serial", &self.unit.serial)?;
         non_empty("scenario.name", &self.scenario.name)?;
+        if let Some(session) = &self.session {
+            non_empty("session.id", &session.id)?;
+            non_empty("session.role", &session.role)?;
+        }
         sha256_hex("scenario.sha256", &self.scenario.sha256)?;
         sha256_hex("limits_sha256", &self.limits_sha256)?;
         if let Some(firmware) = &self.firmware {

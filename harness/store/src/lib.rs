@@ -43,7 +43,7 @@ pub use export::{Export, ExportArtifact, ExportEnd, ExportMeasurement, ExportRun
 pub use forward::ForwardStatus;
 pub use input::{
     FirmwareImage, FixtureUse, Limits, MeasurementRecord, RunEnd, RunStart, ScenarioRef,
-    StepRecord, UnitIdentity,
+    SessionUse, StepRecord, UnitIdentity,
 };
 pub use query::{RunSummary, YieldFilter, YieldRow};
 pub use record::{Batch, RunHandle};

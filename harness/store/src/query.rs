@@ -117,6 +117,19 @@ impl Store {
         )
     }
 
+    /// The runs of a multi-device session (each unit's own record), ordered by role
+    /// (`gateway[0]`, `sensor[0]`, `sensor[1]`), each with its role.
+    pub fn runs_of_session(&self, session: &str) -> Result<Vec<(String, RunSummary)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS}, role FROM session_runs WHERE session_id = ?1 \
+             ORDER BY role, run_id"
+        ))?;
+        let rows = stmt.query_map([session], |row| {
+            Ok((row.get(16)?, RunSummary::from_row(row)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// A unit's first factory sequence (the `unit_footprint` view), in start order: for each
     /// scenario, attempts 1 up to the first that passed, or all of them if none has.
     pub fn footprint(&self, serial: &str) -> Result<Vec<RunSummary>, StoreError> {

@@ -239,11 +239,15 @@ fn begin_run(tx: &Connection, start: &RunStart) -> Result<RunHandle, StoreError>
         start.limits_sha256,
         start.started_at,
     ])?;
+    let id = RunId(tx.last_insert_rowid());
+    if let Some(session) = &start.session {
+        tx.prepare_cached(
+            "INSERT INTO run_sessions (run_id, session_id, role) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, session.id, session.role])?;
+    }
     // A trigger gives the run its UUID (see `schema`).
-    Ok(RunHandle {
-        id: RunId(tx.last_insert_rowid()),
-        attempt,
-    })
+    Ok(RunHandle { id, attempt })
 }
 
 fn insert_step(tx: &Connection, run: RunId, step: &StepRecord) -> Result<(), StoreError> {
@@ -389,6 +393,7 @@ mod tests {
             operator: "o".to_owned(),
             firmware: None,
             limits_sha256: "b".repeat(64),
+            session: None,
             started_at: Timestamp(0),
         }
     }

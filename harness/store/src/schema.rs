@@ -69,10 +69,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: V4,
     },
+    Migration {
+        version: 5,
+        sql: V5,
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Version 2: the store counts a fixture's insertions when the fixture does not, by looking up
 /// the highest count in its rig slot on every run start.
@@ -178,6 +182,31 @@ BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: station_log cannot be del
 CREATE TRIGGER station_log_no_replace BEFORE INSERT ON station_log
 WHEN EXISTS (SELECT 1 FROM station_log WHERE id = NEW.id)
 BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: station log entry already recorded'); END;
+"#;
+
+/// Version 5: multi-device sessions. A run that is one unit of a multi-device scenario has a
+/// `run_sessions` row: the session's id (shared by every unit's run) and the unit's role. A
+/// table beside `runs` rather than a column of it, so runs from before (and every single-device
+/// run) simply have no row: they belonged to no session, and no id invented for them could say
+/// otherwise. `session_runs` lists the runs of each session with their outcome.
+const V5: &str = r#"
+CREATE TABLE run_sessions (
+    run_id     INTEGER NOT NULL PRIMARY KEY REFERENCES runs (id),
+    session_id TEXT    NOT NULL CHECK (session_id <> ''),
+    role       TEXT    NOT NULL CHECK (role <> '')
+) STRICT;
+CREATE INDEX run_sessions_by_session ON run_sessions (session_id);
+CREATE TRIGGER run_sessions_no_update BEFORE UPDATE ON run_sessions
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run_sessions cannot be updated'); END;
+CREATE TRIGGER run_sessions_no_delete BEFORE DELETE ON run_sessions
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run_sessions cannot be deleted'); END;
+CREATE TRIGGER run_sessions_no_replace BEFORE INSERT ON run_sessions
+WHEN EXISTS (SELECT 1 FROM run_sessions WHERE run_id = NEW.run_id)
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: run session already recorded'); END;
+CREATE VIEW session_runs AS
+SELECT ss.session_id, ss.role, s.*
+FROM run_sessions AS ss
+JOIN run_summary AS s ON s.run_id = ss.run_id;
 "#;
 
 /// `PRAGMA application_id` of a rigor store (`rgr1` in ASCII), so rigor never migrates some other

@@ -123,6 +123,7 @@ impl Synthetic {
                 version: Some("1.4.2".into()),
             }),
             limits_sha256: SHA_A.into(),
+            session: None,
             started_at: Timestamp(at),
         }
     }

@@ -19,13 +19,19 @@ const TABLES: &[&str] = &[
     "run_uuids",
     "forwarded_runs",
     "forward_attempts",
+    "run_sessions",
 ];
 
 /// A store with one row in every table.
 fn populated() -> TempStore {
     let tmp = TempStore::new();
     let mut store = tmp.open();
-    let run = store.begin_run(&start("SN1", "boot", 100)).unwrap();
+    let mut first = start("SN1", "boot", 100);
+    first.session = Some(rigor_store::SessionUse {
+        id: "session-1".into(),
+        role: "gateway[0]".into(),
+    });
+    let run = store.begin_run(&first).unwrap();
     store
         .record_step(run.id, &step(0, StepOutcome::Pass))
         .unwrap();
@@ -85,6 +91,7 @@ fn update_is_refused_on_every_table() {
             "run_uuids" => "uuid",
             "forwarded_runs" => "forwarded_at_us",
             "forward_attempts" => "error",
+            "run_sessions" => "role",
             _ => "name",
         };
         let err = refused(&raw, &format!("UPDATE {table} SET {column} = {column}"));

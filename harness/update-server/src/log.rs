@@ -39,14 +39,29 @@ pub struct TransferStats {
     pub bytes_redownloaded: u64,
     /// Transfers the server cut on purpose.
     pub cuts: u32,
+    /// From the start of the first transfer the server cut to the request that came after the
+    /// last cut: how long the client took to get back to its download. Zero without a cut;
+    /// `None` if no request followed the last cut (the client never came back).
+    pub time_to_recover: Option<Duration>,
 }
 
 impl TransferStats {
     /// The stats of `records` (the image requests among them).
     pub fn of<'a>(records: impl IntoIterator<Item = &'a RequestRecord>) -> TransferStats {
-        let mut stats = TransferStats::default();
+        let mut stats = TransferStats {
+            time_to_recover: Some(Duration::ZERO),
+            ..TransferStats::default()
+        };
         let mut spans: Vec<(u64, u64)> = Vec::new();
+        let mut first_cut: Option<Duration> = None;
         for r in records.into_iter().filter(|r| r.image) {
+            if let (Some(cut_at), None) = (first_cut, stats.time_to_recover) {
+                stats.time_to_recover = Some(r.at.saturating_sub(cut_at));
+            }
+            if r.cut {
+                first_cut.get_or_insert(r.at);
+                stats.time_to_recover = None;
+            }
             stats.image_requests += 1;
             stats.ranged_requests += u32::from(r.range.is_some());
             stats.cuts += u32::from(r.cut);
@@ -106,5 +121,30 @@ mod tests {
         // A resume that overlaps a little re-downloads the overlap.
         let s = TransferStats::of(&[sent(0, 100), sent(90, 110)]);
         assert_eq!(s.bytes_redownloaded, 10);
+    }
+
+    #[test]
+    fn time_to_recover_runs_from_the_first_cut_to_the_request_after_the_last() {
+        let at = |ms: u64, mut r: RequestRecord, cut: bool| {
+            r.at = Duration::from_millis(ms);
+            r.cut = cut;
+            r
+        };
+        let twice_cut = [
+            at(100, sent(0, 100), true),
+            at(900, sent(100, 50), true),
+            at(2_400, sent(150, 50), false),
+        ];
+        let s = TransferStats::of(&twice_cut);
+        assert_eq!(s.time_to_recover, Some(Duration::from_millis(2_300)));
+        assert_eq!(
+            TransferStats::of(&[at(5, sent(0, 200), false)]).time_to_recover,
+            Some(Duration::ZERO)
+        );
+        // Cut, and never asked again.
+        assert_eq!(
+            TransferStats::of(&[at(5, sent(0, 100), true)]).time_to_recover,
+            None
+        );
     }
 }

@@ -272,6 +272,7 @@ impl Binder<'_> {
                 }
             }
             Action::Wait(d) => BoundAction::Wait { duration: d.get() },
+            Action::Barrier(name) => BoundAction::Barrier { name: name.clone() },
             Action::Retry(r) => {
                 let steps = self.steps(&at.placed.inner, scope);
                 BoundAction::Retry {

@@ -144,6 +144,7 @@ pub fn record(store: &mut Store, a: &Attempt<'_>) -> i64 {
                 version: Some(a.firmware.into()),
             }),
             limits_sha256: "2".repeat(64),
+            session: None,
             started_at: Timestamp(a.at),
         })
         .unwrap();

@@ -1,4 +1,4 @@
-//! Steps about the run itself: wait, shell commands (where the rig allows them), retry groups.
+//! Steps about the run itself: wait, barriers, shell commands (where the rig allows them), retry groups.
 
 use crate::measurement::Value;
 use rigor_plan::plan::{BoundAction, BoundStep};
@@ -14,6 +14,17 @@ impl Run {
                 tokio::time::sleep(*duration).await;
                 Done::Pass
             }
+            BoundAction::Barrier { name } => match &self.member {
+                Some(member) => match member.arrive(name).await {
+                    Ok(()) => Done::Pass,
+                    // Another unit's end is not this unit's fault, nor the rig's (so no retry).
+                    Err(e) => Done::Error(FailureClass::Scenario, e.to_string()),
+                },
+                None => Done::Error(
+                    FailureClass::Scenario,
+                    format!("barrier `{name}` outside a multi-device session"),
+                ),
+            },
             BoundAction::Shell {
                 run,
                 expect_exit,

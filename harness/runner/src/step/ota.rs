@@ -45,18 +45,22 @@ impl Run {
             } => {
                 let stats = server.stats();
                 let value = match quantity {
-                    OtaQuantity::ImageRequests => u64::from(stats.image_requests),
-                    OtaQuantity::ResumedRequests => u64::from(stats.ranged_requests),
-                    OtaQuantity::BytesSent => stats.bytes_sent,
-                    OtaQuantity::BytesRedownloaded => stats.bytes_redownloaded,
-                    OtaQuantity::Cuts => u64::from(stats.cuts),
+                    OtaQuantity::ImageRequests => f64::from(stats.image_requests),
+                    OtaQuantity::ResumedRequests => f64::from(stats.ranged_requests),
+                    OtaQuantity::BytesSent => stats.bytes_sent as f64,
+                    OtaQuantity::BytesRedownloaded => stats.bytes_redownloaded as f64,
+                    OtaQuantity::Cuts => f64::from(stats.cuts),
+                    OtaQuantity::TimeToRecover => match stats.time_to_recover {
+                        Some(t) => t.as_secs_f64(),
+                        None => {
+                            return Done::Fail(format!(
+                                "{name}: no request followed the last cut transfer: the update \
+                                 client never came back to its download"
+                            ));
+                        }
+                    },
                 };
-                self.judge(
-                    name,
-                    Value::Number(value as f64),
-                    Some(quantity.unit()),
-                    limits,
-                )
+                self.judge(name, Value::Number(value), Some(quantity.unit()), limits)
             }
             _ => not_of_family(step, "ota"),
         }

@@ -68,6 +68,7 @@ pub fn start(serial: &str, scenario: &str, at: i64) -> RunStart {
             version: Some("2.4.1".to_owned()),
         }),
         limits_sha256: LIMITS_SHA.to_owned(),
+        session: None,
         started_at: Timestamp(at),
     }
 }
