@@ -247,7 +247,9 @@ pub struct GpioExpect {
     pub within: Option<HumanDuration>,
 }
 
-/// Signal edges.
+/// Signal edges: in a scenario, of the signal's active level; at the hardware seam
+/// (`rigor_hal::DigitalLine::wait_edge`), of its electrical level. One type for both, so the
+/// binder's translation between them is the only place they differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Edge {
@@ -266,6 +268,15 @@ impl Edge {
             Edge::Rising => "rising",
             Edge::Falling => "falling",
             Edge::Any => "any",
+        }
+    }
+
+    /// Whether a change from `was` to `now` is this edge.
+    pub fn is(self, was: bool, now: bool) -> bool {
+        match self {
+            Edge::Rising => !was && now,
+            Edge::Falling => was && !now,
+            Edge::Any => was != now,
         }
     }
 }
