@@ -241,6 +241,7 @@ async fn go(
         operator: None,
         infrastructure_retries: retries,
         gate: None,
+        installed_firmware: None,
     };
     let sinks = Sinks::new(Box::new(recorder.clone()), Vec::new());
     run(request, devices, sinks, cancel).await.unwrap()
@@ -490,6 +491,7 @@ async fn a_store_that_fills_up_mid_run_still_ends_with_teardown_and_power_off() 
         operator: None,
         infrastructure_retries: 0,
         gate: None,
+        installed_firmware: None,
     };
     let sinks = Sinks::new(Box::new(FillsUp { room: 12 }), Vec::new());
     let (_tx, rx) = tokio::sync::watch::channel(false);
@@ -523,6 +525,7 @@ async fn a_closed_gate_stops_the_run_before_its_next_step_and_records_why() {
         operator: None,
         infrastructure_retries: 0,
         gate: Some(Arc::new(LostLease::default())),
+        installed_firmware: None,
     };
     let sinks = Sinks::new(Box::new(recorder.clone()), Vec::new());
     let result = run(request, devices, sinks, rx).await.unwrap();

@@ -89,6 +89,7 @@ fn jobs(catalog: &rigor_model::Catalog, scenario: &str, slots: usize) -> Vec<Slo
                     operator: None,
                     infrastructure_retries: 0,
                     gate: None,
+                    installed_firmware: None,
                 },
                 devices,
                 lease: None,
