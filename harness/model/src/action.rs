@@ -247,9 +247,11 @@ pub struct GpioExpect {
     pub within: Option<HumanDuration>,
 }
 
-/// Signal edges: in a scenario, of the signal's active level; at the hardware seam
-/// (`rigor_hal::DigitalLine::wait_edge`), of its electrical level. One type for both, so the
-/// binder's translation between them is the only place they differ.
+/// Signal edges.
+// In a scenario, of the signal's active level; at the hardware seam (`rigor_hal` re-exports this
+// type for `DigitalLine::wait_edge`), of its electrical level: one type for both, so the binder's
+// turning one into the other is the only place they differ. (Kept out of the doc comment, which
+// the JSON Schema shows scenario writers.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Edge {
