@@ -103,6 +103,15 @@ pub struct SlotEndpoints {
     state: Arc<Mutex<State>>,
 }
 
+/// The firmware a unit carries: its version and its image's digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarriedFirmware {
+    /// The version its header declares.
+    pub version: String,
+    /// SHA-256 of the image, lowercase hex.
+    pub sha256: String,
+}
+
 /// The way from a unit to an update server: while it lives, the unit's name for its update
 /// server resolves to a listener on the slot's impairment point that forwards to the server.
 pub struct UpdateRoute {
@@ -127,6 +136,20 @@ impl SlotEndpoints {
     /// Whether the unit's supply output is on, as its supply would show on its front panel.
     pub fn supply_on(&self) -> bool {
         crate::unit::lock(&self.state).output
+    }
+
+    /// The firmware the slot's unit carries now, or `None` while its flash is blank: what a run
+    /// that flashes nothing records.
+    pub fn firmware(&self) -> Option<CarriedFirmware> {
+        use sha2::Digest;
+        let s = crate::unit::lock(&self.state);
+        let version = s.firmware.as_ref()?.version.clone();
+        let image = &s.flash.slots[s.flash.running].bytes;
+        let sha256 = sha2::Sha256::digest(image)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Some(CarriedFirmware { version, sha256 })
     }
 
     /// Sets the chamber temperature around the unit (°C).

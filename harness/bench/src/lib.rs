@@ -16,6 +16,7 @@ mod uart;
 pub mod unit;
 
 pub use bench::{
-    Bench, BenchError, InstrumentEndpoint, SlotEndpoints, UnitSpec, UpdateRoute, serial_number,
+    Bench, BenchError, CarriedFirmware, InstrumentEndpoint, SlotEndpoints, UnitSpec, UpdateRoute,
+    serial_number,
 };
 pub use unit::Fault;

@@ -148,6 +148,40 @@ fn the_demo_catches_the_buggy_build_and_the_faulty_unit() {
     assert_eq!(failed[1], "FC2-000202 alarm_blink 0.0");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("type=\"device\""), "{xml}");
+    // Scenarios that flash nothing record the firmware the unit carries: what smoke put on it.
+    let firmware = rows(
+        &store,
+        "SELECT r.unit_serial || ' ' || r.scenario_name || ' ' || ifnull(r.firmware_version, 'none') FROM runs r \
+         WHERE r.scenario_name <> 'smoke' ORDER BY r.unit_serial, r.scenario_name",
+    );
+    assert_eq!(
+        firmware,
+        [
+            "FC2-000201 network-resilience 2.1.1",
+            "FC2-000201 provisioning 2.1.1",
+            "FC2-000202 gateway-sensors 2.1.0",
+            "FC2-000202 network-resilience 2.1.0",
+            "FC2-000202 provisioning 2.1.0",
+            "FC3-000301 gateway-sensors 3.0.2",
+            "FC3-000301 network-resilience 3.0.2",
+            "FC3-000301 provisioning 3.0.2",
+            "GW1-000501 gateway-sensors 1.0.0",
+        ]
+    );
+    // ... and the image's digest: the one smoke flashed.
+    let other_image = rows(
+        &store,
+        "SELECT CAST(count(*) AS TEXT) FROM runs r JOIN runs s ON s.unit_serial = r.unit_serial AND s.scenario_name = 'smoke' \
+         WHERE r.scenario_name <> 'smoke' AND r.firmware_sha256 IS NOT s.firmware_sha256",
+    );
+    assert_eq!(other_image, ["0"]);
+    // Regression: the provisioning and network-resilience suites had no firmware properties.
+    for scenario in ["provisioning", "network-resilience"] {
+        let xml = std::fs::read_to_string(dir.path().join(format!("demo.{scenario}.xml"))).unwrap();
+        let suites = xml.matches("<testsuite ").count();
+        let versions = xml.matches("<property name=\"firmware.version\"").count();
+        assert!(suites == 3 && versions == suites, "{xml}");
+    }
 }
 
 /// Runs smoke on a gen2 unit with `fault` in slot1; returns the exit code, stdout and the run's end row.

@@ -301,6 +301,29 @@ fn a_failed_measurement_exits_1_with_the_value_against_its_limits() {
     );
 }
 
+/// What a person reads on the terminal, times and paths redacted (they change from run to run).
+fn redacted(stdout: &str, dir: &Path) -> String {
+    let ms = regex::Regex::new(r"\(\d+ ms\)").unwrap();
+    let secs = regex::Regex::new(r" in \d+\.\ds").unwrap();
+    let text = stdout.replace(&dir.display().to_string(), "[dir]");
+    let text = ms.replace_all(&text, "([ms] ms)");
+    secs.replace_all(&text, " in [secs]s").into_owned()
+}
+
+#[test]
+fn progress_shows_each_step_then_the_run_as_a_person_reads_it() {
+    let (dir, store, _supply) = setup("8.50");
+    let out = rigor(dir.path(), &store);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    insta::assert_snapshot!(redacted(&stdout, dir.path()));
+}
+
 #[test]
 fn a_run_killed_mid_way_leaves_a_consistent_store_and_a_free_slot() {
     let (dir, store, _supply) = setup("4.25");

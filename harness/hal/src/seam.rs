@@ -90,27 +90,9 @@ pub struct Transition {
     pub high: bool,
 }
 
-/// Which change of level to wait for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Edge {
-    /// Low to high.
-    Rising,
-    /// High to low.
-    Falling,
-    /// Either.
-    Any,
-}
-
-impl Edge {
-    /// Whether a change from `was` to `now` (electrical levels) is this edge.
-    pub fn is(self, was: bool, now: bool) -> bool {
-        match self {
-            Edge::Rising => !was && now,
-            Edge::Falling => was && !now,
-            Edge::Any => was != now,
-        }
-    }
-}
+/// Which change of level to wait for: the scenario's [`Edge`], here on electrical levels (the
+/// binder has already turned an active-low signal's edge around).
+pub use rigor_model::action::Edge;
 
 /// How often the provided [`DigitalLine::wait_edge`] samples a line that cannot report edges.
 const EDGE_POLL: Duration = Duration::from_millis(1);

@@ -248,6 +248,10 @@ pub struct GpioExpect {
 }
 
 /// Signal edges.
+// In a scenario, of the signal's active level; at the hardware seam (`rigor_hal` re-exports this
+// type for `DigitalLine::wait_edge`), of its electrical level: one type for both, so the binder's
+// turning one into the other is the only place they differ. (Kept out of the doc comment, which
+// the JSON Schema shows scenario writers.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Edge {
@@ -266,6 +270,15 @@ impl Edge {
             Edge::Rising => "rising",
             Edge::Falling => "falling",
             Edge::Any => "any",
+        }
+    }
+
+    /// Whether a change from `was` to `now` is this edge.
+    pub fn is(self, was: bool, now: bool) -> bool {
+        match self {
+            Edge::Rising => !was && now,
+            Edge::Falling => was && !now,
+            Edge::Any => was != now,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod instrument;
 pub mod keyed;
 pub mod limits;
 pub mod load;
+pub mod pattern;
 pub mod profile;
 pub mod rig;
 pub mod route;

@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::{Diagnostics, FileContext, join};
+use crate::pattern::WholeMatch;
 use crate::unit::Unit;
 
 /// Limits of one measurement.
@@ -35,7 +36,7 @@ pub struct Limits {
     pub equals: Option<f64>,
     /// The text value must match this regular expression, anchored at both ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub matches: Option<String>,
+    pub matches: Option<WholeMatch>,
     /// A band inside the limits; a passing value outside it is flagged marginal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marginal: Option<MarginalBand>,
@@ -95,8 +96,8 @@ pub enum Comparator {
     },
     /// The text matches the pattern.
     Matches {
-        /// The pattern, anchored when checked.
-        pattern: String,
+        /// The pattern, compiled once and anchored.
+        pattern: WholeMatch,
     },
 }
 
@@ -226,7 +227,7 @@ impl Limits {
             return None;
         }
         if let Some(pattern) = &self.matches {
-            if let Err(e) = regex::Regex::new(pattern) {
+            if let Err(e) = pattern.regex() {
                 diags.push(ctx.error(
                     join(path, "matches"),
                     format!("invalid regular expression: {e}"),

@@ -104,10 +104,7 @@ impl Subscriber for Progress {
                     StepOutcome::Pass => "ok".to_owned(),
                     StepOutcome::Skipped => "skipped".to_owned(),
                     StepOutcome::Fail { message } => format!("FAILED: {message}"),
-                    StepOutcome::Error { class, message } => {
-                        let class = format!("{class:?}").to_lowercase();
-                        format!("error ({class}): {message}")
-                    }
+                    StepOutcome::Error { class, message } => format!("error ({class}): {message}"),
                 };
                 self.line(format!(
                     "[{slot}] {label}{retry} ... {verdict} ({} ms)",

@@ -34,6 +34,9 @@ pub struct RunRequest {
     pub gate: Option<Arc<dyn StepGate>>,
     /// In a multi-device scenario: this unit's place in its session (barriers, shared id).
     pub session: Option<crate::session::Member>,
+    /// The firmware the unit carries as the run begins, when the station knows it: the run
+    /// records it unless it flashes an image of its own.
+    pub installed_firmware: Option<crate::firmware::FirmwareIdentity>,
 }
 
 /// Something that may forbid the next step, such as a rig lease shared across hosts: once it
@@ -135,7 +138,7 @@ pub async fn run(
         Some(unit) => unit,
         None => crate::identify::read_serial(&plan, &devices.instruments, console.as_mut()).await?,
     };
-    let firmware = crate::firmware::first_flashed(&plan);
+    let firmware = crate::firmware::first_flashed(&plan).or(request.installed_firmware);
     let info = RunInfo {
         unit,
         attempt: 0,

@@ -126,9 +126,9 @@ pub fn judge(
             Value::Text(t) => t.clone(),
             Value::Number(n) => n.to_string(),
         };
-        let re = regex_anchored(pattern).map_err(|why| JudgeError::BadPattern {
+        let re = pattern.regex().map_err(|e| JudgeError::BadPattern {
             name: name.to_owned(),
-            why,
+            why: e.to_string(),
         })?;
         let verdict = if re.is_match(&text) {
             Verdict::Pass
@@ -209,10 +209,6 @@ pub fn judge(
         marginal: limits.marginal,
         verdict,
     })
-}
-
-fn regex_anchored(pattern: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())
 }
 
 /// Evaluates a measurement expression over captured values and numeric variables.
@@ -328,7 +324,7 @@ mod tests {
     fn patterns_match_the_whole_text() {
         let l = limits(
             Comparator::Matches {
-                pattern: r"2\.\d+\.\d+".into(),
+                pattern: rigor_model::pattern::WholeMatch::new(r"2\.\d+\.\d+"),
             },
             None,
             None,

@@ -58,6 +58,7 @@ async fn run_with(line: FakeLine, steps: &str) -> rigor_runner::engine::RunResul
         infrastructure_retries: 0,
         gate: None,
         session: None,
+        installed_firmware: None,
     };
     let sinks = Sinks::new(Box::new(MemoryRecorder::default()), Vec::new());
     let (_tx, cancel) = tokio::sync::watch::channel(false);

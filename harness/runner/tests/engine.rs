@@ -242,6 +242,7 @@ async fn go(
         infrastructure_retries: retries,
         gate: None,
         session: None,
+        installed_firmware: None,
     };
     let sinks = Sinks::new(Box::new(recorder.clone()), Vec::new());
     run(request, devices, sinks, cancel).await.unwrap()
@@ -492,6 +493,7 @@ async fn a_store_that_fills_up_mid_run_still_ends_with_teardown_and_power_off() 
         infrastructure_retries: 0,
         gate: None,
         session: None,
+        installed_firmware: None,
     };
     let sinks = Sinks::new(Box::new(FillsUp { room: 12 }), Vec::new());
     let (_tx, rx) = tokio::sync::watch::channel(false);
@@ -526,6 +528,7 @@ async fn a_closed_gate_stops_the_run_before_its_next_step_and_records_why() {
         infrastructure_retries: 0,
         gate: Some(Arc::new(LostLease::default())),
         session: None,
+        installed_firmware: None,
     };
     let sinks = Sinks::new(Box::new(recorder.clone()), Vec::new());
     let result = run(request, devices, sinks, rx).await.unwrap();

@@ -90,6 +90,7 @@ fn jobs(catalog: &rigor_model::Catalog, scenario: &str, slots: usize) -> Vec<Slo
                     infrastructure_retries: 0,
                     gate: None,
                     session: None,
+                    installed_firmware: None,
                 },
                 devices,
                 lease: None,

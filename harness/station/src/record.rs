@@ -48,7 +48,39 @@ fn micros(d: Duration) -> i64 {
 
 impl Recorder for StoreRecorder {
     fn write(&mut self, group: &[Entry]) -> Result<Vec<EntryResult>, RecordError> {
+        // Nearly every group is written whole: first as one all-or-nothing transaction (no
+        // savepoint per record). Only if that fails is it written again record by record, each
+        // in its own savepoint, so a refused record costs no other slot its records and says
+        // why it was refused.
+        if let Some(results) = self.write_whole(group) {
+            return Ok(results);
+        }
+        self.write_each(group)
+    }
+}
+
+impl StoreRecorder {
+    /// Writes `group` in one all-or-nothing batch; `None` (nothing written) if any record or
+    /// the commit failed.
+    fn write_whole(&mut self, group: &[Entry]) -> Option<Vec<EntryResult>> {
         // The open runs change only if the group commits: a rolled-back begin opened nothing.
+        let mut runs = self.runs.clone();
+        let mut batch = self.store.all_or_nothing_batch().ok()?;
+        let results = group
+            .iter()
+            .map(|entry| match entry {
+                Entry::Begin(run) => begin(&mut batch, &mut runs, run).map(Some),
+                Entry::Event(event) => record(&mut batch, &mut runs, event).map(|()| None),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        batch.commit().ok()?;
+        self.runs = runs;
+        Some(results.into_iter().map(Ok).collect())
+    }
+
+    /// Writes `group` record by record, each on its own, in one commit.
+    fn write_each(&mut self, group: &[Entry]) -> Result<Vec<EntryResult>, RecordError> {
         let mut runs = self.runs.clone();
         let mut batch = self
             .store

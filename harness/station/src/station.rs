@@ -15,6 +15,7 @@ use rigor_model::rig::Rig;
 use rigor_qemu::QemuMachine;
 use rigor_runner::devices::{Answer, ScriptedOperator};
 use rigor_runner::engine::RunRequest;
+use rigor_runner::firmware::FirmwareIdentity;
 use rigor_runner::sinks::Sinks;
 use tokio::sync::watch;
 
@@ -192,6 +193,9 @@ impl Station {
             &plan.plan.slot,
             &format!("{} on unit {unit}", plan.plan.scenario.name),
         )?;
+        // What the unit carries before the run: a bench unit tells (built with `--installed`, or
+        // flashed by an earlier scenario); a QEMU board starts blank.
+        let mut installed = None;
         let mut devices = match &self.rig.value.qemu {
             // Each slot of a QEMU rig is a board of its own.
             Some(qemu) => {
@@ -212,6 +216,12 @@ impl Station {
             }
             None => {
                 let endpoints = self.bench.as_ref().and_then(|b| b.slot(&plan.plan.slot));
+                installed = endpoints
+                    .and_then(|e| e.firmware())
+                    .map(|f| FirmwareIdentity {
+                        sha256: f.sha256,
+                        version: Some(f.version),
+                    });
                 crate::open::open(&plan.plan, endpoints, &self.rtu).await?
             }
         };
@@ -226,6 +236,7 @@ impl Station {
                 infrastructure_retries: self.rig.value.defaults.infrastructure_retries,
                 gate: None,
                 session: plan.session,
+                installed_firmware: installed,
             },
             devices,
             lease: Some(lease),

@@ -75,6 +75,10 @@ pub enum StoreError {
         /// The step index recorded twice.
         index: u32,
     },
+    /// An earlier record of an all-or-nothing batch failed (see
+    /// [`crate::Store::all_or_nothing_batch`]): the batch must be dropped, not committed.
+    #[error("an earlier record of this all-or-nothing batch failed; it cannot be committed")]
+    BatchFailed,
     /// A field does not have the form the store requires.
     #[error("invalid {field} {value:?}: expected {expected}")]
     Invalid {

@@ -92,8 +92,32 @@ impl Store {
             tx: self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?,
+            mode: Mode::Isolated,
         })
     }
+
+    /// As [`Store::batch`], but a refused record spoils the whole batch: it then refuses every
+    /// further record and its commit ([`StoreError::BatchFailed`]), and dropping it records none
+    /// of it. Records need no savepoint and no checks ahead of the schema's own (its triggers
+    /// and foreign keys refuse the same records), which halves a record's cost; a writer that
+    /// hits an error writes the group again through [`Store::batch`] to learn which record was
+    /// refused and why, and to keep the others.
+    pub fn all_or_nothing_batch(&mut self) -> Result<Batch<'_>, StoreError> {
+        Ok(Batch {
+            tx: self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?,
+            mode: Mode::AllOrNothing { failed: false },
+        })
+    }
+}
+
+/// How a batch's records stand on their own.
+enum Mode {
+    /// Each record in a savepoint, checked first for a typed error.
+    Isolated,
+    /// No savepoint; `failed` once a record was refused.
+    AllOrNothing { failed: bool },
 }
 
 /// Records written in one transaction (see [`Store::batch`]). Each call is all or nothing on its
@@ -101,24 +125,37 @@ impl Store {
 /// records as they were, so one slot's bad record never costs another slot its records.
 pub struct Batch<'s> {
     tx: Transaction<'s>,
+    mode: Mode,
 }
 
 impl Batch<'_> {
-    /// Runs `write` in a savepoint: rolled back alone if it fails.
+    /// Runs `write` in a savepoint, rolled back alone if it fails; in an all-or-nothing batch,
+    /// runs it as it is and marks the batch failed if it fails. `write` is told whether to check
+    /// ahead of the schema (for a typed error).
     fn isolated<T>(
         &mut self,
-        write: impl FnOnce(&Connection) -> Result<T, StoreError>,
+        write: impl FnOnce(&Connection, bool) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let sp = self.tx.savepoint()?;
-        let out = write(&sp)?;
-        sp.commit()?;
-        Ok(out)
+        match &mut self.mode {
+            Mode::Isolated => {
+                let sp = self.tx.savepoint()?;
+                let out = write(&sp, true)?;
+                sp.commit()?;
+                Ok(out)
+            }
+            Mode::AllOrNothing { failed: true } => Err(StoreError::BatchFailed),
+            Mode::AllOrNothing { failed } => {
+                let out = write(&self.tx, false);
+                *failed = out.is_err();
+                out
+            }
+        }
     }
 
     /// As [`Store::begin_run`], within the batch.
     pub fn begin_run(&mut self, start: &RunStart) -> Result<RunHandle, StoreError> {
         start.validate()?;
-        self.isolated(|tx| begin_run(tx, start))
+        self.isolated(|tx, _| begin_run(tx, start))
     }
 
     /// As [`Store::record_measurement`], within the batch.
@@ -128,8 +165,10 @@ impl Batch<'_> {
         measurement: &MeasurementRecord,
     ) -> Result<(), StoreError> {
         measurement.validate()?;
-        self.isolated(|tx| {
-            require_open_run(tx, run)?;
+        self.isolated(|tx, check| {
+            if check {
+                require_open_run(tx, run)?;
+            }
             insert_measurement(tx, run, measurement)
         })
     }
@@ -144,8 +183,11 @@ impl Batch<'_> {
         for measurement in measurements {
             measurement.validate()?;
         }
-        self.isolated(|tx| {
-            require_open_run(tx, run)?;
+        self.isolated(|tx, check| {
+            if check {
+                require_open_run(tx, run)?;
+                require_new_step(tx, run, step.index)?;
+            }
             insert_step(tx, run, step)?;
             for measurement in measurements {
                 insert_measurement(tx, run, measurement)?;
@@ -164,14 +206,18 @@ impl Batch<'_> {
         content: &[u8],
     ) -> Result<String, StoreError> {
         crate::artifact::validate(name, media_type)?;
-        self.isolated(|tx| crate::artifact::insert(tx, run, step_index, name, media_type, content))
+        self.isolated(|tx, _| {
+            crate::artifact::insert(tx, run, step_index, name, media_type, content)
+        })
     }
 
     /// As [`Store::end_run`], within the batch.
     pub fn end_run(&mut self, run: RunId, end: &RunEnd) -> Result<(), StoreError> {
         end.validate()?;
-        self.isolated(|tx| {
-            require_open_run(tx, run)?;
+        self.isolated(|tx, check| {
+            if check {
+                require_open_run(tx, run)?;
+            }
             tx.prepare_cached(
                 "INSERT INTO run_ends (run_id, ended_at_us, outcome, failure_class, message) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -187,8 +233,12 @@ impl Batch<'_> {
         })
     }
 
-    /// Commits everything the batch holds.
+    /// Commits everything the batch holds; an all-or-nothing batch with a failed record
+    /// commits nothing and says so.
     pub fn commit(self) -> Result<(), StoreError> {
+        if let Mode::AllOrNothing { failed: true } = self.mode {
+            return Err(StoreError::BatchFailed);
+        }
         Ok(self.tx.commit()?)
     }
 }
@@ -250,18 +300,20 @@ fn begin_run(tx: &Connection, start: &RunStart) -> Result<RunHandle, StoreError>
     Ok(RunHandle { id, attempt })
 }
 
-fn insert_step(tx: &Connection, run: RunId, step: &StepRecord) -> Result<(), StoreError> {
+/// Fails if `run` already has a step at `index` (the schema refuses it too, untyped).
+fn require_new_step(tx: &Connection, run: RunId, index: u32) -> Result<(), StoreError> {
     let exists: bool = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM steps WHERE run_id = ?1 AND step_index = ?2)",
         )?
-        .query_row(params![run, step.index], |row| row.get(0))?;
+        .query_row(params![run, index], |row| row.get(0))?;
     if exists {
-        return Err(StoreError::DuplicateStep {
-            run,
-            index: step.index,
-        });
+        return Err(StoreError::DuplicateStep { run, index });
     }
+    Ok(())
+}
+
+fn insert_step(tx: &Connection, run: RunId, step: &StepRecord) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO steps (run_id, step_index, step_id, kind, attempt, started_at_us, \
          ended_at_us, outcome, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -371,7 +423,7 @@ mod tests {
     use rusqlite::StatementStatus;
 
     use super::*;
-    use crate::input::{Limits, ScenarioRef, UnitIdentity};
+    use crate::input::{Limits, RunEnd, ScenarioRef, UnitIdentity};
     use crate::types::{MeasurementOutcome, Timestamp};
 
     fn start() -> RunStart {
@@ -396,6 +448,89 @@ mod tests {
             session: None,
             started_at: Timestamp(0),
         }
+    }
+
+    fn step(index: u32) -> StepRecord {
+        StepRecord {
+            index,
+            step_id: format!("s{index}"),
+            kind: "wait".to_owned(),
+            attempt: 1,
+            started_at: Timestamp(0),
+            ended_at: Timestamp(1),
+            outcome: crate::types::StepOutcome::Pass,
+            message: None,
+        }
+    }
+
+    fn steps(store: &Store) -> i64 {
+        store
+            .conn
+            .query_row("SELECT count(*) FROM steps", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_all_or_nothing_batch_with_a_refused_record_commits_none_of_it() {
+        let mut store = Store::open_in_memory().unwrap();
+        let run = store.begin_run(&start()).unwrap().id;
+        store.record_step(run, &step(0)).unwrap();
+        let mut batch = store.all_or_nothing_batch().unwrap();
+        batch
+            .record_step_with_measurements(run, &step(1), &[])
+            .unwrap();
+        // Refused by the schema alone (no check ahead of it in this mode).
+        let err = batch.record_step_with_measurements(run, &step(0), &[]);
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("step already recorded")
+        );
+        let err = batch.record_step_with_measurements(run, &step(2), &[]);
+        assert!(matches!(err, Err(StoreError::BatchFailed)), "{err:?}");
+        assert!(matches!(batch.commit(), Err(StoreError::BatchFailed)));
+        assert_eq!(steps(&store), 1);
+
+        // The same group, each record on its own: the good ones are kept, the bad one is typed.
+        let mut batch = store.batch().unwrap();
+        batch
+            .record_step_with_measurements(run, &step(1), &[])
+            .unwrap();
+        let err = batch.record_step_with_measurements(run, &step(0), &[]);
+        assert!(
+            matches!(err, Err(StoreError::DuplicateStep { index: 0, .. })),
+            "{err:?}"
+        );
+        batch
+            .record_step_with_measurements(run, &step(2), &[])
+            .unwrap();
+        batch.commit().unwrap();
+        assert_eq!(steps(&store), 3);
+    }
+
+    #[test]
+    fn the_schema_refuses_in_an_all_or_nothing_batch_what_the_checks_refuse_in_a_batch() {
+        let mut store = Store::open_in_memory().unwrap();
+        let run = store.begin_run(&start()).unwrap().id;
+        let end = RunEnd {
+            ended_at: Timestamp(2),
+            outcome: crate::types::RunOutcome::Pass,
+            failure_class: None,
+            message: None,
+        };
+        store.end_run(run, &end).unwrap();
+        for bad in [run, RunId(run.0 + 100)] {
+            let mut batch = store.all_or_nothing_batch().unwrap();
+            assert!(
+                batch
+                    .record_step_with_measurements(bad, &step(0), &[])
+                    .is_err()
+            );
+            drop(batch);
+            let mut batch = store.all_or_nothing_batch().unwrap();
+            assert!(batch.end_run(bad, &end).is_err());
+        }
+        assert_eq!(steps(&store), 0);
     }
 
     /// Regression: under the bundled SQLite's STAT4, the key-prefix lookups of the hot path were

@@ -40,11 +40,7 @@ impl Run {
                 if try_hal!(l.get().await) == *high {
                     return Done::Pass;
                 }
-                let toward = if *high {
-                    rigor_hal::Edge::Rising
-                } else {
-                    rigor_hal::Edge::Falling
-                };
+                let toward = if *high { Edge::Rising } else { Edge::Falling };
                 // Through the seam: a line with kernel edge events wakes at the change itself.
                 if try_hal!(l.wait_edge(toward, *within).await).is_some() {
                     return Done::Pass;
@@ -64,12 +60,7 @@ impl Run {
             BoundAction::GpioWaitEdge { line, edge, within } => {
                 let l = or_return!(self.line_of(line));
                 // The binder already turned the signal's edge into the electrical one.
-                let electrical = match edge {
-                    Edge::Rising => rigor_hal::Edge::Rising,
-                    Edge::Falling => rigor_hal::Edge::Falling,
-                    Edge::Any => rigor_hal::Edge::Any,
-                };
-                match try_hal!(l.wait_edge(electrical, *within).await) {
+                match try_hal!(l.wait_edge(*edge, *within).await) {
                     Some(_) => Done::Pass,
                     None => Done::Fail(format!(
                         "no {} edge on `{}` within {within:?}",
