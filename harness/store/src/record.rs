@@ -100,7 +100,7 @@ impl Store {
 /// own: a refused record (a duplicate step, a run already ended) leaves the batch's other
 /// records as they were, so one slot's bad record never costs another slot its records.
 pub struct Batch<'s> {
-    tx: Transaction<'s>,
+    pub(crate) tx: Transaction<'s>,
 }
 
 impl Batch<'_> {

@@ -69,10 +69,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: V4,
     },
+    Migration {
+        version: 5,
+        sql: V5,
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Version 2: the store counts a fixture's insertions when the fixture does not, by looking up
 /// the highest count in its rig slot on every run start.
@@ -178,6 +182,22 @@ BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: station_log cannot be del
 CREATE TRIGGER station_log_no_replace BEFORE INSERT ON station_log
 WHEN EXISTS (SELECT 1 FROM station_log WHERE id = NEW.id)
 BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: station log entry already recorded'); END;
+"#;
+
+/// Version 5: `replayed_spills`, the spill files (records the store could not take when they
+/// happened, kept beside it) already replayed into it, by the id in their header, so a spill is
+/// replayed exactly once even if rigor dies between the replay's commit and the file's removal.
+const V5: &str = r#"
+CREATE TABLE replayed_spills (
+    spill_uuid     TEXT    NOT NULL PRIMARY KEY CHECK (length(spill_uuid) = 36),
+    records        INTEGER NOT NULL CHECK (records >= 0),
+    refused        INTEGER NOT NULL CHECK (refused >= 0),
+    replayed_at_us INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER replayed_spills_no_update BEFORE UPDATE ON replayed_spills
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: replayed_spills cannot be updated'); END;
+CREATE TRIGGER replayed_spills_no_delete BEFORE DELETE ON replayed_spills
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: replayed_spills cannot be deleted'); END;
 "#;
 
 /// `PRAGMA application_id` of a rigor store (`rgr1` in ASCII), so rigor never migrates some other
