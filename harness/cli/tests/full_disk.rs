@@ -175,3 +175,54 @@ fn a_full_disk_mid_run_spills_the_rest_of_the_record_and_the_next_run_replays_it
     let runs = rows(&store, "SELECT CAST(count(*) AS TEXT) FROM runs");
     assert_eq!(runs, ["3"]);
 }
+
+/// A store deleted while rigor runs: SQLite would write on into the unlinked file. The run stops
+/// with its teardown, the rest of the record is spilled beside where the store was, and the
+/// message says the file is gone.
+#[test]
+fn a_store_deleted_mid_run_is_noticed_and_the_rest_of_the_record_spilled() {
+    let dir = tempfile::tempdir().unwrap();
+    rigor_bench::firmware::write_build(&dir.path().join("fw"), "fridge-ctl", "gen2", "2.1.0")
+        .unwrap();
+    let store = dir.path().join("rigor.db");
+    let spill = dir.path().join("rigor.db-spill");
+    let mut child = run(dir.path(), &store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut steps = 0;
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 {
+        if line.contains("\"step-finished\"") {
+            steps += 1;
+            if steps == 2 {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut name = store.clone().into_os_string();
+                    name.push(suffix);
+                    let _ = std::fs::remove_file(name);
+                }
+            }
+        }
+        line.clear();
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(steps >= 2, "{stderr}");
+    assert_eq!(status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the store file {} is gone", store.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("kept in {}", spill.display())),
+        "{stderr}"
+    );
+    let kept = std::fs::read_to_string(&spill).unwrap();
+    assert!(
+        kept.contains("\"safe-state\""),
+        "the spill ends with the safe state: {kept}"
+    );
+}

@@ -25,6 +25,8 @@ use rigor_store::{
 /// to a spill file beside it, which the next open of the store replays.
 pub struct StoreRecorder {
     store: Store,
+    /// The store file and its identity (device, inode) when opened, to notice it vanish.
+    file: Option<(PathBuf, (u64, u64))>,
     /// Where to spill: the store's file and its station id. `None` keeps nothing.
     spill_to: Option<(PathBuf, uuid::Uuid)>,
     spill: Option<SpillFile>,
@@ -49,6 +51,7 @@ impl StoreRecorder {
     pub fn new(store: Store) -> Self {
         Self {
             store,
+            file: None,
             spill_to: None,
             spill: None,
             runs: HashMap::new(),
@@ -60,10 +63,38 @@ impl StoreRecorder {
     pub fn spilling_beside(store: Store, path: &Path) -> Self {
         let station = store.station_id().ok();
         Self {
+            file: identity(path).map(|id| (path.to_owned(), id)),
             spill_to: station.map(|s| (path.to_owned(), s)),
             ..Self::new(store)
         }
     }
+
+    /// An error if the store's file was deleted or replaced since it was opened: SQLite would
+    /// go on writing to the unlinked file, and every record would vanish with it.
+    fn still_there(&self) -> Result<(), StoreVanished> {
+        match &self.file {
+            Some((path, id)) if identity(path) != Some(*id) => {
+                Err(StoreVanished { path: path.clone() })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The store's file is no longer the one rigor opened.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the store file {path} is gone: deleted or replaced while rigor ran, so what is written to \
+     it now would be lost"
+)]
+pub struct StoreVanished {
+    /// Where the store was.
+    pub path: PathBuf,
+}
+
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn micros(d: Duration) -> i64 {
@@ -72,6 +103,8 @@ fn micros(d: Duration) -> i64 {
 
 impl Recorder for StoreRecorder {
     fn write(&mut self, group: &[Entry]) -> Result<Vec<EntryResult>, RecordError> {
+        self.still_there()
+            .map_err(|e| RecordError::backend(format!("a group of {} records", group.len()), e))?;
         // The open runs change only if the group commits: a rolled-back begin opened nothing.
         let mut runs = self.runs.clone();
         let mut batch = self
