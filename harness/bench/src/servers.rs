@@ -61,6 +61,9 @@ where
         let answer = |req| self.inner.call(req).into_inner();
         std::future::ready(match (req.slave, self.wiring) {
             (unit, _) if unit == self.unit => answer(req.request).map(Some),
+            // 0xFF addresses the device reached over TCP itself (the Modbus TCP implementation
+            // guide's choice for a direct connection; tokio-modbus's default).
+            (0xFF, Wiring::Tcp) => answer(req.request).map(Some),
             (0, Wiring::Rtu) if is_write(&req.request) => {
                 // A broadcast write is carried out and never answered, even when refused.
                 let _ = answer(req.request);
