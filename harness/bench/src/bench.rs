@@ -14,7 +14,7 @@ use rigor_model::rig::{ModbusLink, Rig, VirtualTransport};
 
 use crate::gateway::{self, Gateways};
 use crate::parts::{Bus, Slot};
-use crate::servers::{DigitalIo, RtuLine, Supply, serve, serve_rtu};
+use crate::servers::{DigitalIo, IO_UNIT, RtuLine, Supply, serve, serve_rtu};
 use crate::telemetry::{serve_cloud, spawn_uplink};
 use crate::uart::Uart;
 use crate::unit::{Fault, State, spawn_firmware};
@@ -268,12 +268,12 @@ impl Bench {
                 let supply = Supply::new(state.clone(), model);
                 let endpoint = match link.transport {
                     VirtualTransport::Tcp => {
-                        let (addr, task) = serve(supply).await?;
+                        let (addr, task) = serve(supply, link.unit).await?;
                         bench.tasks.push(task);
                         InstrumentEndpoint::Tcp(addr)
                     }
                     VirtualTransport::Rtu => {
-                        let (line, task) = serve_rtu(supply)?;
+                        let (line, task) = serve_rtu(supply, link.unit)?;
                         bench.tasks.push(task);
                         let path = line.path.clone();
                         bench.rtu_lines.push(line);
@@ -282,7 +282,7 @@ impl Bench {
                 };
                 instruments.insert(name.clone(), endpoint);
             }
-            let (io, task) = serve(DigitalIo::new(state.clone(), channels.len())).await?;
+            let (io, task) = serve(DigitalIo::new(state.clone(), channels.len()), IO_UNIT).await?;
             bench.tasks.push(task);
             let uplink = if spec.profile.network.is_empty() {
                 None

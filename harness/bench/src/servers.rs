@@ -1,6 +1,7 @@
 //! The unit's instruments as Modbus TCP servers on loopback (tokio-modbus's server), so rigor
 //! reaches them through its real Modbus client: the supply by its model's register map, and a
 //! digital I/O module whose coil i drives slot channel i and whose discrete input i reads it.
+//! Each answers only its own unit id, as the real instruments do on a line they share.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,7 +10,7 @@ use std::time::Instant;
 
 use rigor_model::instrument::{DataType, InstrumentModel, Table};
 use tokio_modbus::server::tcp::{Server, accept_tcp_connection};
-use tokio_modbus::{ExceptionCode, Request, Response};
+use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 
 use crate::unit::State;
 
@@ -17,18 +18,94 @@ fn lock(s: &Mutex<State>) -> MutexGuard<'_, State> {
     s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Serves `service` on 127.0.0.1 with an OS-assigned port; returns the address.
-pub async fn serve<S>(service: S) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)>
+/// The largest block one read may ask for (the Modbus application protocol's limit for FC3).
+const MAX_READ: u16 = 125;
+
+/// How the bench's instruments are wired, which decides who answers a request for another unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wiring {
+    /// Behind a Modbus TCP gateway (the RD6006's Wi-Fi/Ethernet bridge, a Moxa-style serial
+    /// gateway): a unit id nobody on its serial side answers gets exception 0x0B "gateway target
+    /// device failed to respond", as the Modbus TCP implementation guide has gateways do.
+    Tcp,
+    /// On an RS-485 line: a frame for another unit id is another device's business, so silence;
+    /// unit 0 is a broadcast, which a device executes without answering.
+    Rtu,
+}
+
+/// `service` as the device with unit id `unit` on a line wired as `wiring`.
+#[derive(Clone)]
+struct Addressed<S> {
+    unit: u8,
+    wiring: Wiring,
+    inner: S,
+}
+
+type Answer = std::future::Ready<Result<Response, ExceptionCode>>;
+
+impl<S> tokio_modbus::server::Service for Addressed<S>
 where
     S: tokio_modbus::server::Service<
             Request = Request<'static>,
             Response = Response,
             Exception = ExceptionCode,
+            Future = Answer,
+        >,
+{
+    type Request = SlaveRequest<'static>;
+    type Response = Option<Response>;
+    type Exception = ExceptionCode;
+    type Future = std::future::Ready<Result<Option<Response>, ExceptionCode>>;
+
+    fn call(&self, req: Self::Request) -> Self::Future {
+        let answer = |req| self.inner.call(req).into_inner();
+        std::future::ready(match (req.slave, self.wiring) {
+            (unit, _) if unit == self.unit => answer(req.request).map(Some),
+            // 0xFF addresses the device reached over TCP itself (the Modbus TCP implementation
+            // guide's choice for a direct connection; tokio-modbus's default).
+            (0xFF, Wiring::Tcp) => answer(req.request).map(Some),
+            (0, Wiring::Rtu) if is_write(&req.request) => {
+                // A broadcast write is carried out and never answered, even when refused.
+                let _ = answer(req.request);
+                Ok(None)
+            }
+            (_, Wiring::Rtu) => Ok(None),
+            (_, Wiring::Tcp) => Err(ExceptionCode::GatewayTargetDevice),
+        })
+    }
+}
+
+fn is_write(req: &Request<'_>) -> bool {
+    matches!(
+        req,
+        Request::WriteSingleCoil(..)
+            | Request::WriteMultipleCoils(..)
+            | Request::WriteSingleRegister(..)
+            | Request::WriteMultipleRegisters(..)
+    )
+}
+
+/// Serves `service` as unit `unit` on 127.0.0.1 with an OS-assigned port; returns the address.
+pub async fn serve<S>(
+    service: S,
+    unit: u8,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)>
+where
+    S: tokio_modbus::server::Service<
+            Request = Request<'static>,
+            Response = Response,
+            Exception = ExceptionCode,
+            Future = Answer,
         > + Clone
         + Send
         + Sync
         + 'static,
 {
+    let service = Addressed {
+        unit,
+        wiring: Wiring::Tcp,
+        inner: service,
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -94,14 +171,24 @@ impl Supply {
         }
     }
 
+    /// A block of holding registers. The RD6006 answers any block within its register space,
+    /// with zeros where its map names nothing, so tools read it in one request (`0..20`).
     fn read(&self, addr: u16, n: u16) -> Result<Vec<u16>, ExceptionCode> {
+        if n == 0 || n > MAX_READ {
+            return Err(ExceptionCode::IllegalDataValue);
+        }
+        if u32::from(addr) + u32::from(n) > 0x1_0000 {
+            return Err(ExceptionCode::IllegalDataAddress);
+        }
         let s = lock(&self.unit);
-        (addr..addr.saturating_add(n))
+        Ok((0..n)
+            .map(|i| addr + i)
             .map(|a| {
-                let (name, word, t, scale, _) =
-                    self.map.get(&a).ok_or(ExceptionCode::IllegalDataAddress)?;
+                let Some((name, word, t, scale, _)) = self.map.get(&a) else {
+                    return 0;
+                };
                 let raw = (self.value(name, &s) / scale).round();
-                Ok(match t {
+                match t {
                     DataType::U32 | DataType::I32 => {
                         let v = raw as u32;
                         if *word == 0 {
@@ -111,9 +198,9 @@ impl Supply {
                         }
                     }
                     _ => raw as u16,
-                })
+                }
             })
-            .collect()
+            .collect())
     }
 
     fn write(&self, addr: u16, word: u16) -> Result<(), ExceptionCode> {
@@ -160,6 +247,9 @@ impl tokio_modbus::server::Service for Supply {
         })
     }
 }
+
+/// The digital I/O module's unit id, the one rigor addresses it by.
+pub const IO_UNIT: u8 = 1;
 
 /// The slot's digital I/O module: coil i drives channel i, discrete input i reads its level.
 #[derive(Clone)]
@@ -228,34 +318,20 @@ impl tokio_modbus::server::Service for DigitalIo {
                 s.driven[usize::from(a)] = Some(v);
                 Ok(Response::WriteSingleCoil(a, v))
             }
+            Request::WriteMultipleCoils(a, ref vs)
+                if !vs.is_empty() && in_range(a, u16::try_from(vs.len()).unwrap_or(u16::MAX)) =>
+            {
+                for (c, v) in (usize::from(a)..).zip(vs.iter()) {
+                    s.driven[c] = Some(*v);
+                }
+                Ok(Response::WriteMultipleCoils(a, vs.len() as u16))
+            }
             Request::ReadDiscreteInputs(..)
             | Request::ReadCoils(..)
-            | Request::WriteSingleCoil(..) => Err(ExceptionCode::IllegalDataAddress),
+            | Request::WriteSingleCoil(..)
+            | Request::WriteMultipleCoils(..) => Err(ExceptionCode::IllegalDataAddress),
             _ => Err(ExceptionCode::IllegalFunction),
         })
-    }
-}
-
-/// Answers a request on an RTU line as the TCP service answers it: the unit id is the line's
-/// business, the registers the instrument's.
-#[derive(Clone)]
-struct OnRtu<S>(S);
-
-impl<S> tokio_modbus::server::Service for OnRtu<S>
-where
-    S: tokio_modbus::server::Service<
-            Request = Request<'static>,
-            Response = Response,
-            Exception = ExceptionCode,
-        >,
-{
-    type Request = tokio_modbus::SlaveRequest<'static>;
-    type Response = Response;
-    type Exception = ExceptionCode;
-    type Future = S::Future;
-
-    fn call(&self, req: Self::Request) -> Self::Future {
-        self.0.call(req.request)
     }
 }
 
@@ -268,17 +344,18 @@ pub struct RtuLine {
     _held: std::fs::File,
 }
 
-/// Serves `service` over Modbus RTU on a new pty pair; returns the line and the serving task.
-pub fn serve_rtu<S>(service: S) -> std::io::Result<(RtuLine, tokio::task::JoinHandle<()>)>
+/// Serves `service` as unit `unit` over Modbus RTU on a new pty pair; returns the line and the
+/// serving task.
+pub fn serve_rtu<S>(service: S, unit: u8) -> std::io::Result<(RtuLine, tokio::task::JoinHandle<()>)>
 where
     S: tokio_modbus::server::Service<
             Request = Request<'static>,
             Response = Response,
             Exception = ExceptionCode,
+            Future = Answer,
         > + Send
         + Sync
         + 'static,
-    S::Future: Send,
 {
     use tokio_serial::SerialPort;
     let (master, mut slave) = tokio_serial::SerialStream::pair().map_err(std::io::Error::other)?;
@@ -296,7 +373,11 @@ where
     drop(slave);
     let task = tokio::spawn(async move {
         let _ = tokio_modbus::server::rtu::Server::new(master)
-            .serve_forever(OnRtu(service))
+            .serve_forever(Addressed {
+                unit,
+                wiring: Wiring::Rtu,
+                inner: service,
+            })
             .await;
     });
     Ok((RtuLine { path, _held: held }, task))

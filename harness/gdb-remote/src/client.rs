@@ -298,30 +298,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> GdbRemote<S> {
 
     async fn read_packet(&mut self) -> Result<Vec<u8>, GdbError> {
         loop {
-            // Skip acknowledgements and noise before the packet starts.
-            if let Some(start) = self.inbox.iter().position(|b| *b == b'$') {
-                self.inbox.drain(..start);
-                if let Some(hash) = self.inbox.iter().position(|b| *b == b'#')
-                    && self.inbox.len() >= hash + 3
-                {
-                    let payload = self.inbox[1..hash].to_vec();
-                    let checksum = self.inbox[hash + 1..hash + 3].to_vec();
-                    self.inbox.drain(..hash + 3);
-                    if !self.no_ack {
-                        let ack: &[u8] = if packet::checksum_ok(&payload, &checksum) {
-                            b"+"
-                        } else {
-                            b"-"
-                        };
-                        self.stream.write_all(ack).await.map_err(|e| self.io(e))?;
-                        if ack == b"-" {
-                            continue;
-                        }
+            // Acknowledgements and noise before a packet are skipped.
+            if let Some((payload, checksum)) = packet::take_packet(&mut self.inbox) {
+                if !self.no_ack {
+                    let ack: &[u8] = if packet::checksum_ok(&payload, &checksum) {
+                        b"+"
+                    } else {
+                        b"-"
+                    };
+                    self.stream.write_all(ack).await.map_err(|e| self.io(e))?;
+                    if ack == b"-" {
+                        continue;
                     }
-                    return Ok(packet::expand_rle(&payload));
                 }
-            } else {
-                self.inbox.clear();
+                return Ok(packet::expand_rle(&payload));
             }
             self.fill().await?;
         }

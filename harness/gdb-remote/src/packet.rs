@@ -34,6 +34,24 @@ pub(crate) fn escaped_len(data: &[u8]) -> usize {
             .count()
 }
 
+/// Takes the first whole packet out of `inbox`: its payload and its two checksum characters.
+/// Acknowledgements and noise before a `$` are dropped; an unfinished packet stays for more bytes.
+pub(crate) fn take_packet(inbox: &mut Vec<u8>) -> Option<(Vec<u8>, Vec<u8>)> {
+    let Some(start) = inbox.iter().position(|b| *b == b'$') else {
+        inbox.clear();
+        return None;
+    };
+    inbox.drain(..start);
+    let hash = inbox.iter().position(|b| *b == b'#')?;
+    if inbox.len() < hash + 3 {
+        return None;
+    }
+    let payload = inbox[1..hash].to_vec();
+    let checksum = inbox[hash + 1..hash + 3].to_vec();
+    inbox.drain(..hash + 3);
+    Some((payload, checksum))
+}
+
 /// Expands run-length encoding in a reply: `X*n` repeats X `n - 29` more times.
 pub(crate) fn expand_rle(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len());

@@ -143,6 +143,10 @@ pub(crate) fn read_text(file: &Path, diags: &mut Diagnostics) -> Option<Arc<str>
         );
         return None;
     }
+    if let Some(encoding) = crate::hints::foreign_encoding(&bytes) {
+        problem(diags, encoding);
+        return None;
+    }
     match String::from_utf8(bytes) {
         Ok(text) => Some(Arc::from(text)),
         Err(e) => {

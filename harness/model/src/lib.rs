@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod discover;
 pub mod duration;
 pub mod fixture;
+mod hints;
 pub mod instrument;
 pub mod keyed;
 pub mod limits;

@@ -14,7 +14,7 @@ use crate::check;
 use crate::diagnostic::{Diagnostics, FileContext, index, join};
 use crate::instrument::InstrumentModel;
 use crate::scenario::Fragment;
-use crate::source::{from_value, read_value};
+use crate::source::{from_ctx, from_value, read_value};
 use crate::step::{Action, Step};
 use crate::suggest;
 use crate::value::Scalar;
@@ -104,13 +104,6 @@ impl Loader {
         let Some(kind) = kind_of(&value, &ctx, diags) else {
             return;
         };
-        let locate = |path: &str, key: bool| {
-            if key {
-                ctx.key_origin(path)
-            } else {
-                ctx.origin(path)
-            }
-        };
         let id = value
             .get(kind.key())
             .and_then(Value::as_str)
@@ -120,7 +113,7 @@ impl Loader {
         match kind {
             Kind::Profile => self.profiles.push((value, ctx)),
             Kind::Scenario => self.scenarios.push((value, ctx)),
-            Kind::Rig => match from_value(value, locate) {
+            Kind::Rig => match from_ctx(value, &ctx) {
                 Ok(v) => insert_unique(
                     &mut self.catalog.rigs,
                     "rig",
@@ -130,7 +123,7 @@ impl Loader {
                 ),
                 Err(d) => diags.push(*d),
             },
-            Kind::Fixture => match from_value(value, locate) {
+            Kind::Fixture => match from_ctx(value, &ctx) {
                 Ok(v) => insert_unique(
                     &mut self.catalog.fixtures,
                     "fixture",
@@ -140,7 +133,7 @@ impl Loader {
                 ),
                 Err(d) => diags.push(*d),
             },
-            Kind::InstrumentModel => match from_value::<InstrumentModel>(value, locate) {
+            Kind::InstrumentModel => match from_ctx::<InstrumentModel>(value, &ctx) {
                 Ok(v) => insert_unique(
                     &mut self.catalog.instruments,
                     "instrument-model",
@@ -153,7 +146,7 @@ impl Loader {
                 ),
                 Err(d) => diags.push(*d),
             },
-            Kind::Route => match from_value(value, locate) {
+            Kind::Route => match from_ctx(value, &ctx) {
                 Ok(v) => insert_unique(
                     &mut self.catalog.routes,
                     "route",
@@ -163,7 +156,7 @@ impl Loader {
                 ),
                 Err(d) => diags.push(*d),
             },
-            Kind::Fragment => match from_value::<Fragment>(value, locate) {
+            Kind::Fragment => match from_ctx::<Fragment>(value, &ctx) {
                 Ok(v) => {
                     let key = canonical(file);
                     self.catalog.fragments.insert(key, Entry { value: v, ctx });
@@ -281,14 +274,7 @@ impl Loader {
     }
 
     fn add_scenario(&mut self, value: Value, ctx: FileContext, diags: &mut Diagnostics) {
-        let locate = |path: &str, key: bool| {
-            if key {
-                ctx.key_origin(path)
-            } else {
-                ctx.origin(path)
-            }
-        };
-        let scenario: crate::scenario::Scenario = match from_value(value, locate) {
+        let scenario: crate::scenario::Scenario = match from_ctx(value, &ctx) {
             Ok(s) => s,
             Err(d) => return diags.push(*d),
         };

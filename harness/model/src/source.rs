@@ -19,6 +19,8 @@ use crate::suggest;
 pub struct SourceMap {
     values: HashMap<String, Location>,
     keys: HashMap<String, Location>,
+    /// The aliased anchor that expands to the most values: where it is, and how many.
+    heaviest_anchor: Option<(Location, u64)>,
 }
 
 impl SourceMap {
@@ -82,20 +84,18 @@ pub fn scan(ctx_file: &Path, text: &str) -> (SourceMap, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut stack: Vec<Frame> = Vec::new();
     let mut documents = 0usize;
+    let mut sizes = AnchorSizes::default();
 
     for item in Parser::new_from_str(text) {
         let (event, span) = match item {
             Ok(e) => e,
             Err(e) => {
-                diags.push(Diagnostic::new(
-                    Origin::new(file.clone(), Some(location(e.marker()))),
-                    "",
-                    format!("invalid YAML: {}", e.info()),
-                ));
+                diags.push(syntax_error(&file, text, e.info(), location(e.marker())));
                 return (map, diags);
             }
         };
         let at = location(&span.start);
+        sizes.see(&event, at);
         match event {
             Event::DocumentStart(_) => {
                 documents += 1;
@@ -170,7 +170,87 @@ pub fn scan(ctx_file: &Path, text: &str) -> (SourceMap, Diagnostics) {
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
     }
+    map.heaviest_anchor = sizes.heaviest;
     (map, diags)
+}
+
+/// How many values each anchor stands for once its aliases are expanded, counted without
+/// expanding them, to name the anchor of an alias bomb.
+#[derive(Default)]
+struct AnchorSizes {
+    /// Anchor id → its node's start and size.
+    anchors: HashMap<usize, (Location, u64)>,
+    /// Open containers: anchor id (0 for none), start, values counted so far.
+    open: Vec<(usize, Location, u64)>,
+    heaviest: Option<(Location, u64)>,
+}
+
+impl AnchorSizes {
+    fn see(&mut self, event: &Event<'_>, at: Location) {
+        let node = match event {
+            Event::Scalar(_, _, anchor, _) => Some((*anchor, at, 1)),
+            Event::Alias(id) => {
+                let (start, size) = self.anchors.get(id).copied().unwrap_or((at, 1));
+                if self.heaviest.is_none_or(|(_, s)| size > s) {
+                    self.heaviest = Some((start, size));
+                }
+                Some((0, at, size))
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                self.open.push((*anchor, at, 1));
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => self.open.pop(),
+            _ => None,
+        };
+        if let Some((anchor, start, size)) = node {
+            if anchor != 0 {
+                self.anchors.insert(anchor, (start, size));
+            }
+            if let Some(parent) = self.open.last_mut() {
+                parent.2 = parent.2.saturating_add(size);
+            }
+        }
+    }
+}
+
+/// A YAML syntax error, with the cause where the parser's report misleads: a tab is reported at
+/// the end of the line before it, an over-indented key as a `:` that is not allowed.
+fn syntax_error(file: &std::sync::Arc<Path>, text: &str, info: &str, at: Location) -> Diagnostic {
+    let origin = |at| Origin::new(file.clone(), Some(at));
+    if info.contains("found a tab") || info.contains("tab") && info.contains("indent") {
+        // Only the reported line and the next: a tab further down is another problem.
+        if let Some(tab) =
+            crate::hints::tab_in_indentation(text, at.line).filter(|t| t.line <= at.line + 1)
+        {
+            return Diagnostic::new(origin(tab), "", "a tab in the indentation")
+                .with_help("YAML indents with spaces only; replace the tab with spaces");
+        }
+    }
+    let message = format!("invalid YAML: {info}");
+    if info.starts_with("mapping values are not allowed")
+        && let Some((key, help)) = crate::hints::over_indented_key(text, at.line)
+    {
+        return Diagnostic::new(origin(key), "", message).with_help(help);
+    }
+    Diagnostic::new(origin(at), "", message)
+}
+
+/// The anchor's name, read from the text at or before where its node starts.
+fn anchor_name(text: &str, at: Location) -> Option<&str> {
+    let line = text
+        .lines()
+        .nth(usize::try_from(at.line).ok()?.checked_sub(1)?)?;
+    let upto = line
+        .char_indices()
+        .nth(usize::try_from(at.column).ok()?)
+        .map_or(line.len(), |(i, _)| i);
+    let amp = line[..upto].rfind('&')?;
+    let name = &line[amp + 1..];
+    let end = name
+        .find(|c: char| c.is_whitespace() || ",[]{}".contains(c))
+        .unwrap_or(name.len());
+    Some(&name[..end]).filter(|n| !n.is_empty())
 }
 
 /// The path of the node that starts now, inside the innermost open container.
@@ -216,6 +296,24 @@ pub fn read_value(
     file: &Path,
     text: &str,
 ) -> Result<(yaml_serde::Value, FileContext), Diagnostics> {
+    let whole_file = |message: String| {
+        let mut diags = Diagnostics::default();
+        let start = Location { line: 1, column: 1 };
+        diags.push(Diagnostic::new(
+            Origin::new(std::sync::Arc::from(file), Some(start)),
+            "",
+            message,
+        ));
+        diags
+    };
+    if let Some(marks) = crate::hints::extra_byte_order_marks(text) {
+        return Err(whole_file(marks));
+    }
+    if crate::hints::only_comments(text) {
+        return Err(whole_file(
+            "the file holds only comments and blank lines: no rigor content".to_owned(),
+        ));
+    }
     let (map, diags) = scan(file, text);
     let ctx = FileContext::new(file, map);
     if !diags.is_empty() {
@@ -228,12 +326,29 @@ pub fn read_value(
                 line: u32::try_from(l.line()).unwrap_or(u32::MAX),
                 column: u32::try_from(l.column()).unwrap_or(u32::MAX),
             });
-            let mut diags = Diagnostics::default();
-            diags.push(Diagnostic::new(
+            let raw = strip_decorations(&e.to_string(), "");
+            let mut diag = Diagnostic::new(
                 Origin::new(ctx.file.clone(), location),
                 "",
-                format!("invalid YAML: {}", strip_decorations(&e.to_string(), "")),
-            ));
+                format!("invalid YAML: {raw}"),
+            );
+            if raw.contains("repetition limit exceeded")
+                && let Some((at, size)) = ctx.map.heaviest_anchor
+            {
+                let name = anchor_name(text, at).unwrap_or("?");
+                diag = Diagnostic::new(
+                    Origin::new(ctx.file.clone(), Some(at)),
+                    "",
+                    format!(
+                        "anchor `&{name}` at line {} stands for {size} values, and its aliases \
+                         repeat it past what rigor reads (a YAML alias bomb)",
+                        at.line
+                    ),
+                )
+                .with_help("write the values out, or use aliases that do not nest");
+            }
+            let mut diags = Diagnostics::default();
+            diags.push(diag);
             Err(diags)
         }
     }
@@ -254,6 +369,60 @@ pub fn from_value<T: DeserializeOwned>(
         let about_a_key = raw.starts_with("unknown field") || raw.starts_with("duplicate field");
         Box::new(serde_diagnostic(&path, &raw, locate(&path, about_a_key)))
     })
+}
+
+/// Types an untyped value of the file `ctx` describes. A required key found one level out (a
+/// `limits:` dedented under its step) is named with the indentation it needs.
+pub fn from_ctx<T: DeserializeOwned>(
+    value: yaml_serde::Value,
+    ctx: &FileContext,
+) -> Result<T, Box<Diagnostic>> {
+    let locate = |path: &str, key: bool| {
+        if key {
+            ctx.key_origin(path)
+        } else {
+            ctx.origin(path)
+        }
+    };
+    from_value(value, locate).map_err(|d| Box::new(misplaced_key(*d, ctx)))
+}
+
+fn misplaced_key(d: Diagnostic, ctx: &FileContext) -> Diagnostic {
+    let Some(name) = d
+        .message
+        .strip_prefix("missing required key `")
+        .and_then(|r| r.strip_suffix('`'))
+    else {
+        return d;
+    };
+    if d.path.is_empty() {
+        return d;
+    }
+    let outer = parent(&d.path);
+    let Some(stray) = ctx.map.locate_key(&join(outer, name)) else {
+        return d;
+    };
+    let owner = d.path[outer.len()..].trim_start_matches('.');
+    // Where the mapping's own keys start, or two spaces in from its key.
+    let column = ctx
+        .map
+        .keys
+        .iter()
+        .filter(|(k, _)| parent(k) == d.path)
+        .map(|(_, l)| l.column)
+        .min()
+        .or_else(|| ctx.map.locate_key(&d.path).map(|l| l.column + 2))
+        .unwrap_or(stray.column + 2);
+    let name = name.to_owned();
+    let help = format!(
+        "`{name}` is at line {}, column {}, one level out: indent it to column {column} to put \
+         it under `{owner}`",
+        stray.line, stray.column
+    );
+    d.with_help(help).with_related(
+        format!("`{name}` is here"),
+        Origin::new(ctx.file.clone(), Some(stray)),
+    )
 }
 
 /// Parses `text` (from `file`) into `T`, reporting every problem with file, line, column and key path.

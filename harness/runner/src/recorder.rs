@@ -25,6 +25,15 @@ pub trait Recorder: Send {
     /// result, in order (a refused entry leaves the others recorded); `Err` means the commit
     /// failed and none of the group is recorded.
     fn write(&mut self, group: &[Entry]) -> Result<Vec<EntryResult>, RecordError>;
+
+    /// Keeps the events of `group` that could not be recorded somewhere they are recovered from
+    /// later (a spill file the store replays), and says where; `None` if this recorder keeps
+    /// nothing. Called for the group whose commit failed and for every group after it. A run
+    /// whose start was never recorded never ran, so `Begin` entries need no keeping.
+    fn spill(&mut self, group: &[Entry]) -> Option<Result<std::path::PathBuf, RecordError>> {
+        let _ = group;
+        None
+    }
 }
 
 /// The recorder failed. Cloned to every run it stops, so the cause is shared, not copied.
@@ -44,6 +53,27 @@ pub enum RecordError {
     NoOpenRun {
         /// The slot.
         slot: String,
+    },
+    /// The store could not take the records, and they are kept in a spill file instead.
+    #[error(
+        "the record is incomplete in the store; the rest of it is kept in {path}, which the \
+         next run on this store replays into it"
+    )]
+    Spilled {
+        /// The spill file.
+        path: std::path::PathBuf,
+        /// Why the store could not take them.
+        #[source]
+        source: Box<RecordError>,
+    },
+    /// Neither the store nor a spill file could take the records: what follows is lost.
+    #[error("the record is incomplete and the rest of it could not be kept: {spill}")]
+    Lost {
+        /// Why they could not be spilled either.
+        spill: Box<RecordError>,
+        /// Why the store could not take them.
+        #[source]
+        source: Box<RecordError>,
     },
     /// The writer thread is gone (it panicked, or the sinks were finished).
     #[error("cannot record: the recorder has stopped")]

@@ -130,10 +130,28 @@ impl Writer {
             .collect();
         let results = match (self.failure.get(), entries.is_empty()) {
             (_, true) => Ok(Vec::new()),
-            // After a failure nothing more is recorded: a record with a gap is worse than a
-            // record that plainly stops.
-            (Some(failed), false) => Err(failed.clone()),
-            (None, false) => self.recorder.write(&entries),
+            // After a failure nothing more goes to the store, which would hold a record with a
+            // gap: the rest is kept in the recorder's spill, in order, for a later replay.
+            (Some(failed), false) => {
+                let failed = failed.clone();
+                let _ = self.recorder.spill(&entries);
+                Err(failed)
+            }
+            (None, false) => {
+                self.recorder
+                    .write(&entries)
+                    .map_err(|e| match self.recorder.spill(&entries) {
+                        None => e,
+                        Some(Ok(path)) => RecordError::Spilled {
+                            path,
+                            source: Box::new(e),
+                        },
+                        Some(Err(spill)) => RecordError::Lost {
+                            spill: Box::new(spill),
+                            source: Box::new(e),
+                        },
+                    })
+            }
         };
         let mut results = match results {
             Ok(results) => results.into_iter(),

@@ -87,13 +87,21 @@ pub fn record_durably(
         durability,
         ..Default::default()
     };
-    let store =
-        rigor_store::Store::open_with(path, &options).map_err(|source| StationError::Store {
-            path: path.to_owned(),
-            source: Box::new(source),
-        })?;
+    let store_error = |source| StationError::Store {
+        path: path.to_owned(),
+        source: Box::new(source),
+    };
+    let mut store = rigor_store::Store::open_with(path, &options).map_err(store_error)?;
+    // What an earlier run could not record went to a spill beside the store: it goes in first,
+    // so this run's attempt numbers follow it.
+    store
+        .replay_spill(&rigor_store::spill::spill_path(path))
+        .map_err(store_error)?;
+    // Best effort: without the reserve, a full disk may leave no room for a spill, and the
+    // failure then says the rest of the record is lost.
+    let _ = rigor_store::spill::set_aside_reserve(path);
     Ok(Sinks::new(
-        Box::new(record::StoreRecorder::new(store)),
+        Box::new(record::StoreRecorder::spilling_beside(store, path)),
         subscribers,
     ))
 }

@@ -204,7 +204,7 @@ impl Opener<'_> {
                             e.io_model.clone(),
                             Endpoint::Tcp {
                                 address: e.io,
-                                unit: 1,
+                                unit: rigor_bench::servers::IO_UNIT,
                             },
                         ))
                     })

@@ -7,21 +7,29 @@
 //! one commit.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use rigor_model::limits::{Bound, Comparator};
 use rigor_runner::event::{self, Event, RunInfo};
 use rigor_runner::measurement::{Judged, Value, Verdict};
 use rigor_runner::recorder::{Entry, EntryResult, RecordError, Recorder};
+use rigor_store::spill::{SpillFile, SpillRecord};
 use rigor_store::{
     Batch, FailureClass, FirmwareImage, FixtureUse, Limits, MeasurementOutcome, MeasurementRecord,
     RunEnd, RunId, RunOutcome, RunStart, ScenarioRef, StepOutcome, StepRecord, Store, Timestamp,
     UnitIdentity,
 };
 
-/// Records into a store file, a group of entries per commit.
+/// Records into a store file, a group of entries per commit; what the store cannot take goes
+/// to a spill file beside it, which the next open of the store replays.
 pub struct StoreRecorder {
     store: Store,
+    /// The store file and its identity (device, inode) when opened, to notice it vanish.
+    file: Option<(PathBuf, (u64, u64))>,
+    /// Where to spill: the store's file and its station id. `None` keeps nothing.
+    spill_to: Option<(PathBuf, uuid::Uuid)>,
+    spill: Option<SpillFile>,
     runs: HashMap<String, OpenRun>,
 }
 
@@ -32,14 +40,61 @@ struct OpenRun {
     pending: Vec<Judged>,
 }
 
+/// A record to make, and what it is, for the error if it cannot be made.
+struct Pending {
+    record: SpillRecord,
+    what: String,
+}
+
 impl StoreRecorder {
-    /// Records into `store`.
+    /// Records into `store`, keeping nothing it cannot take.
     pub fn new(store: Store) -> Self {
         Self {
             store,
+            file: None,
+            spill_to: None,
+            spill: None,
             runs: HashMap::new(),
         }
     }
+
+    /// Records into `store`, opened from `path`; what it cannot take is kept in a spill file
+    /// beside it ([`rigor_store::spill`]).
+    pub fn spilling_beside(store: Store, path: &Path) -> Self {
+        let station = store.station_id().ok();
+        Self {
+            file: identity(path).map(|id| (path.to_owned(), id)),
+            spill_to: station.map(|s| (path.to_owned(), s)),
+            ..Self::new(store)
+        }
+    }
+
+    /// An error if the store's file was deleted or replaced since it was opened: SQLite would
+    /// go on writing to the unlinked file, and every record would vanish with it.
+    fn still_there(&self) -> Result<(), StoreVanished> {
+        match &self.file {
+            Some((path, id)) if identity(path) != Some(*id) => {
+                Err(StoreVanished { path: path.clone() })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The store's file is no longer the one rigor opened.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the store file {path} is gone: deleted or replaced while rigor ran, so what is written to \
+     it now would be lost"
+)]
+pub struct StoreVanished {
+    /// Where the store was.
+    pub path: PathBuf,
+}
+
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn micros(d: Duration) -> i64 {
@@ -48,6 +103,8 @@ fn micros(d: Duration) -> i64 {
 
 impl Recorder for StoreRecorder {
     fn write(&mut self, group: &[Entry]) -> Result<Vec<EntryResult>, RecordError> {
+        self.still_there()
+            .map_err(|e| RecordError::backend(format!("a group of {} records", group.len()), e))?;
         // Nearly every group is written whole: first as one all-or-nothing transaction (no
         // savepoint per record). Only if that fails is it written again record by record, each
         // in its own savepoint, so a refused record costs no other slot its records and says
@@ -56,6 +113,32 @@ impl Recorder for StoreRecorder {
             return Ok(results);
         }
         self.write_each(group)
+    }
+
+    fn spill(&mut self, group: &[Entry]) -> Option<Result<PathBuf, RecordError>> {
+        let (path, station) = self.spill_to.as_ref()?;
+        let kept = (|| {
+            // The records follow from the runs as the store last took them, so step numbers
+            // go on where the store's stop.
+            let mut records = Vec::new();
+            for entry in group {
+                if let Entry::Event(event) = entry {
+                    records.extend(records_of(&mut self.runs, event)?);
+                }
+            }
+            let spill = match &mut self.spill {
+                Some(spill) => spill,
+                None => self.spill.insert(
+                    SpillFile::open(path, *station)
+                        .map_err(|e| RecordError::backend("a spill file", e))?,
+                ),
+            };
+            spill
+                .append(&records)
+                .map_err(|e| RecordError::backend("a spill file", e))?;
+            Ok(spill.path().to_owned())
+        })();
+        Some(kept)
     }
 }
 
@@ -70,7 +153,9 @@ impl StoreRecorder {
             .iter()
             .map(|entry| match entry {
                 Entry::Begin(run) => begin(&mut batch, &mut runs, run).map(Some),
-                Entry::Event(event) => record(&mut batch, &mut runs, event).map(|()| None),
+                Entry::Event(event) => records(&mut runs, event)
+                    .and_then(|pending| pending.iter().try_for_each(|p| apply(&mut batch, p)))
+                    .map(|()| None),
             })
             .collect::<Result<Vec<_>, _>>()
             .ok()?;
@@ -90,7 +175,9 @@ impl StoreRecorder {
             .iter()
             .map(|entry| match entry {
                 Entry::Begin(run) => begin(&mut batch, &mut runs, run).map(Some),
-                Entry::Event(event) => record(&mut batch, &mut runs, event).map(|()| None),
+                Entry::Event(event) => records(&mut runs, event)
+                    .and_then(|pending| pending.iter().try_for_each(|p| apply(&mut batch, p)))
+                    .map(|()| None),
             })
             .collect();
         batch
@@ -99,6 +186,36 @@ impl StoreRecorder {
         self.runs = runs;
         Ok(results)
     }
+}
+
+fn records_of(
+    runs: &mut HashMap<String, OpenRun>,
+    event: &Event,
+) -> Result<Vec<SpillRecord>, RecordError> {
+    Ok(records(runs, event)?
+        .into_iter()
+        .map(|p| p.record)
+        .collect())
+}
+
+fn apply(batch: &mut Batch<'_>, pending: &Pending) -> Result<(), RecordError> {
+    let done = match &pending.record {
+        SpillRecord::Step {
+            run,
+            step,
+            measurements,
+        } => batch.record_step_with_measurements(*run, step, measurements),
+        SpillRecord::Artifact {
+            run,
+            name,
+            media_type,
+            content,
+        } => batch
+            .store_artifact(*run, None, name, media_type, content)
+            .map(|_| ()),
+        SpillRecord::End { run, end } => batch.end_run(*run, end),
+    };
+    done.map_err(|e| RecordError::backend(pending.what.clone(), e))
 }
 
 fn begin(
@@ -166,16 +283,16 @@ fn open_run<'r>(
     })
 }
 
-fn record(
-    batch: &mut Batch<'_>,
+/// The records `event` makes (none for most: a step's measurements wait for its end).
+fn records(
     runs: &mut HashMap<String, OpenRun>,
     event: &Event,
-) -> Result<(), RecordError> {
+) -> Result<Vec<Pending>, RecordError> {
     match event {
-        Event::RunStarted { .. } | Event::StepStarted { .. } => Ok(()),
+        Event::RunStarted { .. } | Event::StepStarted { .. } => Ok(Vec::new()),
         Event::Measured { slot, judged, .. } => {
             open_run(runs, slot)?.pending.push(judged.clone());
-            Ok(())
+            Ok(Vec::new())
         }
         Event::StepFinished {
             slot,
@@ -208,13 +325,18 @@ fn record(
                 message,
             };
             // The step and its measurements together: a crash keeps both or neither.
-            let measurements: Vec<_> = run.pending.iter().map(|j| measurement(index, j)).collect();
-            batch
-                .record_step_with_measurements(run.id, &step, &measurements)
-                .map_err(|e| RecordError::backend(format!("step `{label}` of slot {slot}"), e))?;
+            let measurements = run.pending.iter().map(|j| measurement(index, j)).collect();
+            let record = SpillRecord::Step {
+                run: run.id,
+                step,
+                measurements,
+            };
             run.executed += 1;
             run.pending.clear();
-            Ok(())
+            Ok(vec![Pending {
+                record,
+                what: format!("step `{label}` of slot {slot}"),
+            }])
         }
         Event::Artifact {
             slot,
@@ -224,10 +346,15 @@ fn record(
             ..
         } => {
             let run = open_run(runs, slot)?;
-            batch
-                .store_artifact(run.id, None, name, media_type, content)
-                .map(|_| ())
-                .map_err(|e| RecordError::backend(format!("artifact `{name}` of slot {slot}"), e))
+            Ok(vec![Pending {
+                record: SpillRecord::Artifact {
+                    run: run.id,
+                    name: name.clone(),
+                    media_type: media_type.clone(),
+                    content: content.to_vec(),
+                },
+                what: format!("artifact `{name}` of slot {slot}"),
+            }])
         }
         Event::RunFinished {
             run,
@@ -257,11 +384,11 @@ fn record(
                 failure_class,
                 message: message.clone(),
             };
-            batch.end_run(id, &end).map_err(|e| {
-                RecordError::backend(format!("the end of {} on {}", run.scenario, run.unit), e)
-            })?;
             runs.remove(&run.slot);
-            Ok(())
+            Ok(vec![Pending {
+                record: SpillRecord::End { run: id, end },
+                what: format!("the end of {} on {}", run.scenario, run.unit),
+            }])
         }
     }
 }

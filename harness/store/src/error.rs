@@ -89,6 +89,39 @@ pub enum StoreError {
         /// What was expected.
         expected: &'static str,
     },
+    /// A spill file (records kept beside the store) could not be written, read or removed.
+    #[error("cannot use the spill file {path}")]
+    Spill {
+        /// The spill file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of a spill file is not a record rigor wrote.
+    #[error("spill file {path}, line {line}: not a rigor spill record")]
+    SpillFormat {
+        /// The spill file.
+        path: PathBuf,
+        /// Its 1-based line.
+        line: usize,
+        /// What the JSON reader said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A spill file names another store: its run ids mean other runs here.
+    #[error(
+        "spill file {path} was written for the store of station {spilled_by}, not this one \
+         ({this}); replay it into that store"
+    )]
+    SpillOfAnotherStore {
+        /// The spill file.
+        path: PathBuf,
+        /// The station id in its header.
+        spilled_by: uuid::Uuid,
+        /// This store's station id.
+        this: uuid::Uuid,
+    },
     /// SQLite refused or failed an operation: its reason is in the message, since it is what a
     /// technician at the line needs (disk full, read-only file, a damaged page).
     #[error("database error: {0}")]

@@ -124,7 +124,7 @@ enum Mode {
 /// own: a refused record (a duplicate step, a run already ended) leaves the batch's other
 /// records as they were, so one slot's bad record never costs another slot its records.
 pub struct Batch<'s> {
-    tx: Transaction<'s>,
+    pub(crate) tx: Transaction<'s>,
     mode: Mode,
 }
 

@@ -73,10 +73,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 5,
         sql: V5,
     },
+    Migration {
+        version: 6,
+        sql: V6,
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Version 2: the store counts a fixture's insertions when the fixture does not, by looking up
 /// the highest count in its rig slot on every run start.
@@ -207,6 +211,22 @@ CREATE VIEW session_runs AS
 SELECT ss.session_id, ss.role, s.*
 FROM run_sessions AS ss
 JOIN run_summary AS s ON s.run_id = ss.run_id;
+"#;
+
+/// Version 6: `replayed_spills`, the spill files (records the store could not take when they
+/// happened, kept beside it) already replayed into it, by the id in their header, so a spill is
+/// replayed exactly once even if rigor dies between the replay's commit and the file's removal.
+const V6: &str = r#"
+CREATE TABLE replayed_spills (
+    spill_uuid     TEXT    NOT NULL PRIMARY KEY CHECK (length(spill_uuid) = 36),
+    records        INTEGER NOT NULL CHECK (records >= 0),
+    refused        INTEGER NOT NULL CHECK (refused >= 0),
+    replayed_at_us INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER replayed_spills_no_update BEFORE UPDATE ON replayed_spills
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: replayed_spills cannot be updated'); END;
+CREATE TRIGGER replayed_spills_no_delete BEFORE DELETE ON replayed_spills
+BEGIN SELECT RAISE(ABORT, 'rigor store is append-only: replayed_spills cannot be deleted'); END;
 "#;
 
 /// `PRAGMA application_id` of a rigor store (`rgr1` in ASCII), so rigor never migrates some other

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{TempStore, end, measurement, start, step};
+use rigor_store::spill::{SpillFile, SpillRecord};
 use rigor_store::{RunOutcome, StepOutcome};
 
 const TABLES: &[&str] = &[
@@ -20,6 +21,7 @@ const TABLES: &[&str] = &[
     "forwarded_runs",
     "forward_attempts",
     "run_sessions",
+    "replayed_spills",
 ];
 
 /// A store with one row in every table.
@@ -42,6 +44,15 @@ fn populated() -> TempStore {
         .store_artifact(run.id, Some(0), "console.log", "text/plain", b"ok\n")
         .unwrap();
     store.end_run(run.id, &end(RunOutcome::Pass, 200)).unwrap();
+    // A spill replayed: its end is refused (the run has ended), its id is on record.
+    let mut spill = SpillFile::open(&tmp.path, store.station_id().unwrap()).unwrap();
+    spill
+        .append(&[SpillRecord::End {
+            run: run.id,
+            end: end(RunOutcome::Pass, 250),
+        }])
+        .unwrap();
+    store.replay_spill(spill.path()).unwrap().unwrap();
     store
         .record_station_action(&rigor_store::StationAction {
             at: rigor_store::Timestamp(300),
@@ -92,6 +103,7 @@ fn update_is_refused_on_every_table() {
             "forwarded_runs" => "forwarded_at_us",
             "forward_attempts" => "error",
             "run_sessions" => "role",
+            "replayed_spills" => "records",
             _ => "name",
         };
         let err = refused(&raw, &format!("UPDATE {table} SET {column} = {column}"));
