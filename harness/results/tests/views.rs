@@ -19,7 +19,7 @@ fn open() -> (common::TempStore, SqliteSource) {
 
 #[test]
 fn yield_counts_infrastructure_apart_and_rolls_through_the_chain() {
-    let (_t, source) = open();
+    let (t, source) = open();
     let runs = source.runs(&Filter::default()).unwrap();
     let chain = ["smoke".to_owned(), "provisioning".to_owned()];
     let report = yield_report(&runs, Dimension::All, &chain);
@@ -36,6 +36,24 @@ fn yield_counts_infrastructure_apart_and_rolls_through_the_chain() {
     assert_eq!(smoke.infrastructure_runs, 1);
     // SN3's infrastructure error does not count: its first judged attempt passed.
     assert_eq!(smoke.first_pass_yield, Some(0.5));
+    // The store's own first_pass_yield view counts the same way.
+    let store = rigor_store::Store::open(&t.path).unwrap();
+    let view = store
+        .first_pass_yield(&rigor_store::YieldFilter {
+            scenario: Some("smoke".to_owned()),
+            ..Default::default()
+        })
+        .unwrap();
+    let totals = view.iter().fold((0, 0, 0, 0, 0), |t, r| {
+        (
+            t.0 + r.units,
+            t.1 + r.judged,
+            t.2 + r.first_pass,
+            t.3 + r.final_pass,
+            t.4 + r.infrastructure_runs,
+        )
+    });
+    assert_eq!(totals, (6, 6, 3, 5, 1));
     let rty = report.rolled[0].rolled_throughput_yield.unwrap();
     assert!((rty - 0.5 * 2.0 / 3.0).abs() < 1e-12);
     let text = render(&report, &tables::yields(&report), Format::Table).unwrap();

@@ -83,7 +83,8 @@ pub struct YieldFilter {
     pub generation: Option<String>,
 }
 
-/// One row of the `first_pass_yield` view: a scenario × family × generation.
+/// One row of the `first_pass_yield` view: a scenario × family × generation, counted as
+/// `rigor results yield` counts (see the schema).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct YieldRow {
     /// Scenario name.
@@ -92,17 +93,22 @@ pub struct YieldRow {
     pub family: String,
     /// Unit generation.
     pub generation: String,
-    /// Units whose attempt 1 has ended.
+    /// Units with an ended attempt.
     pub units: u32,
-    /// Of those, passed at attempt 1.
+    /// Of those, units with an attempt that judged the device: the yields' denominator.
+    pub judged: u32,
+    /// Units whose first judged attempt passed.
     pub first_pass: u32,
-    /// Of those not passing at attempt 1, how many for an infrastructure failure (the device
-    /// was never judged).
-    pub first_infrastructure: u32,
-    /// Of `units`, passed at some attempt.
-    pub eventually_passed: u32,
-    /// `first_pass / units`.
-    pub first_pass_yield: f64,
+    /// Units that passed at some attempt.
+    pub final_pass: u32,
+    /// `first_pass / judged`, when any unit was judged.
+    pub first_pass_yield: Option<f64>,
+    /// `final_pass / judged`, when any unit was judged.
+    pub final_yield: Option<f64>,
+    /// Attempts that ended in an infrastructure failure (held against no unit).
+    pub infrastructure_runs: u32,
+    /// Units whose ended attempts never judged the device.
+    pub unjudged: u32,
 }
 
 impl Store {
@@ -157,8 +163,8 @@ impl Store {
     /// defines it, sorted by those three.
     pub fn first_pass_yield(&self, filter: &YieldFilter) -> Result<Vec<YieldRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT scenario_name, family, generation, units, first_pass, first_infrastructure, \
-             eventually_passed, first_pass_yield FROM first_pass_yield \
+            "SELECT scenario_name, family, generation, units, judged, first_pass, final_pass, \
+             first_pass_yield, final_yield, infrastructure_runs, unjudged FROM first_pass_yield \
              WHERE (?1 IS NULL OR scenario_name = ?1) AND (?2 IS NULL OR family = ?2) \
                AND (?3 IS NULL OR generation = ?3) \
              ORDER BY scenario_name, family, generation",
@@ -171,10 +177,13 @@ impl Store {
                     family: row.get(1)?,
                     generation: row.get(2)?,
                     units: row.get(3)?,
-                    first_pass: row.get(4)?,
-                    first_infrastructure: row.get(5)?,
-                    eventually_passed: row.get(6)?,
+                    judged: row.get(4)?,
+                    first_pass: row.get(5)?,
+                    final_pass: row.get(6)?,
                     first_pass_yield: row.get(7)?,
+                    final_yield: row.get(8)?,
+                    infrastructure_runs: row.get(9)?,
+                    unjudged: row.get(10)?,
                 })
             },
         )?;

@@ -37,10 +37,13 @@
 //!   attempts `1..=p` where `p` is the lowest attempt that passed, or every attempt when none
 //!   has passed yet. Later runs (a retest after a pass, a return) are not part of it. Order by
 //!   `started_at_us, run_id` for time order.
-//! - `first_pass_yield`: per scenario name × family × generation, over the units whose attempt 1
-//!   has ended: how many there are, how many passed at attempt 1, how many of those that did not
-//!   pass at attempt 1 failed for infrastructure, how many passed at some attempt, and the
-//!   first-pass yield (passed at attempt 1 ÷ units). Attempts still incomplete do not count.
+//! - `first_pass_yield` (since version 7): per scenario name × family × generation, counted as
+//!   `rigor results yield` counts: each unit at its first ended attempt that judged the device
+//!   (a pass, or a failure classed `device`). `units` have an ended attempt, `judged` of them
+//!   were judged, `first_pass` passed at that first judged attempt, `final_pass` passed at some
+//!   attempt; both yields are over `judged`. Infrastructure failures are counted beside it
+//!   (`infrastructure_runs`, and `unjudged` units never judged), never against a unit.
+//!   Before version 7 it counted attempt 1 whatever failed it, so a rig's fault lowered yield.
 
 /// One step of the schema's history.
 #[derive(Debug, Clone, Copy)]
@@ -77,10 +80,52 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 6,
         sql: V6,
     },
+    Migration {
+        version: 7,
+        sql: V7,
+    },
 ];
 
 /// The schema version this code writes: the last migration's.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
+
+/// Version 7: `first_pass_yield` counts as `rigor results yield` and the central store do: at
+/// each unit's first attempt that judged the device, infrastructure beside it.
+const V7: &str = r#"
+DROP VIEW first_pass_yield;
+CREATE VIEW first_pass_yield AS
+WITH ended AS (
+    SELECT * FROM run_summary WHERE outcome <> 'incomplete'
+),
+first_judged AS (
+    SELECT unit_serial, scenario_name, min(attempt) AS attempt
+    FROM ended
+    WHERE outcome = 'pass' OR failure_class IS 'device'
+    GROUP BY unit_serial, scenario_name
+),
+per_unit AS (
+    SELECT e.scenario_name, e.family, e.generation, e.unit_serial,
+        sum(e.failure_class IS 'infrastructure') AS infrastructure_runs,
+        max(e.outcome = 'pass') AS passed,
+        max(f.attempt IS NOT NULL) AS judged,
+        max(e.attempt = f.attempt AND e.outcome = 'pass') AS first_pass
+    FROM ended AS e
+    LEFT JOIN first_judged AS f
+        ON f.unit_serial = e.unit_serial AND f.scenario_name = e.scenario_name
+    GROUP BY e.scenario_name, e.family, e.generation, e.unit_serial
+)
+SELECT scenario_name, family, generation,
+    count(*) AS units,
+    sum(judged) AS judged,
+    sum(first_pass) AS first_pass,
+    sum(passed) AS final_pass,
+    CAST(sum(first_pass) AS REAL) / nullif(sum(judged), 0) AS first_pass_yield,
+    CAST(sum(passed) AS REAL) / nullif(sum(judged), 0) AS final_yield,
+    sum(infrastructure_runs) AS infrastructure_runs,
+    count(*) - sum(judged) AS unjudged
+FROM per_unit
+GROUP BY scenario_name, family, generation;
+"#;
 
 /// Version 2: the store counts a fixture's insertions when the fixture does not, by looking up
 /// the highest count in its rig slot on every run start.
