@@ -273,26 +273,7 @@ pub async fn run(
         }
         let version = catalog.scenarios.get(name).map_or(0, |s| s.value.version);
         print(out, format!("== {name} v{version} on {} units", jobs.len()))?;
-        let summary = Summary::default();
-        let subscribers: Vec<Box<dyn Subscriber>> = vec![
-            Box::new(rigor_report::Progress::new()),
-            Box::new(rigor_report::JunitWriter::new(junit_file(
-                &files.junit,
-                name,
-            ))),
-            Box::new(summary.clone()),
-        ];
-        let results = run_recorded(&station, jobs, &files.store, subscribers).await?;
-        for r in &results {
-            if let Err(e) = &r.result {
-                eprintln!("error: slot `{}`: {e}", r.slot);
-            }
-        }
-        // Units fail on purpose; the demo itself failed only if the rig broke or a run was cut short.
-        broken |= results.iter().any(|r| {
-            !matches!(&r.result, Ok(r) if matches!(r.outcome, RunOutcome::Pass | RunOutcome::Fail))
-        });
-        table.push((name, summary.take()));
+        broken |= run_scenario(&station, name, jobs, files, &mut table).await?;
         print(out, String::new())?;
     }
     let (name, slots) = MULTI;
@@ -311,25 +292,7 @@ pub async fn run(
         out,
         format!("== {name} v{version}: {} units in one session", jobs.len()),
     )?;
-    let summary = Summary::default();
-    let subscribers: Vec<Box<dyn Subscriber>> = vec![
-        Box::new(rigor_report::Progress::new()),
-        Box::new(rigor_report::JunitWriter::new(junit_file(
-            &files.junit,
-            name,
-        ))),
-        Box::new(summary.clone()),
-    ];
-    let results = run_recorded(&station, jobs, &files.store, subscribers).await?;
-    for r in &results {
-        if let Err(e) = &r.result {
-            eprintln!("error: slot `{}`: {e}", r.slot);
-        }
-    }
-    broken |= results.iter().any(
-        |r| !matches!(&r.result, Ok(r) if matches!(r.outcome, RunOutcome::Pass | RunOutcome::Fail)),
-    );
-    table.push((name, summary.take()));
+    broken |= run_scenario(&station, name, jobs, files, &mut table).await?;
     print(out, String::new())?;
     drop(station);
     let text = summary_table(&table);
@@ -386,6 +349,37 @@ pub(crate) async fn run_recorded(
         eprintln!("error: {e}");
     }
     Ok(outcomes)
+}
+
+/// Runs one scenario's jobs, recorded, with progress, its JUnit file and the summary's rows;
+/// `true` if the demo itself broke: the rig failed or a run was cut short (units fail on
+/// purpose).
+async fn run_scenario(
+    station: &Station,
+    name: &'static str,
+    jobs: Vec<crate::SlotJob>,
+    files: &DemoFiles,
+    table: &mut Vec<(&'static str, BTreeMap<String, UnitResult>)>,
+) -> Result<bool, DemoError> {
+    let summary = Summary::default();
+    let subscribers: Vec<Box<dyn Subscriber>> = vec![
+        Box::new(rigor_report::Progress::new()),
+        Box::new(rigor_report::JunitWriter::new(junit_file(
+            &files.junit,
+            name,
+        ))),
+        Box::new(summary.clone()),
+    ];
+    let results = run_recorded(station, jobs, &files.store, subscribers).await?;
+    for r in &results {
+        if let Err(e) = &r.result {
+            eprintln!("error: slot `{}`: {e}", r.slot);
+        }
+    }
+    table.push((name, summary.take()));
+    Ok(results.iter().any(
+        |r| !matches!(&r.result, Ok(r) if matches!(r.outcome, RunOutcome::Pass | RunOutcome::Fail)),
+    ))
 }
 
 /// The table of units × scenarios as people read it.

@@ -199,23 +199,10 @@ fn records_of(
 }
 
 fn apply(batch: &mut Batch<'_>, pending: &Pending) -> Result<(), RecordError> {
-    let done = match &pending.record {
-        SpillRecord::Step {
-            run,
-            step,
-            measurements,
-        } => batch.record_step_with_measurements(*run, step, measurements),
-        SpillRecord::Artifact {
-            run,
-            name,
-            media_type,
-            content,
-        } => batch
-            .store_artifact(*run, None, name, media_type, content)
-            .map(|_| ()),
-        SpillRecord::End { run, end } => batch.end_run(*run, end),
-    };
-    done.map_err(|e| RecordError::backend(pending.what.clone(), e))
+    pending
+        .record
+        .write_into(batch)
+        .map_err(|e| RecordError::backend(pending.what.clone(), e))
 }
 
 fn begin(

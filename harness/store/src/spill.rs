@@ -97,6 +97,29 @@ pub enum SpillRecord {
     },
 }
 
+impl SpillRecord {
+    /// Writes this record into `batch`, as it would have been written when it happened: the
+    /// recorder writes records this way, and a replay writes a spill's.
+    pub fn write_into(&self, batch: &mut crate::record::Batch<'_>) -> Result<(), StoreError> {
+        match self {
+            SpillRecord::Step {
+                run,
+                step,
+                measurements,
+            } => batch.record_step_with_measurements(*run, step, measurements),
+            SpillRecord::Artifact {
+                run,
+                name,
+                media_type,
+                content,
+            } => batch
+                .store_artifact(*run, None, name, media_type, content)
+                .map(|_| ()),
+            SpillRecord::End { run, end } => batch.end_run(*run, end),
+        }
+    }
+}
+
 /// The first line of a spill file.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -238,23 +261,7 @@ impl Store {
         } else {
             let mut refused = 0;
             for record in &records {
-                let result = match record {
-                    SpillRecord::Step {
-                        run,
-                        step,
-                        measurements,
-                    } => batch.record_step_with_measurements(*run, step, measurements),
-                    SpillRecord::Artifact {
-                        run,
-                        name,
-                        media_type,
-                        content,
-                    } => batch
-                        .store_artifact(*run, None, name, media_type, content)
-                        .map(|_| ()),
-                    SpillRecord::End { run, end } => batch.end_run(*run, end),
-                };
-                match result {
+                match record.write_into(&mut batch) {
                     Ok(()) => {}
                     Err(e) if refusal(&e) => refused += 1,
                     Err(e) => return Err(e),
