@@ -17,7 +17,7 @@ pub struct HistoryRun {
     pub scenario: String,
     /// Attempt per unit × scenario across stations, by start time.
     pub attempt: i64,
-    /// The station's name.
+    /// The station's name; with the start of its id when another station has the same name.
     pub station: String,
     /// The station's own attempt number.
     pub station_attempt: i64,
@@ -61,8 +61,12 @@ pub async fn unit_history(client: &Client, serial: &str) -> Result<UnitHistory, 
         .map(|row| (row.get(0), row.get(1)));
     let runs = client
         .query(
-            "SELECT h.scenario_name, h.attempt, h.station, h.station_attempt, \
-             h.firmware_version, h.started_at_us, h.outcome, h.message, \
+            "SELECT h.scenario_name, h.attempt, \
+             CASE WHEN (SELECT count(DISTINCT r.station_id) FROM runs AS r \
+                        WHERE r.station = h.station) > 1 \
+                  THEN h.station || '@' || left(h.station_id::text, 8) \
+                  ELSE h.station END, \
+             h.station_attempt, h.firmware_version, h.started_at_us, h.outcome, h.message, \
              EXISTS (SELECT 1 FROM unit_footprint AS f WHERE f.run_uuid = h.run_uuid \
                      AND f.unit_serial = h.unit_serial) \
              FROM run_history AS h WHERE h.unit_serial = $1 \

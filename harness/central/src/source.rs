@@ -5,7 +5,7 @@
 //! Attempts are the central store's: numbered per unit × scenario across stations by start time
 //! (the `run_history` view), not each station's own count. Runs get small ids in start order for
 //! this one reading; their UUIDs stay behind them for the rows each view asks for next.
-//! Two stations that share a name are told apart by the start of their id, `sim-1 (0193f2c4)`.
+//! Two stations that share a name are told apart by the start of their id, `sim-1@0193f2c4`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -30,7 +30,7 @@ const RUNS: &str = "WITH shared_names AS (SELECT station FROM runs GROUP BY stat
      SELECT h.run_uuid, h.unit_serial, h.family, h.generation, h.scenario_name, \
      h.scenario_version, h.attempt, \
      CASE WHEN s.station IS NULL THEN h.station \
-          ELSE h.station || ' (' || left(h.station_id::text, 8) || ')' END, h.rig, h.slot, r.fixture_id, h.operator, \
+          ELSE h.station || '@' || left(h.station_id::text, 8) END, h.rig, h.slot, r.fixture_id, h.operator, \
      coalesce(r.firmware_version, left(r.firmware_sha256, 12)), r.limits_sha256, \
      h.started_at_us, h.ended_at_us, h.outcome, h.failure_class, h.message \
      FROM run_history AS h JOIN runs AS r ON r.run_uuid = h.run_uuid \
@@ -38,7 +38,7 @@ const RUNS: &str = "WITH shared_names AS (SELECT station FROM runs GROUP BY stat
      WHERE ($1::text IS NULL OR h.scenario_name = $1) AND ($2::text IS NULL OR h.family = $2) \
        AND ($3::text IS NULL OR h.generation = $3) \
        AND ($4::text IS NULL OR coalesce(r.firmware_version, left(r.firmware_sha256, 12)) = $4) \
-       AND ($5::text IS NULL OR h.station = $5 OR $5 LIKE h.station || ' (%') AND ($6::text IS NULL OR h.rig = $6) \
+       AND ($5::text IS NULL OR h.station = $5 OR $5 LIKE h.station || '@%') AND ($6::text IS NULL OR h.rig = $6) \
        AND ($7::text IS NULL OR r.fixture_id = $7) \
        AND ($8::text IS NULL OR starts_with(r.limits_sha256, $8)) \
        AND ($9::bigint IS NULL OR h.started_at_us >= $9) \

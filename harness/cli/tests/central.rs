@@ -247,6 +247,16 @@ fn the_demo_forwards_as_it_runs_and_the_history_is_read_back_from_the_central_st
     );
     assert_eq!(attempts[0].1, attempts[1].1);
     assert_ne!(attempts[1].1, attempts[2].1, "{attempts:?}");
+    assert!(attempts[2].1.starts_with("sim-1@"), "{attempts:?}");
+    let out = rigor(
+        dir.path(),
+        &["central", "history", "--url", &url, "--unit", "FC2-000201"],
+    );
+    assert!(
+        text(&out).starts_with("unit FC2-000201 (fridge-ctl gen2): 9 runs at 2 stations\n"),
+        "{}",
+        text(&out)
+    );
 
     // A login the server refuses is the central store's error, exit 8, with PostgreSQL's reason.
     let wrong = format!("postgres://quality:nope@127.0.0.1:{}/rigor", cluster.port());
