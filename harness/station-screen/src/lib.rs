@@ -163,7 +163,19 @@ pub async fn open(catalog: Catalog, options: ScreenOptions) -> Result<Screen, Sc
         .station
         .as_ref()
         .map_or_else(|| rig.rig.clone(), |s| s.id.clone());
-    let slots: Vec<String> = rig.slots.keys().cloned().collect();
+    // A tile for each slot that can hold a unit of the route: a gateway's cradle has no place
+    // on a controller's end-of-line screen.
+    let usable: std::collections::BTreeSet<String> = route
+        .scenarios
+        .iter()
+        .flat_map(|scenario| rigor_station::slots_for(&catalog, &options.rig, scenario))
+        .collect();
+    let slots: Vec<String> = rig
+        .slots
+        .keys()
+        .filter(|slot| usable.contains(*slot))
+        .cloned()
+        .collect();
     let shared = view::Shared::new(&station, &route.route, &route.scenarios, &slots);
     let store = rigor_store::Store::open(&options.store).map_err(ScreenError::Store)?;
     let sinks = rigor_station::record_into(
