@@ -14,6 +14,7 @@ use rigor_results::{
     Artifact, Filter, Interner, Measurement, ResultsError, Run, Runs, Source, Step,
 };
 use rigor_store::{FailureClass, MeasurementOutcome, RunStatus, StepOutcome};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
@@ -96,13 +97,13 @@ impl CentralSource {
         }
     }
 
-    /// Runs `query` for `runs` in chunks (`$1` is the chunk's UUIDs, `$2` is `name`), handing each chunk's rows
+    /// Runs `query` for `runs` in chunks (`$1` is the chunk's UUIDs, `$2`… are `more`), handing each chunk's rows
     /// to `each` in run order: by the ids the views know, then as `order` sorts within a run.
     fn per_run_rows(
         &self,
         runs: &Runs,
         query: &str,
-        name: Option<&str>,
+        more: &[&(dyn ToSql + Sync)],
         action: &'static str,
         order: impl Fn(&Row) -> i64,
         each: &mut dyn FnMut(i64, &Row) -> Result<(), ResultsError>,
@@ -122,7 +123,7 @@ impl CentralSource {
             let wanted: Vec<Uuid> = chunk.iter().map(|(_, u)| *u).collect();
             let rows = self
                 .runtime
-                .block_on(self.client.query(&statement, &[&wanted, &name]))
+                .block_on(self.client.query(&statement, &params(&wanted, more)))
                 .map_err(self.failed(action))?;
             let mut keyed: Vec<(i64, i64, &Row)> = rows
                 .iter()
@@ -156,6 +157,15 @@ fn like_pattern(glob: &str) -> String {
             }
             like
         })
+}
+
+fn params<'a>(
+    wanted: &'a Vec<Uuid>,
+    more: &[&'a (dyn ToSql + Sync)],
+) -> Vec<&'a (dyn ToSql + Sync)> {
+    let mut all: Vec<&(dyn ToSql + Sync)> = vec![wanted];
+    all.extend_from_slice(more);
+    all
 }
 
 fn count(value: i64) -> u32 {
@@ -245,7 +255,7 @@ impl Source for CentralSource {
              low_inclusive, high, high_inclusive, marginal_low, marginal_high, marginal, outcome, \
              measured_at_us FROM measurements \
              WHERE run_uuid = ANY($1) AND ($2::text IS NULL OR name = $2)",
-            name,
+            &[&name],
             "read measurements",
             |row| row.get(1),
             &mut |run_id, row| {
@@ -282,8 +292,8 @@ impl Source for CentralSource {
         self.per_run_rows(
             runs,
             "SELECT run_uuid, step_index, step_id, kind, attempt, started_at_us, ended_at_us, \
-             outcome, message FROM steps WHERE run_uuid = ANY($1) AND $2::text IS NULL",
-            None,
+             outcome, message FROM steps WHERE run_uuid = ANY($1)",
+            &[],
             "read steps",
             |row| row.get(1),
             &mut |run_id, row| {
@@ -312,8 +322,8 @@ impl Source for CentralSource {
             runs,
             "SELECT a.run_uuid, a.link_id, a.step_index, a.name, a.media_type, a.sha256, b.size \
              FROM run_artifacts AS a JOIN artifact_blobs AS b ON b.sha256 = a.sha256 \
-             WHERE a.run_uuid = ANY($1) AND $2::text IS NULL",
-            None,
+             WHERE a.run_uuid = ANY($1)",
+            &[],
             "read artifacts",
             |row| row.get(1),
             &mut |run_id, row| {

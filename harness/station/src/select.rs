@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use rigor_model::Catalog;
-use rigor_model::catalog::{Entry, ProfileEntry};
+use rigor_model::catalog::{Entry, ProfileEntry, ScenarioEntry};
 use rigor_model::fixture::Fixture;
 use rigor_model::rig::Rig;
 use rigor_model::value::Scalar;
@@ -75,6 +75,21 @@ pub fn rig<'c>(catalog: &'c Catalog, id: &str) -> Result<&'c Entry<Rig>, Station
     })
 }
 
+/// The scenario `id`, or an error listing the scenarios there are.
+pub(crate) fn scenario<'c>(
+    catalog: &'c Catalog,
+    id: &str,
+) -> Result<&'c ScenarioEntry, StationError> {
+    catalog
+        .scenarios
+        .get(id)
+        .ok_or_else(|| StationError::Unknown {
+            what: "scenario",
+            name: id.to_owned(),
+            known: known(catalog.scenarios.keys()),
+        })
+}
+
 /// Binds `scenario` on each slot of `rig`, with `params`. Touches nothing.
 pub fn plan_slots(
     catalog: &Catalog,
@@ -98,14 +113,7 @@ pub fn plan_slot(
     params: &BTreeMap<String, Scalar>,
 ) -> Result<SlotPlan, StationError> {
     let rig = self::rig(catalog, rig)?;
-    let scenario = catalog
-        .scenarios
-        .get(scenario)
-        .ok_or_else(|| StationError::Unknown {
-            what: "scenario",
-            name: scenario.to_owned(),
-            known: known(catalog.scenarios.keys()),
-        })?;
+    let scenario = self::scenario(catalog, scenario)?;
     if let Some(unit) = &spec.unit {
         rigor_model::serial::check(unit).map_err(|source| RequestError::BadSerial {
             slot: spec.slot.clone(),

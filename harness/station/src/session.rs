@@ -9,7 +9,7 @@ use rigor_model::value::Scalar;
 use rigor_plan::Target;
 use rigor_runner::session::Session;
 
-use crate::error::{RequestError, StationError, known};
+use crate::error::{RequestError, StationError};
 use crate::select::{SlotPlan, SlotSpec};
 
 /// Places the roles of the multi-device `scenario` on `rig` and binds each unit. `slots` are
@@ -23,14 +23,7 @@ pub fn plan_session(
     params: &BTreeMap<String, Scalar>,
 ) -> Result<Vec<SlotPlan>, StationError> {
     let rig = crate::select::rig(catalog, rig)?;
-    let entry = catalog
-        .scenarios
-        .get(scenario)
-        .ok_or_else(|| StationError::Unknown {
-            what: "scenario",
-            name: scenario.to_owned(),
-            known: known(catalog.scenarios.keys()),
-        })?;
+    let entry = crate::select::scenario(catalog, scenario)?;
     if !entry.is_multi() {
         return Err(StationError::NotMulti {
             scenario: scenario.to_owned(),
