@@ -146,6 +146,7 @@ pub(crate) async fn send(
             .await
             .map_err(CentralError::pg("insert the staged rows"))?;
     }
+    merge_sessions(&tx, export).await?;
     tx.commit()
         .await
         .map_err(CentralError::pg("commit a batch"))?;
@@ -191,6 +192,30 @@ async fn merge_units(
     .map_err(CentralError::pg(
         "record what the station says of its units",
     ))?;
+    Ok(())
+}
+
+/// The runs' sessions, merged (not copied) after the runs: few runs have one, and a run sent
+/// again as it grows carries its session again.
+async fn merge_sessions(tx: &Transaction<'_>, export: &Export) -> Result<(), CentralError> {
+    let sessions: Vec<_> = export
+        .runs
+        .iter()
+        .filter_map(|r| r.session.as_ref().map(|s| (r.uuid, s)))
+        .collect();
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let runs: Vec<Uuid> = sessions.iter().map(|(run, _)| *run).collect();
+    let ids: Vec<&str> = sessions.iter().map(|(_, s)| s.id.as_str()).collect();
+    let roles: Vec<&str> = sessions.iter().map(|(_, s)| s.role.as_str()).collect();
+    tx.execute(
+        "INSERT INTO run_sessions (run_uuid, session_id, role) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+        &[&runs, &ids, &roles],
+    )
+    .await
+    .map_err(CentralError::pg("record the runs' sessions"))?;
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //! form, so the two can be compared row for row, and a unit's history read by serial.
 
 use rigor_store::RunId;
-use rigor_store::{Export, ExportArtifact, ExportEnd, ExportMeasurement, ExportRun, ExportStep};
+use rigor_store::{
+    Export, ExportArtifact, ExportEnd, ExportMeasurement, ExportRun, ExportSession, ExportStep,
+};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -17,9 +19,11 @@ pub async fn station_export(client: &Client, station: Uuid) -> Result<Export, Ce
              u.first_seen_us, r.scenario_name, r.scenario_version, r.scenario_sha256, \
              r.station_attempt, r.station, r.rig, r.slot, r.fixture_id, r.fixture_insertions, \
              r.operator, r.firmware_sha256, r.firmware_version, r.limits_sha256, \
-             r.started_at_us, e.ended_at_us, e.outcome, e.failure_class, e.message \
+             r.started_at_us, e.ended_at_us, e.outcome, e.failure_class, e.message, \
+             ss.session_id, ss.role \
              FROM runs AS r JOIN units AS u ON u.serial = r.unit_serial \
              LEFT JOIN run_ends AS e ON e.run_uuid = r.run_uuid \
+             LEFT JOIN run_sessions AS ss ON ss.run_uuid = r.run_uuid \
              WHERE r.station_id = $1 ORDER BY r.station_run_id",
             &[&station],
         )
@@ -55,6 +59,10 @@ pub async fn station_export(client: &Client, station: Uuid) -> Result<Export, Ce
                     outcome: row.get(21),
                     failure_class: row.get(22),
                     message: row.get(23),
+                }),
+                session: row.get::<_, Option<String>>(24).map(|id| ExportSession {
+                    id,
+                    role: row.get(25),
                 }),
             }
         })

@@ -55,6 +55,12 @@
 //! `rigor results yield` does: each unit × scenario at its first attempt that judged the device
 //! (`judged`, `first_pass`, `final_pass`, both yields over `judged`), infrastructure failures
 //! beside it (`infrastructure_runs`, `unjudged`), never against the unit.
+//!
+//! # Version 3: multi-device sessions
+//! `run_sessions`, as in the station store: a row for each run that belonged to a multi-device
+//! session, with the session's id (shared by every unit's run) and the unit's role; runs of no
+//! session have none. The view `session_runs` lists each session's runs with their history
+//! (`run_history`'s columns), so a gateway's run and its sensors' runs are read together.
 
 /// One step of the central schema's history.
 #[derive(Debug, Clone, Copy)]
@@ -75,10 +81,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: V2,
     },
+    Migration {
+        version: 3,
+        sql: V3,
+    },
 ];
 
 /// The central schema version this code writes and reads.
-pub const CENTRAL_SCHEMA_VERSION: i32 = 2;
+pub const CENTRAL_SCHEMA_VERSION: i32 = 3;
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == CENTRAL_SCHEMA_VERSION);
 
@@ -89,6 +99,7 @@ pub const RECORD_TABLES: &[&str] = &[
     "unit_claims",
     "runs",
     "run_ends",
+    "run_sessions",
     "steps",
     "measurements",
     "artifact_blobs",
@@ -362,4 +373,25 @@ ALTER TABLE run_ends ADD COLUMN received_at timestamptz NOT NULL DEFAULT clock_t
 
 GRANT INSERT ON unit_claims TO rigor_station;
 GRANT SELECT ON unit_claims, unit_disagreements, first_pass_yield TO rigor_analyst;
+"#;
+
+const V3: &str = r#"
+CREATE TABLE run_sessions (
+    run_uuid   uuid NOT NULL PRIMARY KEY REFERENCES runs (run_uuid),
+    session_id text NOT NULL CHECK (session_id <> ''),
+    role       text NOT NULL CHECK (role <> '')
+);
+CREATE INDEX run_sessions_by_session ON run_sessions (session_id);
+CREATE TRIGGER run_sessions_append_only BEFORE UPDATE OR DELETE ON run_sessions
+    FOR EACH ROW EXECUTE FUNCTION rigor_refuse_change();
+CREATE TRIGGER run_sessions_no_truncate BEFORE TRUNCATE ON run_sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION rigor_refuse_change();
+
+CREATE VIEW session_runs AS
+SELECT ss.session_id, ss.role, h.*
+FROM run_sessions AS ss
+JOIN run_history AS h ON h.run_uuid = ss.run_uuid;
+
+GRANT INSERT ON run_sessions TO rigor_station;
+GRANT SELECT ON run_sessions, session_runs TO rigor_analyst;
 "#;

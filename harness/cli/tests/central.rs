@@ -43,7 +43,7 @@ fn central(dir: &Path) -> (Cluster, String) {
     );
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).ends_with("is at central schema version 2\n"),
+        text(&out).ends_with("is at central schema version 3\n"),
         "{}",
         text(&out)
     );
@@ -119,6 +119,16 @@ fn the_demo_forwards_as_it_runs_and_the_history_is_read_back_from_the_central_st
     }
     let store = Store::open(dir.path().join("rigor-demo.db")).unwrap();
     assert_same(&cluster, &store);
+    // Each demo's gateway-sensors session arrives whole: one gateway and two sensors under one
+    // id, as the station recorded them.
+    let sessions = cluster
+        .psql(
+            "SELECT string_agg(role, ',' ORDER BY role) FROM session_runs \
+             GROUP BY session_id ORDER BY 1",
+        )
+        .unwrap();
+    let session = "gateway[0],sensor[0],sensor[1]";
+    assert_eq!(sessions, format!("{session}\n{session}\n"));
     let status = rigor(dir.path(), &["store", "status", "--store", "rigor-demo.db"]);
     assert!(
         text(&status).contains("not forwarded: no ended runs; 0 open runs"),

@@ -35,6 +35,16 @@ pub struct ExportRun {
     pub limits_sha256: String,
     pub started_at_us: i64,
     pub end: Option<ExportEnd>,
+    /// The multi-device session the run belongs to, if any.
+    pub session: Option<ExportSession>,
+}
+
+/// A `run_sessions` row: the session's id, shared by every unit's run, and this unit's role.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub struct ExportSession {
+    pub id: String,
+    pub role: String,
 }
 
 /// A `run_ends` row.
@@ -186,12 +196,14 @@ impl Store {
 const RUNS: &str = "SELECT r.id, q.uuid, r.unit_serial, u.family, u.generation, u.first_seen_us, \
      r.scenario_name, r.scenario_version, r.scenario_sha256, r.attempt, r.station, r.rig, r.slot, \
      r.fixture_id, r.fixture_insertions, r.operator, r.firmware_sha256, r.firmware_version, \
-     r.limits_sha256, r.started_at_us, e.ended_at_us, e.outcome, e.failure_class, e.message \
+     r.limits_sha256, r.started_at_us, e.ended_at_us, e.outcome, e.failure_class, e.message, \
+     ss.session_id, ss.role \
      FROM json_each(?1) AS j \
      JOIN runs AS r ON r.id = j.value \
      JOIN run_uuids AS q ON q.run_id = r.id \
      JOIN units AS u ON u.serial = r.unit_serial \
      LEFT JOIN run_ends AS e ON e.run_id = r.id \
+     LEFT JOIN run_sessions AS ss ON ss.run_id = r.id \
      ORDER BY r.id";
 
 const STEPS: &str = "SELECT q.uuid, s.step_index, s.step_id, s.kind, s.attempt, \
@@ -212,6 +224,7 @@ const ARTIFACTS: &str = "SELECT q.uuid, a.id, a.step_index, a.name, a.media_type
 fn read_runs(tx: &Connection, ids: &str) -> Result<Vec<ExportRun>, StoreError> {
     read(tx, RUNS, ids, |row| {
         let ended_at_us: Option<i64> = row.get(20)?;
+        let session_id: Option<String> = row.get(24)?;
         Ok(ExportRun {
             id: row.get(0)?,
             uuid: uuid_at(row, 1)?,
@@ -239,6 +252,13 @@ fn read_runs(tx: &Connection, ids: &str) -> Result<Vec<ExportRun>, StoreError> {
                     outcome: row.get(21)?,
                     failure_class: row.get(22)?,
                     message: row.get(23)?,
+                }),
+                None => None,
+            },
+            session: match session_id {
+                Some(id) => Some(ExportSession {
+                    id,
+                    role: row.get(25)?,
                 }),
                 None => None,
             },

@@ -40,7 +40,9 @@ mod types;
 pub use artifact::{ArtifactLink, sha256_hex};
 pub use detail::RunDetail;
 pub use error::StoreError;
-pub use export::{Export, ExportArtifact, ExportEnd, ExportMeasurement, ExportRun, ExportStep};
+pub use export::{
+    Export, ExportArtifact, ExportEnd, ExportMeasurement, ExportRun, ExportSession, ExportStep,
+};
 pub use forward::ForwardStatus;
 pub use input::{
     FirmwareImage, FixtureUse, Limits, MeasurementRecord, RunEnd, RunStart, ScenarioRef,
