@@ -7,9 +7,11 @@
 //! the incremental search skips text earlier searches ruled out, and a wrong skip would miss a
 //! match silently (an expect that times out on a device that answered).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
-use regex::RegexBuilder;
+use regex::{Regex, RegexBuilder};
 
 use crate::input::Input;
 use crate::search::{Analysis, Matcher, search};
@@ -17,6 +19,25 @@ use crate::transcript::{Direction, Transcript};
 
 /// At most this many patterns per expect, as a scenario's `console.expect` with alternatives.
 const PATTERNS: usize = 3;
+
+/// `pattern` compiled, from a cache: the fuzzer mostly mutates the input and keeps the patterns,
+/// and compiling a Unicode class costs more than the rest of a run. `None` for a pattern the
+/// engine would refuse at check time, which never reaches it.
+fn compiled(pattern: &str) -> Option<Regex> {
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, Option<Regex>>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        cache
+            .entry(pattern.to_owned())
+            .or_insert_with(|| RegexBuilder::new(pattern).size_limit(1 << 16).build().ok())
+            .clone()
+    })
+}
 
 /// Runs `data` through the input path. Layout: one byte for the buffer limit; up to
 /// [`PATTERNS`] patterns, each a length byte and that many bytes (a length of 0 ends the list);
@@ -44,11 +65,7 @@ pub fn fuzz_expect(data: &[u8]) {
         let take = usize::from(len % 48).min(rest.len());
         let (text, after) = rest.split_at(take);
         rest = after;
-        // A pattern the engine would refuse at check time never reaches it.
-        if let Ok(re) = RegexBuilder::new(&String::from_utf8_lossy(text))
-            .size_limit(1 << 16)
-            .build()
-        {
+        if let Some(re) = compiled(&String::from_utf8_lossy(text)) {
             patterns.push(re);
         }
     }
