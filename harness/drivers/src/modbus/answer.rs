@@ -26,7 +26,7 @@ pub(crate) fn check(request: &Request<'_>, response: Response) -> Result<Answer,
         // Bits come in whole bytes: up to seven past the count are padding.
         if got.len() < usize::from(asked) {
             return Err(format!(
-                "the instrument answered {} bits where {asked} were asked",
+                "the instrument answered {} of the {asked} bits asked",
                 got.len()
             ));
         }
@@ -37,7 +37,7 @@ pub(crate) fn check(request: &Request<'_>, response: Response) -> Result<Answer,
     let words = |got: Vec<u16>, asked: u16| {
         if got.len() != usize::from(asked) {
             return Err(format!(
-                "the instrument answered {} registers where {asked} were asked",
+                "the instrument answered {} of the {asked} registers asked",
                 got.len()
             ));
         }
@@ -86,7 +86,7 @@ mod tests {
         let ask = Request::ReadHoldingRegisters(0, 2);
         assert_eq!(
             check(&ask, Response::ReadHoldingRegisters(vec![7])),
-            Err("the instrument answered 1 registers where 2 were asked".to_owned())
+            Err("the instrument answered 1 of the 2 registers asked".to_owned())
         );
         assert_eq!(
             check(&ask, Response::ReadHoldingRegisters(vec![7, 8])),
