@@ -14,6 +14,7 @@ pub mod run;
 pub mod sim;
 pub mod station;
 pub mod store;
+pub mod store_replay;
 pub mod test_mode;
 
 use rigor_model::value::Scalar;

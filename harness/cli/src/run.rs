@@ -132,7 +132,11 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
     } else {
         rigor_store::Durability::ProcessCrash
     };
-    let sinks = rigor_station::record_durably(&args.store, durability, subscribers)?;
+    let (sinks, replayed) = rigor_station::open_recording(&args.store, durability, subscribers)?;
+    if let Some(replayed) = replayed {
+        let spill = rigor_store::spill::spill_path(&args.store);
+        eprintln!("{}", replayed.summary(&spill));
+    }
     let mut station = Station::for_plans(&catalog, &args.rig, &plans, &bench).await?;
     if let Some(dir) = &args.lock_dir {
         station = station.with_lock_dir(dir.clone());

@@ -1,5 +1,5 @@
-//! `rigor store push` and `rigor store status`: a station store's forwarding to a central store.
-//! The work is rigor-central's and rigor-store's.
+//! `rigor store push` and `rigor store status`: a station store's forwarding to a central store
+//! (and `rigor store replay`, in its own file). The work is rigor-central's and rigor-store's.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,11 +40,15 @@ pub enum StoreCommand {
         #[arg(long, value_name = "URL")]
         to: Option<String>,
     },
+    /// Put what an earlier run could not record (the spill file beside the store) into the
+    /// store now, and say what went in and what the store refused.
+    Replay(crate::store_replay::ReplayArgs),
 }
 
 /// Runs the subcommand; returns the exit code.
 pub async fn run(command: StoreCommand) -> i32 {
     match command {
+        StoreCommand::Replay(args) => crate::store_replay::run(&args),
         StoreCommand::Push {
             store,
             to,

@@ -3,6 +3,7 @@
 //! pseudo-terminals.
 
 mod error;
+mod fuzz;
 mod input;
 mod pump;
 mod search;
@@ -15,6 +16,8 @@ mod port_id;
 mod serial;
 
 pub use error::ExpectError;
+#[doc(hidden)]
+pub use fuzz::fuzz_expect;
 #[cfg(feature = "serial")]
 pub use port_id::{ParseUsbIdError, PortSelector, UsbId};
 pub use pump::ReopenPolicy;

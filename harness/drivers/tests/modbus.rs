@@ -204,3 +204,67 @@ async fn a_relay_coil_is_a_digital_line() {
     assert!(line.get().await.unwrap());
     assert_eq!(bank.0.lock().unwrap().1.get(&2), Some(&true));
 }
+
+/// A supply with a bug: it answers a read with one register fewer than asked, and echoes a
+/// write with another value than it was sent.
+#[derive(Clone)]
+struct Miscounts;
+
+impl tokio_modbus::server::Service for Miscounts {
+    type Request = Request<'static>;
+    type Response = Response;
+    type Exception = ExceptionCode;
+    type Future = std::future::Ready<Result<Response, ExceptionCode>>;
+
+    fn call(&self, req: Request<'static>) -> Self::Future {
+        std::future::ready(match req {
+            Request::ReadHoldingRegisters(_, n) => {
+                Ok(Response::ReadHoldingRegisters(vec![7; usize::from(n) - 1]))
+            }
+            Request::WriteSingleRegister(a, v) => Ok(Response::WriteSingleRegister(a, v + 1)),
+            _ => Err(ExceptionCode::IllegalFunction),
+        })
+    }
+}
+
+/// Regression (found by the `modbus_rtu` fuzz target): tokio-modbus only debug-asserts an
+/// answer's length and a write's echo, so a short answer panicked a debug build and read as
+/// zeros in a release one, and a wrong echo passed. Both are the rig's errors now.
+#[tokio::test]
+async fn a_short_answer_or_a_wrong_echo_is_a_rig_error_not_a_zero() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _server = tokio::spawn(async move {
+        let on_connected = |stream, socket_addr| async move {
+            accept_tcp_connection(stream, socket_addr, |_| Ok(Some(Miscounts)))
+        };
+        let _ = Server::new(listener).serve(&on_connected, |_| {}).await;
+    });
+    let psu = ModbusInstrument::new(
+        "psu-1",
+        riden(),
+        Endpoint::Tcp {
+            address: addr,
+            unit: 1,
+        },
+    );
+    let chain = |e: &HalError| format!("{e}: {}", std::error::Error::source(e).unwrap());
+    let err = psu.read("power").await.unwrap_err();
+    assert_eq!(
+        chain(&err),
+        format!(
+            "psu-1 (riden-rd6006 at {addr}, unit 1), reading `power`: i/o error: the instrument \
+             answered 1 of the 2 registers asked"
+        )
+    );
+    assert_eq!(err.blame(), rigor_hal::Blame::Rig);
+    let err = psu
+        .write("voltage_set", Reading::Number(12.0))
+        .await
+        .unwrap_err();
+    assert!(
+        chain(&err).contains("the instrument echoed WriteSingleRegister(8, 1201) to the write WriteSingleRegister(8, 1200)"),
+        "{}",
+        chain(&err)
+    );
+}

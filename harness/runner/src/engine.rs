@@ -221,6 +221,9 @@ pub async fn run(
         });
     }
     let aborted = *run.cancel.borrow();
+    // A run whose record could not be kept skipped its tests: its end (kept in a spill, and
+    // replayed into the store later) must not say it passed.
+    let unrecorded = sinks.failure();
     let (outcome, class, message) = match (&run.first_problem, aborted) {
         _ if run.gate_closed.is_some() => (
             RunOutcome::Aborted,
@@ -235,7 +238,16 @@ pub async fn run(
             Some("interrupted; teardown done".to_owned()),
         ),
         (Some((o, c, m)), false) => (*o, Some(*c), Some(m.clone())),
-        (None, false) => (RunOutcome::Pass, None, None),
+        (None, false) => match &unrecorded {
+            Some(e) => (
+                RunOutcome::Error,
+                Some(FailureClass::Infrastructure),
+                Some(format!(
+                    "stopped: the station could not record the run ({e}); teardown done"
+                )),
+            ),
+            None => (RunOutcome::Pass, None, None),
+        },
     };
     sinks.emit(Event::RunFinished {
         run: info.clone(),

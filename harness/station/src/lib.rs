@@ -76,34 +76,54 @@ pub fn record_into(
 
 /// As [`record_into`], with each group's commit as durable as `durability` says: the default
 /// survives the process being killed; [`rigor_store::Durability::PowerLoss`] fsyncs every group
-/// and survives power loss.
+/// and survives power loss. A spill an earlier run left is replayed first and logged.
 pub fn record_durably(
     path: impl AsRef<Path>,
     durability: rigor_store::Durability,
     subscribers: Vec<Box<dyn Subscriber>>,
 ) -> Result<Sinks, StationError> {
     let path = path.as_ref();
+    let (sinks, replayed) = open_recording(path, durability, subscribers)?;
+    if let Some(replayed) = replayed {
+        tracing::warn!(
+            "{}",
+            replayed.summary(&rigor_store::spill::spill_path(path))
+        );
+    }
+    Ok(sinks)
+}
+
+/// As [`record_durably`], and says what replaying the spill an earlier run left beside the store
+/// put into it (`None`: there was none), for a front end to tell its user in its own words
+/// ([`rigor_store::spill::Replayed::summary`]).
+pub fn open_recording(
+    path: impl AsRef<Path>,
+    durability: rigor_store::Durability,
+    subscribers: Vec<Box<dyn Subscriber>>,
+) -> Result<(Sinks, Option<rigor_store::spill::Replayed>), StationError> {
+    let path = path.as_ref();
     let options = rigor_store::OpenOptions {
         durability,
         ..Default::default()
     };
-    let store_error = |source| StationError::Store {
+    let store_error = |source: rigor_store::StoreError| StationError::Store {
         path: path.to_owned(),
-        source: Box::new(source),
+        source: Box::new(source.at(path)),
     };
     let mut store = rigor_store::Store::open_with(path, &options).map_err(store_error)?;
     // What an earlier run could not record went to a spill beside the store: it goes in first,
     // so this run's attempt numbers follow it.
-    store
+    let replayed = store
         .replay_spill(&rigor_store::spill::spill_path(path))
         .map_err(store_error)?;
     // Best effort: without the reserve, a full disk may leave no room for a spill, and the
     // failure then says the rest of the record is lost.
     let _ = rigor_store::spill::set_aside_reserve(path);
-    Ok(Sinks::new(
+    let sinks = Sinks::new(
         Box::new(record::StoreRecorder::spilling_beside(store, path)),
         subscribers,
-    ))
+    );
+    Ok((sinks, replayed))
 }
 
 /// A cancel signal that never fires, for runs nobody interrupts.

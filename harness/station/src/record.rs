@@ -17,8 +17,8 @@ use rigor_runner::recorder::{Entry, EntryResult, RecordError, Recorder};
 use rigor_store::spill::{SpillFile, SpillRecord};
 use rigor_store::{
     Batch, FailureClass, FirmwareImage, FixtureUse, Limits, MeasurementOutcome, MeasurementRecord,
-    RunEnd, RunId, RunOutcome, RunStart, ScenarioRef, StepOutcome, StepRecord, Store, Timestamp,
-    UnitIdentity,
+    RunEnd, RunId, RunOutcome, RunStart, ScenarioRef, StepOutcome, StepRecord, Store, StoreError,
+    Timestamp, UnitIdentity,
 };
 
 /// Records into a store file, a group of entries per commit; what the store cannot take goes
@@ -116,29 +116,19 @@ impl Recorder for StoreRecorder {
     }
 
     fn spill(&mut self, group: &[Entry]) -> Option<Result<PathBuf, RecordError>> {
-        let (path, station) = self.spill_to.as_ref()?;
-        let kept = (|| {
-            // The records follow from the runs as the store last took them, so step numbers
-            // go on where the store's stop.
-            let mut records = Vec::new();
-            for entry in group {
-                if let Entry::Event(event) = entry {
-                    records.extend(records_of(&mut self.runs, event)?);
+        self.spill_to.as_ref()?;
+        // The records follow from the runs as the store last took them, so step numbers go on
+        // where the store's stop.
+        let mut records = Vec::new();
+        for entry in group {
+            if let Entry::Event(event) = entry {
+                match records_of(&mut self.runs, event) {
+                    Ok(r) => records.extend(r),
+                    Err(e) => return Some(Err(e)),
                 }
             }
-            let spill = match &mut self.spill {
-                Some(spill) => spill,
-                None => self.spill.insert(
-                    SpillFile::open(path, *station)
-                        .map_err(|e| RecordError::backend("a spill file", e))?,
-                ),
-            };
-            spill
-                .append(&records)
-                .map_err(|e| RecordError::backend("a spill file", e))?;
-            Ok(spill.path().to_owned())
-        })();
-        Some(kept)
+        }
+        self.keep(&records)
     }
 }
 
@@ -152,7 +142,7 @@ impl StoreRecorder {
         let results = group
             .iter()
             .map(|entry| match entry {
-                Entry::Begin(run) => begin(&mut batch, &mut runs, run).map(Some),
+                Entry::Begin(run) => begin(&mut batch, &mut runs, run, &|e| e).map(Some),
                 Entry::Event(event) => records(&mut runs, event)
                     .and_then(|pending| pending.iter().try_for_each(|p| apply(&mut batch, p)))
                     .map(|()| None),
@@ -164,27 +154,85 @@ impl StoreRecorder {
         Some(results.into_iter().map(Ok).collect())
     }
 
-    /// Writes `group` record by record, each on its own, in one commit.
+    /// Writes `group` record by record, each on its own, in one commit. A record the store
+    /// refuses is kept in the spill with the store's reason, and its entry's error says where.
     fn write_each(&mut self, group: &[Entry]) -> Result<Vec<EntryResult>, RecordError> {
         let mut runs = self.runs.clone();
-        let mut batch = self
-            .store
-            .batch()
-            .map_err(|e| RecordError::backend(format!("a group of {} records", group.len()), e))?;
-        let results = group
+        let mut refused = Vec::new();
+        // SQLite's errors name no file: a damaged store is told apart, by its path.
+        let file = self.file.as_ref().map(|(path, _)| path.clone());
+        let at = |e: StoreError| match &file {
+            Some(path) => e.at(path),
+            None => e,
+        };
+        let whole = |e| RecordError::backend(format!("a group of {} records", group.len()), at(e));
+        let mut batch = self.store.batch().map_err(whole)?;
+        let mut results: Vec<EntryResult> = group
             .iter()
-            .map(|entry| match entry {
-                Entry::Begin(run) => begin(&mut batch, &mut runs, run).map(Some),
-                Entry::Event(event) => records(&mut runs, event)
-                    .and_then(|pending| pending.iter().try_for_each(|p| apply(&mut batch, p)))
-                    .map(|()| None),
+            .enumerate()
+            .map(|(i, entry)| match entry {
+                Entry::Begin(run) => begin(&mut batch, &mut runs, run, &at).map(Some),
+                Entry::Event(event) => records(&mut runs, event).and_then(|pending| {
+                    for p in pending {
+                        if let Err(e) = p.record.write_into(&mut batch).map_err(at) {
+                            let reason = crate::chain(&e);
+                            refused.push((
+                                i,
+                                SpillRecord::Refused {
+                                    reason,
+                                    refused: Box::new(p.record),
+                                },
+                            ));
+                            return Err(RecordError::backend(p.what, e));
+                        }
+                    }
+                    Ok(None)
+                }),
             })
             .collect();
-        batch
-            .commit()
-            .map_err(|e| RecordError::backend(format!("a group of {} records", group.len()), e))?;
+        batch.commit().map_err(whole)?;
         self.runs = runs;
+        // Only now: had the commit failed, the whole group would be spilled as it is.
+        if !refused.is_empty() {
+            let records: Vec<SpillRecord> = refused.iter().map(|(_, r)| r.clone()).collect();
+            if let Some(kept) = self.keep(&records) {
+                for (i, _) in refused {
+                    let Some(Err(error)) = results.get(i).cloned() else {
+                        continue;
+                    };
+                    results[i] = Err(match &kept {
+                        Ok(path) => RecordError::Spilled {
+                            path: path.clone(),
+                            source: Box::new(error),
+                        },
+                        Err(spill) => RecordError::Lost {
+                            spill: Box::new(spill.clone()),
+                            source: Box::new(error),
+                        },
+                    });
+                }
+            }
+        }
         Ok(results)
+    }
+
+    /// Appends `records` to the spill (opened on first use); `None` if this recorder keeps
+    /// nothing.
+    fn keep(&mut self, records: &[SpillRecord]) -> Option<Result<PathBuf, RecordError>> {
+        let (path, station) = self.spill_to.as_ref()?;
+        let spill = match &mut self.spill {
+            Some(spill) => spill,
+            None => match SpillFile::open(path, *station) {
+                Ok(opened) => self.spill.insert(opened),
+                Err(e) => return Some(Err(RecordError::backend("a spill file", e))),
+            },
+        };
+        Some(
+            spill
+                .append(records)
+                .map(|()| spill.path().to_owned())
+                .map_err(|e| RecordError::backend("a spill file", e)),
+        )
     }
 }
 
@@ -205,10 +253,12 @@ fn apply(batch: &mut Batch<'_>, pending: &Pending) -> Result<(), RecordError> {
         .map_err(|e| RecordError::backend(pending.what.clone(), e))
 }
 
+/// Records a run's start; `at` names the store in its error.
 fn begin(
     batch: &mut Batch<'_>,
     runs: &mut HashMap<String, OpenRun>,
     run: &RunInfo,
+    at: &dyn Fn(StoreError) -> StoreError,
 ) -> Result<u32, RecordError> {
     let started = run
         .started_at
@@ -248,7 +298,10 @@ fn begin(
         started_at: Timestamp(started),
     };
     let handle = batch.begin_run(&start).map_err(|e| {
-        RecordError::backend(format!("the start of {} on {}", run.scenario, run.unit), e)
+        RecordError::backend(
+            format!("the start of {} on {}", run.scenario, run.unit),
+            at(e),
+        )
     })?;
     runs.insert(
         run.slot.clone(),

@@ -122,8 +122,40 @@ pub enum StoreError {
         /// This store's station id.
         this: uuid::Uuid,
     },
+    /// SQLite found the file damaged (a page that does not read as it must): nothing more is
+    /// written to it, and a person has to recover what it holds.
+    #[error(
+        "the store {path} is damaged ({source}), so rigor cannot record into it: keep a copy of \
+         it as it is, recover what SQLite can read with `sqlite3 {path} .recover > \
+         recovered.sql`, and record into a new store",
+        path = path.display()
+    )]
+    Damaged {
+        /// The store file.
+        path: PathBuf,
+        /// What SQLite said (`database disk image is malformed`).
+        source: rusqlite::Error,
+    },
     /// SQLite refused or failed an operation: its reason is in the message, since it is what a
     /// technician at the line needs (disk full, read-only file, a damaged page).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+}
+
+impl StoreError {
+    /// This error, as [`StoreError::Damaged`] when SQLite found the store at `path` damaged; any
+    /// other error as it is. A caller that knows the file calls it on what the store returned.
+    pub fn at(self, path: &std::path::Path) -> StoreError {
+        match self {
+            StoreError::Sqlite(source) | StoreError::Open { source, .. }
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) =>
+            {
+                StoreError::Damaged {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
+            other => other,
+        }
+    }
 }

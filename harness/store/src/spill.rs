@@ -95,6 +95,15 @@ pub enum SpillRecord {
         /// How it ended.
         end: RunEnd,
     },
+    /// A record the store refused when it happened, while the rest of its group was committed,
+    /// kept with the store's reason. A replay tries it again (a refusal that was not on its
+    /// merits may pass now) and reports it if it is refused again.
+    Refused {
+        /// Why the store refused it.
+        reason: String,
+        /// The record.
+        refused: Box<SpillRecord>,
+    },
 }
 
 impl SpillRecord {
@@ -116,6 +125,19 @@ impl SpillRecord {
                 .store_artifact(*run, None, name, media_type, content)
                 .map(|_| ()),
             SpillRecord::End { run, end } => batch.end_run(*run, end),
+            SpillRecord::Refused { refused, .. } => refused.write_into(batch),
+        }
+    }
+
+    /// What the record is, as a person reads it in a replay's report.
+    pub fn describe(&self) -> String {
+        match self {
+            SpillRecord::Step { run, step, .. } => {
+                format!("step {} (`{}`) of run {run}", step.index, step.step_id)
+            }
+            SpillRecord::Artifact { run, name, .. } => format!("artifact `{name}` of run {run}"),
+            SpillRecord::End { run, .. } => format!("the end of run {run}"),
+            SpillRecord::Refused { refused, .. } => refused.describe(),
         }
     }
 }
@@ -193,7 +215,7 @@ impl SpillFile {
 }
 
 /// What replaying a spill came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Replayed {
     /// Records now in the store.
     pub records: usize,
@@ -201,12 +223,103 @@ pub struct Replayed {
     pub refused: usize,
     /// The store had already replayed this spill (rigor stopped before removing the file).
     pub already: bool,
+    /// Runs the records now in the store belong to.
+    pub runs: usize,
+    /// Steps now in the store, with their measurements.
+    pub steps: usize,
+    /// Measurements now in the store.
+    pub measurements: usize,
+    /// Artifacts now in the store.
+    pub artifacts: usize,
+    /// Run ends now in the store.
+    pub ends: usize,
+    /// Each refused record, in the spill's order.
+    pub refusals: Vec<Refusal>,
+    /// Where the refused records were kept (see [`refused_path`]), if any were.
+    pub refused_kept: Option<PathBuf>,
+}
+
+/// A record a replay could not put into the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Its 1-based line in the spill.
+    pub line: usize,
+    /// What it is (`step 4 (`boot`) of run 12`).
+    pub what: String,
+    /// Why the store refused it.
+    pub reason: String,
+}
+
+/// A refused record as kept beside the store: one JSON line each.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeptRefusal {
+    /// The spill it came from.
+    pub spill: Uuid,
+    /// Its line there.
+    pub line: usize,
+    /// Why the store refused it.
+    pub reason: String,
+    /// The record.
+    pub record: SpillRecord,
+}
+
+/// Where a replay keeps the records the store refused, beside the spill (`rigor.db-refused` for
+/// `rigor.db-spill`): a replay removes the spill, and a refused record must not go with it.
+pub fn refused_path(spill: &Path) -> PathBuf {
+    let name = spill.as_os_str().to_string_lossy();
+    match name.strip_suffix("-spill") {
+        Some(store) => PathBuf::from(format!("{store}-refused")),
+        None => suffixed(spill, ".refused"),
+    }
+}
+
+impl Replayed {
+    /// One line for a person: what the replay of `spill` put into the store and what it refused.
+    pub fn summary(&self, spill: &Path) -> String {
+        if self.already {
+            return format!(
+                "the spill {} was already replayed (its id is on record); removed it",
+                spill.display()
+            );
+        }
+        let n = |count: usize, one: &str, many: &str| {
+            format!("{count} {}", if count == 1 { one } else { many })
+        };
+        let refused = match &self.refused_kept {
+            Some(kept) => format!("{} refused (kept in {})", self.refused, kept.display()),
+            None => format!("{} refused", self.refused),
+        };
+        format!(
+            "replayed the spill {} into the store: {} ({}, {}, {}, {}), {refused}",
+            spill.display(),
+            n(self.runs, "run", "runs"),
+            n(self.steps, "step", "steps"),
+            n(self.measurements, "measurement", "measurements"),
+            n(self.artifacts, "artifact", "artifacts"),
+            n(self.ends, "run end", "run ends"),
+        )
+    }
+
+    /// The summary, then each refused record with the store's reason.
+    pub fn report(&self, spill: &Path) -> String {
+        let mut out = self.summary(spill);
+        out.push('\n');
+        for r in &self.refusals {
+            out.push_str(&format!(
+                "  refused line {}: {}: {}\n",
+                r.line, r.what, r.reason
+            ));
+        }
+        out
+    }
 }
 
 impl Store {
     /// Replays the spill file at `spill` into the store in one transaction and removes the file;
     /// `None` if there is none. Exactly once: the spill's id is recorded with its records, and a
-    /// spill whose id is on record is only removed.
+    /// spill whose id is on record is only removed. Records the store refuses are appended to
+    /// the file [`refused_path`] names, with the store's reason, before the spill goes.
     pub fn replay_spill(&mut self, spill: &Path) -> Result<Option<Replayed>, StoreError> {
         let io = |source| StoreError::Spill {
             path: spill.to_owned(),
@@ -240,8 +353,12 @@ impl Store {
             });
         }
         let records = lines
-            .map(|(i, line)| serde_json::from_str(line).map_err(|e| format(i + 1, e)))
-            .collect::<Result<Vec<SpillRecord>, _>>()?;
+            .map(|(i, line)| {
+                serde_json::from_str(line)
+                    .map(|r| (i + 1, r))
+                    .map_err(|e| format(i + 1, e))
+            })
+            .collect::<Result<Vec<(usize, SpillRecord)>, _>>()?;
         let mut batch = self.batch()?;
         let done: Option<i64> = batch
             .tx
@@ -254,39 +371,121 @@ impl Store {
         let replayed = if done.is_some() {
             drop(batch);
             Replayed {
-                records: 0,
-                refused: 0,
                 already: true,
+                ..Replayed::default()
             }
         } else {
-            let mut refused = 0;
-            for record in &records {
+            let mut replayed = Replayed::default();
+            let mut runs = std::collections::BTreeSet::new();
+            let mut kept = Vec::new();
+            for (line, record) in records {
                 match record.write_into(&mut batch) {
-                    Ok(()) => {}
-                    Err(e) if refusal(&e) => refused += 1,
+                    Ok(()) => {
+                        replayed.records += 1;
+                        count(&mut replayed, &mut runs, &record);
+                    }
+                    Err(e) if refusal(&e) => {
+                        let reason = reason(&e);
+                        replayed.refusals.push(Refusal {
+                            line,
+                            what: record.describe(),
+                            reason: reason.clone(),
+                        });
+                        kept.push(KeptRefusal {
+                            spill: header.id,
+                            line,
+                            reason,
+                            record,
+                        });
+                    }
                     Err(e) => return Err(e),
                 }
             }
+            replayed.refused = kept.len();
+            replayed.runs = runs.len();
             batch.tx.execute(
                 "INSERT INTO replayed_spills (spill_uuid, records, refused, replayed_at_us) \
                  VALUES (?1, ?2, ?3, ?4)",
                 params![
                     header.id.to_string(),
-                    i64::try_from(records.len() - refused).unwrap_or(i64::MAX),
-                    i64::try_from(refused).unwrap_or(i64::MAX),
+                    i64::try_from(replayed.records).unwrap_or(i64::MAX),
+                    i64::try_from(replayed.refused).unwrap_or(i64::MAX),
                     Timestamp::now()
                 ],
             )?;
-            batch.commit()?;
-            Replayed {
-                records: records.len() - refused,
-                refused,
-                already: false,
+            // Kept before the commit: a crash between the two keeps them twice, never not at all.
+            if !kept.is_empty() {
+                let path = refused_path(spill);
+                keep_refused(&path, &kept)?;
+                replayed.refused_kept = Some(path);
             }
+            batch.commit()?;
+            replayed
         };
         std::fs::remove_file(spill).map_err(io)?;
         Ok(Some(replayed))
     }
+}
+
+/// Counts a record the store took.
+fn count(
+    replayed: &mut Replayed,
+    runs: &mut std::collections::BTreeSet<RunId>,
+    record: &SpillRecord,
+) {
+    match record {
+        SpillRecord::Step {
+            run, measurements, ..
+        } => {
+            runs.insert(*run);
+            replayed.steps += 1;
+            replayed.measurements += measurements.len();
+        }
+        SpillRecord::Artifact { run, .. } => {
+            runs.insert(*run);
+            replayed.artifacts += 1;
+        }
+        SpillRecord::End { run, .. } => {
+            runs.insert(*run);
+            replayed.ends += 1;
+        }
+        SpillRecord::Refused { refused, .. } => count(replayed, runs, refused),
+    }
+}
+
+/// An error with its causes, as one line (SQLite's reason is in the cause).
+pub(crate) fn reason(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// Appends `kept` to the file at `path`, durably.
+fn keep_refused(path: &Path, kept: &[KeptRefusal]) -> Result<(), StoreError> {
+    let io = |source| StoreError::Spill {
+        path: path.to_owned(),
+        source,
+    };
+    let mut text = Vec::new();
+    for k in kept {
+        serde_json::to_writer(&mut text, k).map_err(|e| io(e.into()))?;
+        text.push(b'\n');
+    }
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(&text).map_err(io)?;
+    file.sync_data().map_err(io)
 }
 
 /// Whether the store refused a record on its merits (as it would have when it happened), rather

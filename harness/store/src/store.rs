@@ -59,9 +59,14 @@ impl Store {
         Self::open_with(path, &OpenOptions::default())
     }
 
-    /// Opens the store at `path` with `options`.
+    /// Opens the store at `path` with `options`. A file SQLite finds damaged is
+    /// [`StoreError::Damaged`], which says how to recover what it holds.
     pub fn open_with(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Self, StoreError> {
         let path = path.as_ref();
+        Self::open_file(path, options).map_err(|e| e.at(path))
+    }
+
+    fn open_file(path: &Path, options: &OpenOptions) -> Result<Self, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.to_owned(),
             source,

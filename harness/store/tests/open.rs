@@ -72,3 +72,26 @@ fn another_applications_database_is_refused() {
     let err = Store::open(&tmp.path).unwrap_err();
     assert!(matches!(err, StoreError::NotARigorStore { .. }), "{err:?}");
 }
+
+/// Issue 9.1 (a damaged b-tree page): a store whose schema page SQLite cannot read is refused
+/// with SQLite's reason, the path, and what to do, not "cannot open store".
+#[test]
+fn a_store_with_a_damaged_schema_page_says_so_and_how_to_recover() {
+    let tmp = TempStore::new();
+    drop(tmp.open());
+    // Page 1's b-tree header follows the 100-byte file header: an impossible page type there.
+    let mut bytes = std::fs::read(&tmp.path).unwrap();
+    bytes[100..108].fill(0xFF);
+    std::fs::write(&tmp.path, bytes).unwrap();
+    let err = Store::open(&tmp.path).unwrap_err();
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
+    let path = tmp.path.display();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the store {path} is damaged (database disk image is malformed), so rigor cannot \
+             record into it: keep a copy of it as it is, recover what SQLite can read with \
+             `sqlite3 {path} .recover > recovered.sql`, and record into a new store"
+        )
+    );
+}

@@ -98,3 +98,82 @@ fn a_spill_of_another_store_is_refused_and_kept() {
     );
     assert!(path.exists());
 }
+
+/// Issue 9 (replay is visible): a replay says what it put into the store and what it refused,
+/// and keeps each refused record, with the store's reason, beside the store.
+#[test]
+fn a_replay_reports_what_went_in_and_keeps_what_the_store_refused() {
+    let tmp = TempStore::new();
+    let mut store = tmp.open();
+    let open = store.begin_run(&start("SN1", "boot", 100)).unwrap().id;
+    let sealed = store.begin_run(&start("SN2", "boot", 100)).unwrap().id;
+    store.end_run(sealed, &end(RunOutcome::Pass, 150)).unwrap();
+    let mut spill = SpillFile::open(&tmp.path, store.station_id().unwrap()).unwrap();
+    spill
+        .append(&[
+            SpillRecord::Step {
+                run: open,
+                step: step(0, StepOutcome::Pass),
+                measurements: vec![measurement(0, 1.5), measurement(0, 2.5)],
+            },
+            // Refused when it happened for a reason that has passed: the replay takes it now.
+            SpillRecord::Refused {
+                reason: "database error: disk I/O error".to_owned(),
+                refused: Box::new(SpillRecord::Step {
+                    run: open,
+                    step: step(1, StepOutcome::Pass),
+                    measurements: Vec::new(),
+                }),
+            },
+            // A run another process had already ended: refused again, on its merits.
+            SpillRecord::Refused {
+                reason: "run 2 has already ended".to_owned(),
+                refused: Box::new(SpillRecord::Step {
+                    run: sealed,
+                    step: step(0, StepOutcome::Fail),
+                    measurements: Vec::new(),
+                }),
+            },
+            SpillRecord::End {
+                run: open,
+                end: end(RunOutcome::Pass, 200),
+            },
+        ])
+        .unwrap();
+    let path = spill_path(&tmp.path);
+    let replayed = store.replay_spill(&path).unwrap().unwrap();
+    let kept = rigor_store::spill::refused_path(&path);
+    assert_eq!(kept.file_name().unwrap(), "rigor.db-refused");
+    assert_eq!(
+        (
+            replayed.runs,
+            replayed.steps,
+            replayed.measurements,
+            replayed.ends
+        ),
+        (1, 2, 2, 1)
+    );
+    assert_eq!((replayed.records, replayed.refused), (3, 1));
+    assert_eq!(replayed.refused_kept.as_deref(), Some(kept.as_path()));
+    let report = replayed
+        .report(&path)
+        .replace(&*tmp.path.to_string_lossy(), "STORE");
+    assert_eq!(
+        report,
+        "replayed the spill STORE-spill into the store: 1 run (2 steps, 2 measurements, \
+         0 artifacts, 1 run end), 1 refused (kept in STORE-refused)\n  \
+         refused line 4: step 0 (`step-0`) of run 2: run 2 has already ended\n"
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&kept)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["line"], 4);
+    assert_eq!(lines[0]["reason"], "run 2 has already ended");
+    assert_eq!(lines[0]["record"]["record"], "refused");
+    assert_eq!(lines[0]["record"]["refused"]["record"], "step");
+    assert_eq!(count(&tmp, "SELECT count(*) FROM steps"), 2);
+    assert!(!path.exists());
+}

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use rigor_hal::{HalError, Instrument, Reading, async_trait};
 use rigor_model::instrument::{Channel, InstrumentModel, Table};
-use tokio_modbus::client::{Context, Reader, Writer};
+use tokio_modbus::Request;
+use tokio_modbus::client::{Client, Context};
 
+use super::answer::{Answer, check};
 use super::codec::{decode, encode, words};
 use super::link::{Asker, Link, Reply, Transport};
 #[cfg(feature = "modbus-rtu")]
@@ -108,6 +110,38 @@ impl ModbusInstrument {
         };
         self.link.call(&asker, what, f).await
     }
+
+    /// Sends `request` and checks the answer's shape against it (see [`super::answer`]).
+    async fn ask(&self, what: &str, request: Request<'static>) -> Result<Answer, HalError> {
+        let sent = request.clone();
+        let response = self
+            .request(what, move |c| {
+                Box::pin(async move { c.call(request).await })
+            })
+            .await?;
+        check(&sent, response).map_err(|reason| HalError::Io {
+            what: format!("{}, {what}", self.described),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
+        })
+    }
+
+    async fn read_bit(&self, what: &str, request: Request<'static>) -> Result<Reading, HalError> {
+        match self.ask(what, request).await? {
+            Answer::Bits(bits) => Ok(Reading::Bool(bits.first().copied().unwrap_or(false))),
+            _ => Ok(Reading::Bool(false)), // `check` answers a read of bits with bits
+        }
+    }
+
+    async fn read_words(
+        &self,
+        what: &str,
+        request: Request<'static>,
+    ) -> Result<Vec<u16>, HalError> {
+        match self.ask(what, request).await? {
+            Answer::Words(words) => Ok(words),
+            _ => Ok(Vec::new()), // `check` answers a read of registers with registers
+        }
+    }
 }
 
 #[async_trait]
@@ -116,26 +150,22 @@ impl Instrument for ModbusInstrument {
         let ch = self.channel(channel)?.clone();
         let what = format!("reading `{channel}`");
         let addr = ch.address;
+        let n = words(ch.data_type);
         match ch.table {
-            Table::Coil => self
-                .request(&what, |c| Box::pin(c.read_coils(addr, 1)))
-                .await
-                .map(|v| Reading::Bool(v.first().copied().unwrap_or(false))),
-            Table::Discrete => self
-                .request(&what, |c| Box::pin(c.read_discrete_inputs(addr, 1)))
-                .await
-                .map(|v| Reading::Bool(v.first().copied().unwrap_or(false))),
+            Table::Coil => self.read_bit(&what, Request::ReadCoils(addr, 1)).await,
+            Table::Discrete => {
+                self.read_bit(&what, Request::ReadDiscreteInputs(addr, 1))
+                    .await
+            }
             Table::Holding => {
-                let n = words(ch.data_type);
                 let regs = self
-                    .request(&what, |c| Box::pin(c.read_holding_registers(addr, n)))
+                    .read_words(&what, Request::ReadHoldingRegisters(addr, n))
                     .await?;
                 Ok(decode(&ch, self.model.word_order, &regs))
             }
             Table::Input => {
-                let n = words(ch.data_type);
                 let regs = self
-                    .request(&what, |c| Box::pin(c.read_input_registers(addr, n)))
+                    .read_words(&what, Request::ReadInputRegisters(addr, n))
                     .await?;
                 Ok(decode(&ch, self.model.word_order, &regs))
             }
@@ -152,8 +182,9 @@ impl Instrument for ModbusInstrument {
                     Reading::Bool(b) => b,
                     Reading::Number(n) => n != 0.0,
                 };
-                self.request(&what, |c| Box::pin(c.write_single_coil(addr, on)))
+                self.ask(&what, Request::WriteSingleCoil(addr, on))
                     .await
+                    .map(|_| ())
             }
             Table::Holding => {
                 let regs = encode(&ch, self.model.word_order, value).map_err(|reason| {
@@ -162,16 +193,11 @@ impl Instrument for ModbusInstrument {
                         reason,
                     }
                 })?;
-                if let [one] = regs.as_slice() {
-                    let one = *one;
-                    self.request(&what, |c| Box::pin(c.write_single_register(addr, one)))
-                        .await
-                } else {
-                    self.request(&what, move |c| {
-                        Box::pin(async move { c.write_multiple_registers(addr, &regs).await })
-                    })
-                    .await
-                }
+                let request = match regs.as_slice() {
+                    [one] => Request::WriteSingleRegister(addr, *one),
+                    _ => Request::WriteMultipleRegisters(addr, regs.into()),
+                };
+                self.ask(&what, request).await.map(|_| ())
             }
             Table::Input | Table::Discrete => Err(HalError::Unsupported {
                 what,

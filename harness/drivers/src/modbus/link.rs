@@ -121,33 +121,12 @@ impl Link {
         }
         let result = tokio::time::timeout(asker.timeout, request(&mut context)).await;
         state.last_frame = Some(tokio::time::Instant::now());
-        let failed = |what: String| format!("{}, {what}", asker.who);
-        match result {
-            Ok(Ok(Ok(v))) => {
-                state.context = Some(context);
-                state.stale = None;
-                Ok(v)
-            }
-            Ok(Ok(Err(code))) => {
-                state.context = Some(context);
-                state.stale = None;
-                Err(exception(failed(what.to_owned()), code))
-            }
-            Ok(Err(tokio_modbus::Error::Transport(e))) => Err(HalError::Disconnected {
-                what: asker.who.to_owned(),
-                source: Some(e),
-            }),
-            // A garbled or mismatched answer (a CRC error, another unit's reply): the line is not
-            // to be trusted until it was opened again.
-            Ok(Err(tokio_modbus::Error::Protocol(e))) => Err(HalError::Io {
-                what: failed(what.to_owned()),
-                source: std::io::Error::other(e),
-            }),
-            Err(_) => Err(HalError::Timeout {
-                what: failed(what.to_owned()),
-                after: asker.timeout,
-            }),
+        let (reply, healthy) = judge(result, asker, what);
+        if healthy {
+            state.context = Some(context);
+            state.stale = None;
         }
+        reply
     }
 
     async fn open(&self, asker: &Asker<'_>, stale: Option<Duration>) -> Result<Context, HalError> {
@@ -176,6 +155,44 @@ impl Link {
                 ))
             }
         }
+    }
+}
+
+/// What an answer (or its absence) means: the value, an exception typed with its code, or the
+/// rig's error; and whether the line is still to be trusted (an answer in turn, even an
+/// exception, leaves it so).
+pub(crate) fn judge<T>(
+    result: Result<tokio_modbus::Result<T>, tokio::time::error::Elapsed>,
+    asker: &Asker<'_>,
+    what: &str,
+) -> (Result<T, HalError>, bool) {
+    let failed = |what: &str| format!("{}, {what}", asker.who);
+    match result {
+        Ok(Ok(Ok(v))) => (Ok(v), true),
+        Ok(Ok(Err(code))) => (Err(exception(failed(what), code)), true),
+        Ok(Err(tokio_modbus::Error::Transport(e))) => (
+            Err(HalError::Disconnected {
+                what: asker.who.to_owned(),
+                source: Some(e),
+            }),
+            false,
+        ),
+        // A garbled or mismatched answer (a CRC error, another unit's reply): the line is not
+        // to be trusted until it was opened again.
+        Ok(Err(tokio_modbus::Error::Protocol(e))) => (
+            Err(HalError::Io {
+                what: failed(what),
+                source: std::io::Error::other(e),
+            }),
+            false,
+        ),
+        Err(_) => (
+            Err(HalError::Timeout {
+                what: failed(what),
+                after: asker.timeout,
+            }),
+            false,
+        ),
     }
 }
 

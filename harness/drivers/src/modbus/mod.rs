@@ -4,7 +4,10 @@
 //! drops the connection, so the next request reconnects); an exception response is
 //! [`rigor_hal::HalError::Exception`] with its code.
 
+mod answer;
 mod codec;
+#[cfg(feature = "modbus-rtu")]
+mod fuzz;
 mod instrument;
 mod line;
 mod link;
@@ -12,6 +15,9 @@ mod link;
 mod rtu;
 
 pub use codec::{decode, encode};
+#[cfg(feature = "modbus-rtu")]
+#[doc(hidden)]
+pub use fuzz::fuzz_rtu_answers;
 pub use instrument::{Endpoint, ModbusInstrument, REQUEST_TIMEOUT};
 pub use line::ModbusLine;
 #[cfg(feature = "modbus-rtu")]
