@@ -3,7 +3,9 @@
 #   $CACHE/out/vmlinuz         Debian's linux-image-6.12-amd64 kernel
 #   $CACHE/out/initrd.cpio.gz  busybox-static, the modules the kernel tests need, gpio-sim built
 #                              out of tree from Debian's linux-source (Debian does not ship it
-#                              built), and guest-init.sh as /init
+#                              built), iproute2's ip and tc and nftables' nft with the shared
+#                              libraries they load (for the netem backend), and guest-init.sh
+#                              as /init
 # The cache lives outside the repository; a second run with the same package versions and the
 # same scripts does nothing. Needs gcc, make, xz-utils and binutils (the module's build).
 # Usage: build.sh            (RIGOR_GUEST_CACHE overrides the cache directory)
@@ -27,9 +29,18 @@ if [ -z "$IMG" ]; then
 fi
 KV=${IMG#linux-image-}   # e.g. 6.12.117+deb12-amd64
 ABI=${KV%-amd64}         # e.g. 6.12.117+deb12
-PKGS=("$IMG" "linux-headers-$KV" "linux-headers-$ABI-common" "linux-kbuild-$ABI" linux-source-6.12 busybox-static)
+# ip, tc and nft, and every library package they may load (the closure of their Depends, lib*
+# and zlib only: the rest is maintainer-script machinery); only the libraries they name are kept.
+NET=(iproute2 nftables)
+NETLIBS=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+  --no-replaces --no-enhances "${NET[@]}" 2>/dev/null | grep -E '^(lib|zlib)' | sort -u)
+PKGS=("$IMG" "linux-headers-$KV" "linux-headers-$ABI-common" "linux-kbuild-$ABI" linux-source-6.12 busybox-static
+  "${NET[@]}" $NETLIBS)
 # Modules the tests load, by name; their dependencies are added from each module's .modinfo.
-MODULES=(configfs i2c-stub i2c-dev 9p 9pnet_virtio dummy_hcd libcomposite usb_f_acm cdc-acm sch_netem tun veth)
+# The netem backend: netem and tbf, ingress redirected to an ifb for the inbound direction, nft
+# (whose libcrc32c needs a crc32c algorithm loaded first: the guest has no modprobe to fetch one).
+MODULES=(configfs i2c-stub i2c-dev 9p 9pnet_virtio dummy_hcd libcomposite usb_f_acm cdc-acm sch_netem tun veth
+  sch_tbf sch_ingress cls_matchall act_mirred ifb crc32c_generic nf_tables)
 
 # The stamp covers what the output is made of: package versions and these scripts.
 versions=$(apt-cache policy "${PKGS[@]}" | awk '/^[^ ]/{p=$1; sub(/:$/, "", p)} /Candidate:/{print p, $2}')
@@ -99,7 +110,7 @@ visit() {
 for m in "${MODULES[@]}"; do visit "$m"; done
 
 R=$W/root
-mkdir -p "$R/bin" "$R/dev" "$R/proc" "$R/sys" "$R/tmp" "$R/mnt/host" "$R/lib/modules"
+mkdir -p "$R/bin" "$R/dev" "$R/proc" "$R/sys" "$R/tmp" "$R/run" "$R/mnt/host" "$R/lib/modules"
 dpkg-deb -x "$(deb busybox-static)" x/bb
 cp x/bb/bin/busybox "$R/bin/"
 ln -s busybox "$R/bin/sh"
@@ -110,6 +121,30 @@ for n in "${ORDER[@]}"; do
 done
 strip --strip-debug -o "$R/lib/modules/gpio_sim_oot.ko" gpiosim/gpio-sim-oot.ko
 echo gpio_sim_oot >> "$R/lib/modules/load.list"
+# ip, tc and nft in /usr/sbin (ahead of busybox's applets of the same names on PATH), and the
+# shared libraries they need, found by following DT_NEEDED through the unpacked packages.
+mkdir -p x/net "$R/usr/sbin" "$R/lib64" "$R/lib/x86_64-linux-gnu"
+for p in "${NET[@]}" $NETLIBS; do dpkg-deb -x "$(deb "$p")" x/net; done
+declare -A COPIED
+copy_needed() {
+  local lib path
+  for lib in $(objdump -p "$1" | awk '/NEEDED/{print $2}'); do
+    [ -n "${COPIED[$lib]:-}" ] && continue
+    COPIED[$lib]=1
+    path=
+    for dir in x/net/lib/x86_64-linux-gnu x/net/usr/lib/x86_64-linux-gnu; do
+      [ -e "$dir/$lib" ] && { path=$dir/$lib; break; }
+    done
+    [ -n "$path" ] || { echo "build.sh: no $lib in the unpacked packages" >&2; exit 1; }
+    cp -L "$path" "$R/lib/x86_64-linux-gnu/$lib"
+    copy_needed "$path"
+  done
+}
+for b in bin/ip sbin/tc usr/sbin/nft; do
+  cp -L "x/net/$b" "$R/usr/sbin/"
+  copy_needed "x/net/$b"
+done
+cp -L x/net/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$R/lib64/"
 install -m 755 "$HERE/guest-init.sh" "$R/init"
 (cd "$R" && find . | "$W/x/bb/bin/busybox" cpio -o -H newc 2>/dev/null | gzip -6) > "$CACHE/out/initrd.cpio.gz.new"
 cp "x/boot/vmlinuz-$KV" "$CACHE/out/vmlinuz"

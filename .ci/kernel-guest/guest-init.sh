@@ -5,7 +5,10 @@
 # The tests themselves create gpio-sim chips and USB gadgets through configfs, so that each test
 # states the hardware it runs against.
 /bin/busybox --install -s /bin
-export PATH=/bin
+# Debian's ip, tc and nft (build.sh) before busybox's applets of the same names.
+export PATH=/usr/sbin:/bin
+# This kernel has sch_netem (loaded below): the netem tests must measure, never skip.
+export RIGOR_EXPECT_NETEM=1
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev

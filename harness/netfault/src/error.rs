@@ -64,6 +64,32 @@ pub enum NetfaultError {
         /// The name.
         name: String,
     },
+    /// A `netem:` point on a host without the kernel's netem or nft.
+    #[error(
+        "a `netem:` point on `{interface}` needs the kernel's netem and nft, which this host lacks \
+         (a `tun:` point runs rigor's packet engine on any kernel)"
+    )]
+    NoKernelPath {
+        /// The interface.
+        interface: String,
+        /// What the kernel probe found.
+        #[source]
+        source: Box<NetfaultError>,
+    },
+    /// A `netem:` point names an interface the host does not have.
+    #[error("there is no interface `{interface}` on this host")]
+    NoInterface {
+        /// The interface.
+        interface: String,
+    },
+    /// Another live rigor process has the interface's `netem:` point open.
+    #[error("interface `{interface}` is already impaired by rigor process {pid}")]
+    InterfaceBusy {
+        /// The interface.
+        interface: String,
+        /// The owner's pid.
+        pid: String,
+    },
     /// An impairment this backend cannot apply.
     #[error("the {backend} backend cannot apply {what}")]
     Unsupported {

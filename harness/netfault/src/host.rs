@@ -35,12 +35,17 @@ pub enum HostProblem {
     /// The interface a `netem:` point names does not exist.
     #[error("there is no interface `{0}` on this host")]
     NoInterface(String),
-    /// The kernel has no netem module.
-    #[error("this kernel has no netem (module sch_netem); use a `tun:` point")]
-    NoNetem,
-    /// `netem:` points on a host interface are not opened by runs yet.
-    #[error("netem on a host interface is not wired into runs yet; use a `tun:` point")]
-    NetemNotWired,
+    /// The kernel lacks a module the kernel backend needs.
+    #[error(
+        "this kernel has no {what} (module {module}), which a `netem:` point needs; a `tun:` point \
+         runs rigor's packet engine instead"
+    )]
+    NoModule {
+        /// The module.
+        module: &'static str,
+        /// What it does for the point.
+        what: &'static str,
+    },
 }
 
 /// An impairment point of a rig this host cannot open, and why.
@@ -111,15 +116,21 @@ pub fn problems(point: &ImpairmentPoint) -> Vec<HostProblem> {
             found
         }
         ImpairmentPoint::Netem(point) => {
-            let mut found = vec![HostProblem::NetemNotWired];
+            let mut found = Vec::new();
             if !Path::new("/sys/class/net").join(&point.interface).exists() {
                 found.push(HostProblem::NoInterface(point.interface.clone()));
             }
-            if !netem_available() {
-                found.push(HostProblem::NoNetem);
+            for (module, what) in [
+                ("sch_netem", "netem"),
+                ("ifb", "ifb (the inbound direction's queue)"),
+            ] {
+                if !module_available(module) {
+                    found.push(HostProblem::NoModule { module, what });
+                }
             }
             found.extend(capabilities(&[(CAP_NET_ADMIN, "CAP_NET_ADMIN")]));
             found.extend(program("tc", "iproute2"));
+            found.extend(program("nft", "nftables"));
             found
         }
     }
@@ -149,18 +160,19 @@ fn program(program: &'static str, package: &'static str) -> Option<HostProblem> 
     (!on_path).then_some(HostProblem::Program { program, package })
 }
 
-/// Whether the kernel has netem loaded, built in, or as a module it can load.
-fn netem_available() -> bool {
-    if Path::new("/sys/module/sch_netem").exists() {
+/// Whether the kernel has `module` loaded, built in, or as a module it can load.
+fn module_available(module: &str) -> bool {
+    if Path::new("/sys/module").join(module).exists() {
         return true;
     }
+    let ko = format!("/{module}.ko");
     let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
         return false;
     };
     let modules = Path::new("/lib/modules").join(release.trim());
-    let listed = |file: &str| {
-        std::fs::read_to_string(modules.join(file))
-            .is_ok_and(|list| list.lines().any(|l| l.contains("sch_netem.ko")))
+    let listed = |index: &str| {
+        std::fs::read_to_string(modules.join(index))
+            .is_ok_and(|list| list.lines().any(|l| l.contains(&ko)))
     };
     listed("modules.dep") || listed("modules.builtin")
 }
@@ -172,7 +184,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_proxy_needs_nothing_of_the_host_and_netem_is_not_wired_yet() {
+    fn a_proxy_needs_nothing_of_the_host_and_a_netem_point_needs_its_interface() {
         let proxy = ImpairmentPoint::Proxy(ProxyPoint {
             listen: "127.0.0.1:1".into(),
             upstream: "127.0.0.1:2".into(),
@@ -182,7 +194,6 @@ mod tests {
             interface: "rg-no-such-if".into(),
         });
         let found = problems(&netem);
-        assert_eq!(found[0], HostProblem::NetemNotWired);
-        assert!(found.contains(&HostProblem::NoInterface("rg-no-such-if".into())));
+        assert_eq!(found[0], HostProblem::NoInterface("rg-no-such-if".into()));
     }
 }

@@ -181,24 +181,54 @@ pub fn nft_script(
     d: &DirectionImpairment,
     dns: Option<DnsFailure>,
 ) -> String {
+    let rules = drop_rules("oifname", dev, d, dns);
+    // Output for traffic made in the namespace, forward for traffic a real device sends through it.
+    table_script(table, &[("output", &rules), ("forward", &rules)])
+}
+
+/// The nft script for a `netem:` point on host interface `dev`: `down`'s drops on packets
+/// leaving through it (towards the device), `up`'s and the resolver's on packets arriving from
+/// it, at prerouting so forwarded and local traffic alike are caught.
+pub fn nft_interface_script(table: &str, dev: &str, imp: &PacketImpairment) -> String {
+    let down = drop_rules("oifname", dev, &imp.down, None);
+    let up = drop_rules("iifname", dev, &imp.up, imp.dns);
+    table_script(
+        table,
+        &[("output", &down), ("forward", &down), ("prerouting", &up)],
+    )
+}
+
+/// The nft rules that drop what `d` (and a silent resolver) asks on packets matched by
+/// `key dev` (`oifname` or `iifname`).
+fn drop_rules(
+    key: &str,
+    dev: &str,
+    d: &DirectionImpairment,
+    dns: Option<DnsFailure>,
+) -> Vec<String> {
     let mut rules = Vec::new();
     if d.partition {
-        rules.push(format!("oifname \"{dev}\" drop"));
+        rules.push(format!("{key} \"{dev}\" drop"));
     }
     if let Some(mtu) = d.mtu {
-        rules.push(format!("oifname \"{dev}\" meta length > {mtu} drop"));
+        rules.push(format!("{key} \"{dev}\" meta length > {mtu} drop"));
     }
     if dns == Some(DnsFailure::NoAnswer) {
-        rules.push(format!("oifname \"{dev}\" udp dport 53 drop"));
+        rules.push(format!("{key} \"{dev}\" udp dport 53 drop"));
     }
+    rules
+}
+
+/// A script that replaces table `inet <table>` (creating it first, so the delete never fails)
+/// with one filter chain per hook, holding its rules.
+fn table_script(table: &str, chains: &[(&str, &Vec<String>)]) -> String {
     let mut script =
         format!("table inet {table}\ndelete table inet {table}\ntable inet {table} {{\n");
-    // Output for traffic made in the namespace, forward for traffic a real device sends through it.
-    for hook in ["output", "forward"] {
+    for (hook, rules) in chains {
         script.push_str(&format!(
             "  chain {hook} {{\n    type filter hook {hook} priority 0; policy accept;\n"
         ));
-        for rule in &rules {
+        for rule in rules.iter() {
             script.push_str(&format!("    {rule}\n"));
         }
         script.push_str("  }\n");
@@ -207,7 +237,7 @@ pub fn nft_script(
     script
 }
 
-fn args(words: &[&str]) -> Vec<String> {
+pub(crate) fn args(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()
 }
 

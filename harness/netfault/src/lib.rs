@@ -2,7 +2,8 @@
 //! through TUN devices, with an engine in between that delays, drops, duplicates, reorders,
 //! corrupts, rate-limits and partitions per direction, and fails the link's DNS.
 //!
-//! Wiring: [`open_point`] opens a rig's `tun:` point behind the seam's `NetImpairment`;
+//! Wiring: [`open_point`] opens a rig's `tun:` point behind the seam's `NetImpairment`, and
+//! [`open_netem_point`] a `netem:` point (the kernel's netem on a host interface, [`InterfaceLink`]);
 //! [`PacketImpairment`] is this crate's richer impairment, which the seam's converts into.
 //! [`KernelSupport::probe`] finds whether the kernel has netem and nft, and [`Link::open`] opens
 //! a link on the backend it chooses and says which ([`Backend`]). [`host::rig_problems`] says,
@@ -17,6 +18,7 @@ pub mod error;
 pub mod host;
 pub mod icmp;
 pub mod impairment;
+pub mod interface_link;
 pub mod kernel;
 pub mod kernel_link;
 pub mod link;
@@ -28,7 +30,8 @@ pub mod toxiproxy;
 
 pub use error::NetfaultError;
 pub use impairment::{DirectionImpairment, DnsFailure, Loss, PacketImpairment};
+pub use interface_link::InterfaceLink;
 pub use kernel::{Backend, KernelSupport};
 pub use kernel_link::KernelLink;
 pub use link::{LinkConfig, LinkStats, PacketLink};
-pub use point::{Link, open_point, open_tun};
+pub use point::{Link, open_netem_point, open_point, open_tun, point_backend};

@@ -63,7 +63,7 @@ pub(crate) fn run_with_input(
 }
 
 /// This process's identity in namespace names: its pid and its start time in clock ticks.
-fn owner() -> &'static str {
+pub(crate) fn owner() -> &'static str {
     static OWNER: OnceLock<String> = OnceLock::new();
     OWNER.get_or_init(|| {
         let pid = std::process::id();
@@ -90,8 +90,17 @@ fn is_orphan(name: &str) -> bool {
         return false;
     };
     let mut parts = rest.splitn(3, '-');
-    let (Some(pid), Some(start)) = (parts.next(), parts.next()) else {
+    match (parts.next(), parts.next()) {
+        (Some(pid), Some(start)) => owner_gone(&format!("{pid}-{start}")),
         // Ours by prefix but not by the scheme: a leftover of an older rigor.
+        _ => true,
+    }
+}
+
+/// Whether the process an [`owner`] string names (`<pid>-<start>`) is gone; anything that is
+/// not such a string names no live process.
+pub(crate) fn owner_gone(owner: &str) -> bool {
+    let Some((pid, start)) = owner.trim().split_once('-') else {
         return true;
     };
     let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {

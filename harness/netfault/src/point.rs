@@ -1,12 +1,14 @@
-//! Opening a rig's impairment point: the constructor `rigor run` calls for `tun:` points.
+//! Opening a rig's impairment points: the constructors `rigor run` calls for `tun:` and `netem:`
+//! points, and which backend each uses.
 
 use std::net::Ipv4Addr;
 
 use rigor_hal::{HalError, Impairment, NetImpairment, async_trait};
-use rigor_model::rig::TunPoint;
+use rigor_model::rig::{ImpairmentPoint, NetemPoint, TunPoint};
 
 use crate::error::NetfaultError;
 use crate::impairment::PacketImpairment;
+use crate::interface_link::InterfaceLink;
 use crate::kernel::{Backend, KernelSupport};
 use crate::kernel_link::KernelLink;
 use crate::link::{LinkConfig, PacketLink, check_interface_name};
@@ -89,6 +91,33 @@ pub async fn open_tun(point: &TunPoint) -> Result<PacketLink, NetfaultError> {
     PacketLink::open(&link_config(point)?).await
 }
 
+/// Opens a rig's `netem:` point: the kernel's netem, tbf and nft on the host interface it names
+/// (see [`InterfaceLink`]), after probing that the kernel has them. On a host without them the
+/// error says so and points to `tun:` points, which run rigor's packet engine on any kernel:
+/// the packet engine needs the device's traffic in namespaces of its own, which a host
+/// interface's is not.
+pub fn open_netem_point(point: &NetemPoint) -> Result<Box<dyn NetImpairment>, NetfaultError> {
+    let support = KernelSupport::probe()?;
+    Ok(Box::new(InterfaceLink::open(point, support)?))
+}
+
+/// The backend that opens `point` on a host with `support`, or why none can: a `tun:` point
+/// runs the packet engine; a `netem:` point the kernel's, which must be there. Proxy and virtual
+/// points have neither (`None`).
+pub fn point_backend<'a>(
+    point: &ImpairmentPoint,
+    support: &'a KernelSupport,
+) -> Result<Option<Backend>, &'a NetfaultError> {
+    match point {
+        ImpairmentPoint::Tun(_) => Ok(Some(Backend::Tun)),
+        ImpairmentPoint::Netem(_) => match support.netem.as_ref().or(support.nft.as_ref()) {
+            Some(why) => Err(why),
+            None => Ok(Some(Backend::Kernel)),
+        },
+        ImpairmentPoint::Proxy(_) | ImpairmentPoint::Virtual => Ok(None),
+    }
+}
+
 /// The link a `tun:` point describes.
 pub fn link_config(point: &TunPoint) -> Result<LinkConfig, NetfaultError> {
     check_interface_name(&point.interface)?;
@@ -142,6 +171,33 @@ mod tests {
         assert_eq!(c.network_addr, Ipv4Addr::new(10, 7, 0, 1));
         let c = link_config(&point("dut0", "192.168.5.254/24")).expect("valid");
         assert_eq!(c.network_addr, Ipv4Addr::new(192, 168, 5, 253));
+    }
+
+    #[test]
+    fn a_tun_point_runs_the_packet_engine_and_a_netem_point_the_kernel_where_it_is() {
+        let tun = ImpairmentPoint::Tun(point("dut0", "10.7.0.1/30"));
+        let netem = ImpairmentPoint::Netem(NetemPoint {
+            interface: "eth1".into(),
+        });
+        let with = KernelSupport {
+            netem: None,
+            nft: None,
+        };
+        assert_eq!(point_backend(&tun, &with).ok(), Some(Some(Backend::Tun)));
+        assert_eq!(
+            point_backend(&netem, &with).ok(),
+            Some(Some(Backend::Kernel))
+        );
+        assert_eq!(
+            point_backend(&ImpairmentPoint::Virtual, &with).ok(),
+            Some(None)
+        );
+        let without = KernelSupport {
+            netem: Some(NetfaultError::BadInterfaceName { name: "x".into() }),
+            nft: None,
+        };
+        assert_eq!(point_backend(&tun, &without).ok(), Some(Some(Backend::Tun)));
+        assert!(point_backend(&netem, &without).is_err());
     }
 
     #[test]

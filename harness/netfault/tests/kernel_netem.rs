@@ -1,17 +1,20 @@
 //! The kernel path, measured like the packet engine. On a kernel without `sch_netem` (this
 //! machine's) it checks that the link opens and that an impairment fails saying why; on one
 //! with it (the Debian kernel guest: run with `RIGOR_EXPECT_NETEM=1`, so a broken probe cannot
-//! skip the measurements) it measures delay, loss, rate and a partition through netem and nft.
+//! skip the measurements) it measures delay, loss, rate and a partition through netem and nft,
+//! on a link of namespaces and on a `netem:` point's host interface.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on purpose
 
 mod support;
 
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
 
+use rigor_model::rig::{ImpairmentPoint, NetemPoint};
 use rigor_netfault::{
-    Backend, DirectionImpairment, KernelLink, KernelSupport, LinkConfig, Loss, PacketImpairment,
+    Backend, DirectionImpairment, InterfaceLink, KernelLink, KernelSupport, LinkConfig, Loss,
+    PacketImpairment, point_backend,
 };
 use support::*;
 
@@ -27,6 +30,7 @@ fn up(d: DirectionImpairment) -> PacketImpairment {
 
 #[test]
 fn the_kernel_path_impairs_a_veth_link_where_netem_exists() {
+    let _one = ONE_AT_A_TIME.blocking_lock();
     let support = KernelSupport::probe().unwrap();
     let expect = std::env::var_os("RIGOR_EXPECT_NETEM").is_some();
     let config = LinkConfig::numbered("rgt-kern", 30);
@@ -60,12 +64,11 @@ fn the_kernel_path_impairs_a_veth_link_where_netem_exists() {
     );
     let to = network.local_addr().unwrap();
 
+    // Unimpaired first: the neighbours resolved (no ARP wait counted), then the baseline.
+    train(&device, &network, to, 10, 64, QUIET);
+    let base = median_rtt_ms(&device, &network, 21);
     link.set(&delay).unwrap();
-    let (_, got) = paced_train(&device, &network, to, 300, 64, GAP, QUIET);
-    assert_eq!(got.len(), 300);
-    let (p50, p99) = (quantile_ms(&got, 0.5), quantile_ms(&got, 0.99));
-    assert!((19.9..21.0).contains(&p50), "p50 {p50} ms");
-    assert!((19.9..23.0).contains(&p99), "p99 {p99} ms");
+    assert_grows_by(base, median_rtt_ms(&device, &network, 21), 20.0);
 
     link.set(&up(DirectionImpairment {
         loss: Some(Loss::Random {
@@ -75,39 +78,250 @@ fn the_kernel_path_impairs_a_veth_link_where_netem_exists() {
         ..DirectionImpairment::default()
     }))
     .unwrap();
+    // 3000 rather than the benchmark's 10 000: seconds less in the emulated guest, and still a
+    // 99.9 % interval of ±1.8 points around 10 %.
     let (_, got) = paced_train(
         &device,
         &network,
         to,
-        10_000,
+        3000,
         32,
         Duration::from_micros(20),
         QUIET,
     );
     assert!(
-        within_binomial(10_000 - got.len(), 10_000, 0.10),
+        within_binomial(3000 - got.len(), 3000, 0.10),
         "{}",
         got.len()
     );
 
+    // 2 Mbit/s (250 datagrams a second). The limit must hold (never more than 5 % over); from
+    // below, only that the limiter is what paces the train: an emulated guest on a busy host
+    // dequeues late and tbf does not catch up past its burst (1.78 Mbit/s at a load of 8 on two
+    // cores). The benchmark measures the rate's accuracy on a real kernel.
     link.set(&up(DirectionImpairment {
-        rate_kbps: Some(8_000),
+        rate_kbps: Some(2_000),
         ..DirectionImpairment::default()
     }))
     .unwrap();
-    let (_, got) = train(&device, &network, to, 400, 1000, QUIET);
+    let (_, got) = train(&device, &network, to, 150, 1000, QUIET);
+    assert_eq!(got.len(), 150);
     let span = got[got.len() - 1].at - got[0].at;
     let kbps = (got.len() - 1) as f64 * 1028.0 * 8.0 / span.as_secs_f64() / 1000.0;
-    assert!((kbps / 8_000.0 - 1.0).abs() < 0.05, "{kbps} kbit/s");
+    assert!((1_000.0..2_100.0).contains(&kbps), "{kbps} kbit/s");
 
     link.set(&up(DirectionImpairment {
         partition: true,
         ..DirectionImpairment::default()
     }))
     .unwrap();
-    let (_, got) = train(&device, &network, to, 100, 16, QUIET);
-    assert_eq!(got.len(), 0);
+    // nft drops a local sender's datagrams in its output hook, which the sender sees (EPERM); a
+    // device's forwarded ones vanish. Either way none arrives.
+    for seq in 0u32..100 {
+        let refused = device.send_to(&seq.to_be_bytes(), to).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
+    }
+    assert_eq!(receive(&network, 100, QUIET).len(), 0);
     link.set(&PacketImpairment::default()).unwrap();
     let (_, got) = train(&device, &network, to, 100, 16, QUIET);
     assert_eq!(got.len(), 100);
+}
+
+/// Runs `ip` with `args`, failing the test if it fails.
+fn ip(args: &str) {
+    let out = std::process::Command::new("ip")
+        .args(args.split_whitespace())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ip {args}: {out:?}");
+}
+
+/// The median round trip in milliseconds of `n` datagrams sent one at a time from `tx` to
+/// `echo`, which a thread sends back; exchanges lost on the way are left out. One at a time, so
+/// no datagram waits behind another: the round trip is the link's delay and the hosts' own.
+fn median_rtt_ms(tx: &UdpSocket, echo: &UdpSocket, n: u32) -> f64 {
+    let to = echo.local_addr().unwrap();
+    echo.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    // Far above any round trip the tests set (tens of ms), and short: a lost exchange costs it.
+    tx.set_read_timeout(Some(Duration::from_millis(250)))
+        .unwrap();
+    // This call's own stop: the spare stops of an earlier call must not end this one's echo.
+    let stop = fastrand::u64(..).to_be_bytes();
+    let mut rtts = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut buf = [0u8; 64];
+            while let Ok((len, from)) = echo.recv_from(&mut buf) {
+                if buf[..len] == stop {
+                    // The spare stops, sent in one burst, are taken off the socket so that the
+                    // traffic after this call does not read them.
+                    echo.set_read_timeout(Some(Duration::from_millis(100)))
+                        .unwrap();
+                    while echo.recv(&mut buf).is_ok() {}
+                    break;
+                }
+                echo.send_to(&buf[..len], from).unwrap();
+            }
+        });
+        let mut rtts = Vec::new();
+        let mut buf = [0u8; 64];
+        for seq in 0..n {
+            let sent = Instant::now();
+            tx.send_to(&seq.to_be_bytes(), to).unwrap();
+            // Until this datagram's echo comes back, or it is taken as lost.
+            while let Ok(len) = tx.recv(&mut buf) {
+                if buf[..len] == seq.to_be_bytes() {
+                    rtts.push(sent.elapsed().as_secs_f64() * 1e3);
+                    break;
+                }
+            }
+        }
+        // Several, as the link may lose some; the echo also ends when none comes for 2 s.
+        for _ in 0..5 {
+            tx.send_to(&stop, to).unwrap();
+        }
+        rtts
+    });
+    assert!(
+        rtts.len() >= n as usize / 2,
+        "{} of {n} came back",
+        rtts.len()
+    );
+    rtts.sort_by(f64::total_cmp);
+    rtts[rtts.len() / 2]
+}
+
+/// Asserts that a median round trip `got` exceeds `base` by `ms`, never less (netem's timer
+/// does not fire early) and not more than what an emulated guest adds: its one vCPU runs the
+/// echo when it gets to it, later still when the host is loaded (about 1.5 ms on an idle host;
+/// the bound is loose so the test is not flaky, tight enough to tell each direction's setting
+/// from the other's and from their sum).
+fn assert_grows_by(base: f64, got: f64, ms: f64) {
+    let grew = got - base;
+    eprintln!("{ms} ms: round trip {base:.3} ms -> {got:.3} ms");
+    assert!(
+        (ms - 0.1..ms + (ms * 0.4).max(3.0)).contains(&grew),
+        "grew {grew} ms for {ms} ms"
+    );
+}
+
+/// What `tc qdisc show` says of `dev`.
+fn qdiscs(dev: &str) -> String {
+    let out = std::process::Command::new("tc")
+        .args(["qdisc", "show", "dev", dev])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A `netem:` point on a host interface: where the kernel has netem (the guest), a veth whose
+/// far end is a device's namespace, delayed and lossy each way as set, measured by trains both
+/// ways; then a point whose owner died is swept back to a clean interface. Where it has not
+/// (this machine), opening the point fails saying why and what to use instead.
+#[test]
+fn a_netem_point_impairs_a_host_interface_each_way() {
+    let _one = ONE_AT_A_TIME.blocking_lock();
+    let support = KernelSupport::probe().unwrap();
+    let expect = std::env::var_os("RIGOR_EXPECT_NETEM").is_some();
+    let point = NetemPoint {
+        interface: "rgt-wan".into(),
+    };
+    let kind = ImpairmentPoint::Netem(point.clone());
+    if support.netem.is_some() && !expect {
+        assert!(point_backend(&kind, &support).is_err());
+        let err = InterfaceLink::open(&point, support).expect_err("no netem here");
+        assert_eq!(
+            err.to_string(),
+            "a `netem:` point on `rgt-wan` needs the kernel's netem and nft, which this host \
+             lacks (a `tun:` point runs rigor's packet engine on any kernel)"
+        );
+        let why = std::error::Error::source(&err).unwrap().to_string();
+        assert!(why.contains("netem"), "{why}");
+        return;
+    }
+    assert_eq!(
+        point_backend(&kind, &support).ok(),
+        Some(Some(Backend::Kernel))
+    );
+    // The device's side in a namespace of its own, the station's end on the host.
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", "rgt-dev"])
+        .output();
+    ip("netns add rgt-dev");
+    ip("link add rgt-wan type veth peer name rgt-dut netns rgt-dev");
+    ip("addr add 10.98.0.1/30 dev rgt-wan");
+    ip("link set rgt-wan up");
+    ip("-n rgt-dev addr add 10.98.0.2/30 dev rgt-dut");
+    ip("-n rgt-dev link set rgt-dut up");
+    let station = std::net::UdpSocket::bind("10.98.0.1:0").unwrap();
+    let device = udp_in("rgt-dev", "10.98.0.2:0".parse().unwrap());
+    let (to_device, to_station) = (device.local_addr().unwrap(), station.local_addr().unwrap());
+
+    let link = InterfaceLink::open(&point, support).unwrap();
+    // Unimpaired, through the ingress redirect: the neighbours resolved (no ARP exchange,
+    // itself delayed and lossy, counted), then the baseline.
+    train(&station, &device, to_device, 10, 64, QUIET);
+    let base = median_rtt_ms(&station, &device, 21);
+    // Towards the device: the interface's own root qdisc.
+    link.set(&PacketImpairment {
+        down: DirectionImpairment {
+            delay: Duration::from_millis(30),
+            ..DirectionImpairment::default()
+        },
+        ..PacketImpairment::default()
+    })
+    .unwrap();
+    assert_grows_by(base, median_rtt_ms(&station, &device, 21), 30.0);
+    // From the device: the ifb's.
+    link.set(&PacketImpairment {
+        up: DirectionImpairment {
+            delay: Duration::from_millis(10),
+            loss: Some(Loss::Random {
+                percent: 20.0,
+                correlation_percent: 0.0,
+            }),
+            ..DirectionImpairment::default()
+        },
+        ..PacketImpairment::default()
+    })
+    .unwrap();
+    assert_grows_by(base, median_rtt_ms(&station, &device, 21), 10.0);
+    let (_, up) = paced_train(&device, &station, to_station, 2000, 32, GAP, QUIET);
+    assert!(within_binomial(2000 - up.len(), 2000, 0.20), "{}", up.len());
+
+    // Cleared through the seam: nothing in the way either way.
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(rigor_hal::NetImpairment::clear(&link))
+        .unwrap();
+    let (_, up) = train(&device, &station, to_station, 100, 16, QUIET);
+    assert_eq!(up.len(), 100);
+
+    // The owner dies with its impairment in place: the next sweep restores the interface.
+    link.set(&PacketImpairment {
+        down: DirectionImpairment {
+            partition: true,
+            delay: Duration::from_millis(5),
+            ..DirectionImpairment::default()
+        },
+        ..PacketImpairment::default()
+    })
+    .unwrap();
+    let ifb = link.ifb().to_owned();
+    std::mem::forget(link);
+    assert!(qdiscs("rgt-wan").contains("netem"));
+    std::fs::write("/run/rigor-netfault/rgt-wan", format!("0-5\n{ifb}\n")).unwrap();
+    assert_eq!(
+        rigor_netfault::interface_link::sweep().unwrap(),
+        vec!["rgt-wan".to_owned()]
+    );
+    let left = qdiscs("rgt-wan");
+    assert!(
+        !left.contains("netem") && !left.contains("ingress"),
+        "{left}"
+    );
+    assert!(!std::path::Path::new("/sys/class/net").join(&ifb).exists());
+    let (_, down) = train(&station, &device, to_device, 100, 16, QUIET);
+    assert_eq!(down.len(), 100);
+    ip("netns del rgt-dev");
 }

@@ -267,13 +267,23 @@ impl Opener<'_> {
                 })?;
                 Arc::from(link)
             }
-            ImpairmentPoint::Netem(_) => {
-                return Err(self.unavailable(
-                    format!("impairment point `{channel}`"),
-                    "netem on a host interface is not wired into runs yet; use a `tun:` point",
-                ));
+            // The kernel's netem, tbf and nft on a host interface; without them, an error that
+            // says why and points to `tun:`.
+            ImpairmentPoint::Netem(point) => {
+                let link = rigor_netfault::open_netem_point(point).map_err(|e| {
+                    OpenError::io(&self.plan.slot, format!("impairment point `{channel}`"), e)
+                })?;
+                Arc::from(link)
             }
         };
+        let backend = match point {
+            ImpairmentPoint::Tun(_) => Some(rigor_netfault::Backend::Tun),
+            ImpairmentPoint::Netem(_) => Some(rigor_netfault::Backend::Kernel),
+            ImpairmentPoint::Proxy(_) | ImpairmentPoint::Virtual => None,
+        };
+        if let Some(backend) = backend {
+            tracing::info!(slot = %self.plan.slot, channel, %backend, "impairment point opened");
+        }
         self.devices.links.insert(channel.to_owned(), opened);
         Ok(())
     }
