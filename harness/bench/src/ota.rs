@@ -431,15 +431,13 @@ pub(crate) fn trust_policy(profile: &rigor_model::profile::Profile) -> TrustPoli
             .map(|s| {
                 s.trusted_keys
                     .iter()
-                    .filter_map(|(name, text)| {
-                        Some((name.clone(), rigor_image::PublicKey::parse(text).ok()?))
-                    })
+                    .filter_map(|(name, key)| Some((name.clone(), *key.key().ok()?)))
                     .collect()
             })
             .unwrap_or_default(),
         rollback_floor: signing
-            .and_then(|s| s.anti_rollback_floor.as_deref())
-            .and_then(|v| v.parse().ok()),
+            .and_then(|s| s.anti_rollback_floor.as_ref())
+            .and_then(|v| v.version().ok().cloned()),
         required: signing.is_some(),
     }
 }

@@ -145,16 +145,15 @@ impl State {
         let generation = profile.generation.clone().unwrap_or_default();
         let family = profile.family.clone().unwrap_or_default();
         let console = profile.console.as_ref();
-        let pattern = console
-            .and_then(|c| c.boot_banner.clone())
-            .unwrap_or_default();
-        let re = compile(&pattern);
+        let re = console
+            .and_then(|c| c.boot_banner.as_ref())
+            .and_then(|p| p.regex().ok());
         // The banner this generation's firmware prints: the format its profile's pattern matches.
         let banner = ["{f} {g} fw {v}", "[boot] {f}/{g} v{v}"]
             .into_iter()
             .map(|f| f.replace("{f}", &family))
             .find(|f| {
-                re.as_ref().is_some_and(|re| {
+                re.is_some_and(|re| {
                     re.is_match(&f.replace("{g}", &generation).replace("{v}", "1.0.0"))
                 })
             })
@@ -334,11 +333,6 @@ impl State {
         let counts = ((self.chamber + self.sensor_offset + noise) / 0.0625).round() as i16;
         (counts << 4).to_be_bytes()
     }
-}
-
-/// Compiles a profile's pattern, if it has one that compiles.
-fn compile(pattern: &str) -> Option<regex::Regex> {
-    regex::Regex::new(pattern).ok()
 }
 
 /// How long a disconnecting console's adapter stays off the bus.

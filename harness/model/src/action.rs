@@ -6,7 +6,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
+use crate::expression::Expression;
 use crate::limits::Limits;
+use crate::pattern::{Pattern, WholeMatch};
 use crate::profile::{FlashMethod, LineEnding};
 use crate::step::Step;
 use crate::unit::Unit;
@@ -170,7 +172,7 @@ impl FromShorthand for ConsoleSend {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConsoleExpect {
     /// A regular expression; `(?P<name>...)` groups are captured under their names.
-    pub pattern: String,
+    pub pattern: Pattern,
     /// How long to wait (default: the step's timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<HumanDuration>,
@@ -179,7 +181,7 @@ pub struct ConsoleExpect {
 impl FromShorthand for ConsoleExpect {
     fn from_shorthand(s: &str) -> Result<Self, String> {
         Ok(ConsoleExpect {
-            pattern: s.to_owned(),
+            pattern: Pattern::new(s),
             within: None,
         })
     }
@@ -194,7 +196,7 @@ pub struct ConsoleCapture {
     pub name: String,
     /// Capture until this pattern appears.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until: Option<String>,
+    pub until: Option<Pattern>,
     /// Capture for this long.
     #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
     pub duration: Option<HumanDuration>,
@@ -464,7 +466,7 @@ pub struct Measure {
     pub capture: Option<String>,
     /// An arithmetic expression over captured values and parameters, e.g. `raw * 0.0625`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expr: Option<String>,
+    pub expr: Option<Expression>,
     /// The unit of a captured or computed value (default: the limits' unit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<Unit>,
@@ -626,7 +628,7 @@ pub struct Prompt {
     /// For a text answer: the pattern the whole answer must match (`FC[23]-\d{6}`); an answer
     /// that does not is refused and asked for again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<String>,
+    pub pattern: Option<WholeMatch>,
     /// A picture shown with the message (where to look, what good looks like): a PNG, JPEG,
     /// GIF, SVG or WebP file, its path relative to this file.
     #[serde(default, skip_serializing_if = "Option::is_none")]

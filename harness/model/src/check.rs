@@ -31,18 +31,16 @@ pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
     }
     if let Some(console) = &p.console
         && let Some(banner) = &console.boot_banner
-        && let Err(e) = regex::Regex::new(banner)
+        && let Err(e) = banner.regex()
     {
         diags.push(err(
             "console.boot-banner",
-            format!("invalid regular expression: {}", regex_error(&e)),
+            format!("invalid regular expression: {}", regex_error(e)),
         ));
     }
     if let Some(signing) = p.flash.as_ref().and_then(|f| f.signing.as_ref()) {
         for (name, key) in &signing.trusted_keys {
-            use base64::Engine as _;
-            let decoded = base64::engine::general_purpose::STANDARD.decode(key.trim());
-            if !decoded.is_ok_and(|b| b.len() == 32) {
+            if key.key().is_err() {
                 diags.push(
                     err(
                         &join("flash.signing.trusted-keys", name),
@@ -58,7 +56,7 @@ pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
     for (name, source) in &p.identity {
         let path = join("identity", name);
         match source {
-            crate::profile::IdentitySource::Console(q) => match regex::Regex::new(&q.expect) {
+            crate::profile::IdentitySource::Console(q) => match q.expect.regex() {
                 Ok(re) if re.capture_names().flatten().count() == 1 => {}
                 Ok(_) => diags.push(
                     err(
@@ -69,7 +67,7 @@ pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
                 ),
                 Err(e) => diags.push(err(
                     &join(&path, "console.expect"),
-                    format!("invalid regular expression: {}", regex_error(&e)),
+                    format!("invalid regular expression: {}", regex_error(e)),
                 )),
             },
             crate::profile::IdentitySource::I2c(q) => {
@@ -140,7 +138,7 @@ pub fn profile(entry: &ProfileEntry, diags: &mut Diagnostics) {
             .signing
             .as_ref()
             .and_then(|s| s.anti_rollback_floor.as_ref())
-            && !is_version(floor)
+            && floor.version().is_err()
         {
             diags.push(
                 err(
@@ -172,15 +170,6 @@ pub fn regex_error(e: &regex::Error) -> String {
         .unwrap_or(&text)
         .trim();
     last.strip_prefix("error: ").unwrap_or(last).to_owned()
-}
-
-/// True for `MAJOR.MINOR.PATCH` with numbers.
-pub fn is_version(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Checks references between files.

@@ -56,12 +56,12 @@ pub fn route(entry: &Entry<Route>, cat: &Catalog, diags: &mut Diagnostics) {
                     )),
             );
         }
-        if let Err(e) = regex::Regex::new(pattern) {
+        if let Err(e) = pattern.regex() {
             diags.push(ctx.error(
                 path,
                 format!(
                     "invalid regular expression: {}",
-                    crate::check::regex_error(&e)
+                    crate::check::regex_error(e)
                 ),
             ));
         }

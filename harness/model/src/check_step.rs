@@ -2,6 +2,7 @@
 
 use crate::catalog::PlacedStep;
 use crate::diagnostic::{Diagnostics, join};
+use crate::pattern::Pattern;
 use crate::step::Action;
 
 /// Checks one step: patterns compile, a measurement has one source, numbers are in range.
@@ -15,17 +16,17 @@ pub fn step(placed: &PlacedStep, diags: &mut Diagnostics) {
             join(&base, field)
         }
     };
-    let regex = |field: &str, pattern: &str, diags: &mut Diagnostics| {
-        // A pattern with `${...}` is checked after substitution, when the scenario is bound.
-        if pattern.contains("${") {
+    let regex = |field: &str, pattern: &Pattern, diags: &mut Diagnostics| {
+        // A pattern with `${...}` is compiled after substitution, when the scenario is bound.
+        if pattern.has_variables() {
             return;
         }
-        if let Err(e) = regex::Regex::new(pattern) {
+        if let Err(e) = pattern.regex() {
             diags.push(ctx.error(
                 at(field),
                 format!(
                     "invalid regular expression: {}",
-                    crate::check::regex_error(&e)
+                    crate::check::regex_error(e)
                 ),
             ));
         }
@@ -56,7 +57,7 @@ pub fn step(placed: &PlacedStep, diags: &mut Diagnostics) {
                 ),
             }
             if let Some(expr) = &m.expr
-                && let Err(e) = evalexpr::build_operator_tree::<evalexpr::DefaultNumericTypes>(expr)
+                && let Err(e) = expr.tree()
             {
                 diags.push(ctx.error(at("expr"), format!("invalid expression: {e}")));
             }
@@ -143,12 +144,12 @@ pub fn step(placed: &PlacedStep, diags: &mut Diagnostics) {
                         .with_help("name the answer with `as`, or remove `pattern`"),
                     );
                 }
-                if let Err(e) = regex::Regex::new(pattern) {
+                if let Err(e) = pattern.regex() {
                     diags.push(ctx.error(
                         at("pattern"),
                         format!(
                             "invalid regular expression: {}",
-                            crate::check::regex_error(&e)
+                            crate::check::regex_error(e)
                         ),
                     ));
                 }

@@ -1,93 +1,59 @@
-//! A regular expression a whole value must match (a text limit's `matches`), compiled once.
-//!
-//! `rigor check` binds every scenario on every slot it fits, and a run judges every value, so a
-//! pattern compiled wherever it was used was compiled tens of thousands of times. A
-//! [`WholeMatch`] is compiled the first time it is asked for (when the scenario is checked at
-//! load) and every copy of it (the bound plans of every slot, the engine's judgement) shares that
-//! one compiled regex.
-
-use std::borrow::Cow;
-use std::sync::{Arc, OnceLock};
+//! Regular expressions of the files, compiled once ([`crate::parsed`]): a pattern searched for
+//! in console output, and one a whole value must match (a text limit's `matches`, a prompt's
+//! answer, a station's label).
 
 use regex::Regex;
-use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::parsed::{Kind, Parsed};
+
+/// A regular expression searched for in text (a console pattern, an identity query), compiled
+/// once; its named groups name what it captures.
+pub type Pattern = Parsed<Search>;
 
 /// A pattern the whole value must match (anchored at both ends when compiled).
-#[derive(Clone)]
-pub struct WholeMatch {
-    text: String,
-    /// The anchored regex, or the error of the pattern as written; shared by every clone.
-    compiled: Arc<OnceLock<Result<Regex, regex::Error>>>,
+pub type WholeMatch = Parsed<Whole>;
+
+/// A regular expression as written, matching anywhere in the text.
+pub struct Search;
+
+impl Kind for Search {
+    type Value = Regex;
+    type Error = regex::Error;
+    fn parse(text: &str) -> Result<Regex, regex::Error> {
+        Regex::new(text)
+    }
+}
+
+/// A regular expression the whole text must match.
+pub struct Whole;
+
+impl Kind for Whole {
+    type Value = Regex;
+    type Error = regex::Error;
+    fn parse(text: &str) -> Result<Regex, regex::Error> {
+        Regex::new(&format!("^(?:{text})$"))
+            // The error of the pattern as written: its positions are the writer's.
+            .map_err(|anchored| Regex::new(text).err().unwrap_or(anchored))
+    }
+}
+
+impl Pattern {
+    /// The compiled regex, or why the pattern does not compile.
+    pub fn regex(&self) -> Result<&Regex, &regex::Error> {
+        self.parsed()
+    }
+
+    /// Whether the pattern waits for `${...}` variables, substituted when a scenario is bound:
+    /// such a pattern is compiled then, not at load.
+    pub fn has_variables(&self) -> bool {
+        self.as_str().contains("${")
+    }
 }
 
 impl WholeMatch {
-    /// The pattern `text`; compiled when first used.
-    pub fn new(text: impl Into<String>) -> Self {
-        WholeMatch {
-            text: text.into(),
-            compiled: Arc::new(OnceLock::new()),
-        }
-    }
-
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
     /// The compiled, anchored regex, or why the pattern as written does not compile.
     pub fn regex(&self) -> Result<&Regex, &regex::Error> {
-        self.compiled
-            .get_or_init(|| {
-                Regex::new(&format!("^(?:{})$", self.text))
-                    // The error of the pattern as written: its positions are the writer's.
-                    .map_err(|anchored| Regex::new(&self.text).err().unwrap_or(anchored))
-            })
-            .as_ref()
-    }
-}
-
-impl std::fmt::Debug for WholeMatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.text.fmt(f)
-    }
-}
-
-impl std::fmt::Display for WholeMatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl PartialEq for WholeMatch {
-    fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
-    }
-}
-
-impl Serialize for WholeMatch {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
-    }
-}
-
-impl<'de> Deserialize<'de> for WholeMatch {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(WholeMatch::new)
-    }
-}
-
-impl JsonSchema for WholeMatch {
-    fn schema_name() -> Cow<'static, str> {
-        String::schema_name()
-    }
-
-    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        String::json_schema(generator)
-    }
-
-    fn inline_schema() -> bool {
-        true
+        self.parsed()
     }
 }
 

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
 use crate::keyed_enum;
+use crate::pattern::Pattern;
+use crate::signing::{TrustedKey, Version};
 use crate::unit::Unit;
 
 /// A device generation, as written in `device-profiles/*.yaml` (after `extends` is merged).
@@ -140,10 +142,10 @@ fn default_formats() -> Vec<ImageFormat> {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Signing {
     /// Trusted ed25519 public keys, by name, base64-encoded (32 bytes).
-    pub trusted_keys: BTreeMap<String, String>,
+    pub trusted_keys: BTreeMap<String, TrustedKey>,
     /// The lowest firmware version this generation may be given (semantic version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub anti_rollback_floor: Option<String>,
+    pub anti_rollback_floor: Option<Version>,
     /// Refuse images without a manifest signature (default true).
     #[serde(default = "yes")]
     pub required: bool,
@@ -247,7 +249,7 @@ pub struct Console {
     pub prompt: Option<String>,
     /// A regular expression the boot banner matches (named captures become values).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub boot_banner: Option<String>,
+    pub boot_banner: Option<Pattern>,
     /// How long the device takes from power-on to its banner, at most.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_time: Option<HumanDuration>,
@@ -327,7 +329,7 @@ pub struct ConsoleQuery {
     /// The command to send.
     pub send: String,
     /// A regular expression with one named group holding the value.
-    pub expect: String,
+    pub expect: Pattern,
 }
 
 /// Bytes read from an I²C part.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::pattern::WholeMatch;
 use crate::value::Scalar;
 
 /// A station's route, as written in a route file.
@@ -28,7 +29,7 @@ pub struct Route {
     #[serde(default = "default_retest_limit")]
     pub retest_limit: u32,
     /// Device profile → the pattern its labels match (the whole label), e.g. `FC2-\d{6}`.
-    pub serials: BTreeMap<String, String>,
+    pub serials: BTreeMap<String, WholeMatch>,
     /// Values for the scenarios' parameters.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, Scalar>,
@@ -81,7 +82,7 @@ impl Route {
     /// not compile match nothing (`rigor check` reports them).
     pub fn profile_of(&self, label: &str) -> Option<&str> {
         self.serials.iter().find_map(|(profile, pattern)| {
-            let whole = regex::Regex::new(&format!("^(?:{pattern})$")).ok()?;
+            let whole = pattern.regex().ok()?;
             whole.is_match(label).then_some(profile.as_str())
         })
     }

@@ -12,6 +12,7 @@ use rigor_model::catalog::{Entry, PlacedStep, ProfileEntry, ScenarioEntry};
 use rigor_model::diagnostic::{Diagnostic, Diagnostics, Origin, join};
 use rigor_model::fixture::Fixture;
 use rigor_model::limits::Limits;
+use rigor_model::pattern::Pattern;
 use rigor_model::profile::{ActiveLevel, Direction, FlashMethod, IdentitySource};
 use rigor_model::rig::{PowerSwitch, Probe, Rig, Slot};
 use rigor_model::step::{Action, OnFail};
@@ -321,8 +322,13 @@ impl<'a> Binder<'a> {
             scope.set(k, Scalar::Text(v));
         }
         // The generation's banner pattern, so one scenario can wait for the banner of every generation.
-        if let Some(banner) = p.value.console.as_ref().and_then(|c| c.boot_banner.clone()) {
-            scope.set("boot_banner", Scalar::Text(banner));
+        if let Some(banner) = p
+            .value
+            .console
+            .as_ref()
+            .and_then(|c| c.boot_banner.as_ref())
+        {
+            scope.set("boot_banner", Scalar::Text(banner.as_str().to_owned()));
         }
         let sc = &self.t.scenario;
         for (name, param) in &sc.value.parameters {
@@ -462,6 +468,41 @@ impl<'a> Binder<'a> {
                 None
             }
         }
+    }
+}
+
+impl Binder<'_> {
+    /// A console pattern with its variables substituted, compiled once: a pattern without
+    /// variables is the one compiled at load; one that is exactly the generation's banner is the
+    /// profile's, compiled at load too; only other substituted text is compiled here. `None`,
+    /// with a diagnostic, if it does not compile (one without variables was reported at load).
+    pub(super) fn pattern(
+        &mut self,
+        at: &At<'_>,
+        field: &str,
+        written: &Pattern,
+        scope: &Scope,
+    ) -> Option<Pattern> {
+        if !written.has_variables() {
+            return written.regex().is_ok().then(|| written.clone());
+        }
+        let text = self.text(at, field, written.as_str(), scope)?;
+        let banner = self.t.profile.value.console.as_ref();
+        let pattern = match banner.and_then(|c| c.boot_banner.as_ref()) {
+            Some(banner) if banner.as_str() == text => banner.clone(),
+            _ => Pattern::new(text),
+        };
+        if let Err(e) = pattern.regex() {
+            self.diags.push(at.error(
+                field,
+                format!(
+                    "invalid regular expression after substitution: {}",
+                    rigor_model::check::regex_error(e)
+                ),
+            ));
+            return None;
+        }
+        Some(pattern)
     }
 }
 

@@ -6,7 +6,6 @@
 //! touched, and every problem is reported at the scenario step with a note at the other side.
 
 pub mod bind;
-pub mod cache;
 pub mod matrix;
 pub mod placement;
 pub mod plan;

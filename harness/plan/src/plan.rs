@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use rigor_model::Origin;
 use rigor_model::action::{Edge, OtaQuantity, PowerState, SignalQuantity};
+use rigor_model::expression::Expression;
 use rigor_model::instrument::InstrumentModel;
 use rigor_model::limits::{Comparator, MarginalBand};
+use rigor_model::pattern::{Pattern, WholeMatch};
 use rigor_model::profile::{FlashMethod, ImageFormat, LineEnding, Signing};
 use rigor_model::rig::{
     GpioLine, I2cBus, ImpairmentPoint, ModbusLink, Probe, SerialPort, UpdateServerPoint,
@@ -91,7 +93,7 @@ pub struct SerialQuery {
     /// The command.
     pub send: String,
     /// A regular expression whose named group `serial` (or else its only named group) is it.
-    pub expect: String,
+    pub expect: Pattern,
 }
 
 /// One step, bound.
@@ -235,7 +237,7 @@ pub enum MeasureSource {
     /// A captured value.
     Capture(String),
     /// An arithmetic expression over captured values and numeric variables.
-    Expr(String),
+    Expr(Expression),
 }
 
 /// What a step does, with every name resolved.
@@ -288,8 +290,8 @@ pub enum BoundAction {
     },
     /// Wait for a pattern.
     ConsoleExpect {
-        /// The pattern, variables substituted.
-        pattern: String,
+        /// The pattern, variables substituted, compiled.
+        pattern: Pattern,
         /// How long to wait.
         within: Duration,
     },
@@ -298,7 +300,7 @@ pub enum BoundAction {
         /// The value's name.
         name: String,
         /// End pattern.
-        until: Option<String>,
+        until: Option<Pattern>,
         /// Or duration.
         duration: Option<Duration>,
     },
@@ -498,7 +500,7 @@ pub enum BoundAction {
         /// Buttons.
         choices: Vec<String>,
         /// The pattern a text answer must match, whole.
-        pattern: Option<String>,
+        pattern: Option<WholeMatch>,
         /// The picture shown with the message, found when bound.
         image: Option<PathBuf>,
     },

@@ -1,7 +1,7 @@
 //! Which firmware a run puts on its unit, known before the run starts so its record carries it,
 //! and the check an image passes before it is flashed.
 
-use rigor_image::{Manifest, PublicKey, TrustPolicy, manifest_path};
+use rigor_image::{Manifest, TrustPolicy, manifest_path};
 use rigor_model::profile::Signing;
 use rigor_plan::plan::{BoundAction, BoundPlan};
 use sha2::{Digest, Sha256};
@@ -46,17 +46,17 @@ pub fn trust_policy(
     let trusted = signing
         .trusted_keys
         .iter()
-        .map(|(name, text)| {
-            PublicKey::parse(text)
-                .map(|key| (name.clone(), key))
+        .map(|(name, key)| {
+            key.key()
+                .map(|key| (name.clone(), *key))
                 .map_err(|e| format!("the profile's trusted key `{name}`: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let rollback_floor = signing
         .anti_rollback_floor
-        .as_deref()
+        .as_ref()
         .map(|v| {
-            v.parse::<semver::Version>().map_err(|e| {
+            v.version().cloned().map_err(|e| {
                 format!("the profile's anti-rollback floor `{v}` is not a semantic version: {e}")
             })
         })

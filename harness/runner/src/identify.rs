@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use regex::Regex;
 use rigor_console::ConsoleSession;
 use rigor_hal::Instrument;
 use rigor_model::action::PowerState;
@@ -73,7 +72,9 @@ pub(crate) async fn read_serial(
         .as_ref()
         .ok_or_else(|| unsupported("its profile has no console `identity.serial`, or the scenario does not use the console"))?;
     let console = console.ok_or_else(|| unsupported("the slot has no console"))?;
-    let pattern = Regex::new(&query.expect)
+    let pattern = query
+        .expect
+        .regex()
         .map_err(|e| unsupported(&format!("`identity.serial.expect` does not compile: {e}")))?;
     let group = pattern
         .capture_names()
@@ -115,7 +116,7 @@ pub(crate) async fn read_serial(
         if let Err(e) = console.send_bytes(&command, None).await {
             why = e.to_string();
         }
-        match console.expect(&pattern, ASK_EVERY).await {
+        match console.expect(pattern, ASK_EVERY).await {
             Ok(m) => {
                 serial = m.captures.get(&group).cloned();
                 break;

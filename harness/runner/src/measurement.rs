@@ -1,8 +1,6 @@
 //! Judging a measured value against its limits, as OpenHTF validates a measurement when it is set:
 //! the outcome is data (pass, fail, marginal), never an error.
 
-use std::collections::BTreeMap;
-
 use rigor_model::limits::{Bound, Comparator};
 use rigor_model::unit::Unit;
 use rigor_plan::plan::BoundLimits;
@@ -211,21 +209,6 @@ pub fn judge(
     })
 }
 
-/// Evaluates a measurement expression over captured values and numeric variables.
-pub fn evaluate(expr: &str, values: &BTreeMap<String, f64>) -> Result<f64, String> {
-    use evalexpr::{ContextWithMutableVariables, HashMapContext, Value as V};
-    let mut ctx = HashMapContext::<evalexpr::DefaultNumericTypes>::new();
-    for (k, v) in values {
-        ctx.set_value(k.clone(), V::Float(*v))
-            .map_err(|e| e.to_string())?;
-    }
-    match evalexpr::eval_with_context(expr, &ctx).map_err(|e| e.to_string())? {
-        V::Float(f) => Ok(f),
-        V::Int(i) => Ok(i as f64),
-        other => Err(format!("the expression gave {other}, not a number")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,8 +346,10 @@ mod tests {
 
     #[test]
     fn evaluates_expressions_over_captures() {
-        let values = BTreeMap::from([("raw".to_owned(), 1600.0)]);
-        assert_eq!(evaluate("raw / 16 * 0.0625", &values), Ok(6.25));
-        assert!(evaluate("nope * 2", &values).is_err());
+        let values = std::collections::BTreeMap::from([("raw".to_owned(), 1600.0)]);
+        let evaluate =
+            |text: &str| rigor_model::expression::Expression::new(text).evaluate(&values);
+        assert_eq!(evaluate("raw / 16 * 0.0625"), Ok(6.25));
+        assert!(evaluate("nope * 2").is_err());
     }
 }

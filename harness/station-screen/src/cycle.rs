@@ -104,7 +104,7 @@ async fn test(
 ) -> Result<Verdict, ScreenError> {
     let route = &app.route;
     let Some(profile) = route.profile_of(serial).map(str::to_owned) else {
-        let known: Vec<&str> = route.serials.values().map(String::as_str).collect();
+        let known: Vec<&str> = route.serials.values().map(|p| p.as_str()).collect();
         return Ok(Verdict::new(
             Phase::Refused,
             crate::reason::not_tested_here(serial, &known),

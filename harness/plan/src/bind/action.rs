@@ -61,21 +61,11 @@ impl Binder<'_> {
             }
             Action::ConsoleExpect(e) => {
                 self.console_profile(at)?;
-                let pattern = self.text(at, "pattern", &e.pattern, scope)?;
-                match crate::cache::capture_names(&pattern) {
-                    Ok(names) => names.iter().for_each(|n| self.captures.define(n)),
-                    Err(why) => {
-                        // An invalid pattern as written was reported when the scenario was loaded.
-                        if e.pattern.contains("${")
-                            || crate::cache::capture_names(&e.pattern).is_ok()
-                        {
-                            self.diags.push(at.error(
-                                "pattern",
-                                format!("invalid regular expression after substitution: {why}"),
-                            ));
-                        }
-                        return None;
-                    }
+                let pattern = self.pattern(at, "pattern", &e.pattern, scope)?;
+                if let Ok(re) = pattern.regex() {
+                    re.capture_names()
+                        .flatten()
+                        .for_each(|n| self.captures.define(n));
                 }
                 let within = wait_for("within", e.within.map(|d| d.get()), self);
                 BoundAction::ConsoleExpect { pattern, within }

@@ -48,8 +48,9 @@ impl Binder<'_> {
                 m.unit.map(|u| (u, None)),
             )
         } else if let Some(expr) = &m.expr {
-            let variables = crate::cache::expression_variables(expr)?;
-            for var in variables.iter().map(String::as_str) {
+            // An expression that does not parse was reported when the scenario was loaded.
+            expr.tree().ok()?;
+            for var in expr.variables() {
                 let numeric = matches!(scope.get(var), Some(Scalar::Number(_)));
                 if !self.captures.has(var) && !numeric {
                     let numeric = scope

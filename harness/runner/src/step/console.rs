@@ -30,11 +30,11 @@ impl Run {
             }
             BoundAction::ConsoleExpect { pattern, within } => {
                 let console = need!(self.console.as_mut(), "the console");
-                let re = match regex::Regex::new(pattern) {
+                let re = match pattern.regex() {
                     Ok(re) => re,
                     Err(e) => return Done::Error(FailureClass::Scenario, e.to_string()),
                 };
-                match console.expect(&re, *within).await {
+                match console.expect(re, *within).await {
                     Ok(m) => {
                         for (k, v) in m.captures {
                             self.captures.insert(k, Value::Text(v));
@@ -50,12 +50,12 @@ impl Run {
                 duration,
             } => {
                 let console = need!(self.console.as_mut(), "the console");
-                let re = until.as_deref().map(regex::Regex::new).transpose();
+                let re = until.as_ref().map(|p| p.regex()).transpose();
                 let re = match re {
                     Ok(re) => re,
                     Err(e) => return Done::Error(FailureClass::Scenario, e.to_string()),
                 };
-                let until = match &re {
+                let until = match re {
                     Some(pattern) => Until::Match {
                         pattern,
                         within: duration.unwrap_or(step.timeout),

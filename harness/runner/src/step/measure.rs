@@ -2,7 +2,7 @@
 
 use rigor_hal::Reading;
 
-use crate::measurement::{self, Value};
+use crate::measurement::Value;
 use rigor_plan::plan::MeasureSource;
 use rigor_plan::plan::{BoundAction, BoundStep};
 
@@ -51,7 +51,7 @@ impl Run {
                     },
                     MeasureSource::Expr(expr) => {
                         let numbers = self.numeric_values();
-                        match measurement::evaluate(expr, &numbers) {
+                        match expr.evaluate(&numbers) {
                             Ok(n) => Value::Number(n),
                             Err(e) => {
                                 return Done::Error(

@@ -26,9 +26,7 @@ impl Run {
                     "an operator (run with --operator, or give answers)"
                 );
                 // Checked by `rigor check`; an invalid pattern here matches nothing.
-                let whole = pattern
-                    .as_ref()
-                    .map(|p| regex::Regex::new(&format!("^(?:{p})$")));
+                let whole = pattern.as_ref().map(|p| p.regex());
                 let mut asking = message.clone();
                 for _ in 0..ASKS {
                     let answer = operator
@@ -71,7 +69,7 @@ impl Run {
                 }
                 Done::Fail(format!(
                     "the operator's answers to `{message}` did not match {}",
-                    pattern.as_deref().unwrap_or_default()
+                    pattern.as_ref().map(|p| p.as_str()).unwrap_or_default()
                 ))
             }
             _ => not_of_family(step, "operator"),
