@@ -2,15 +2,18 @@
 //! the write lock a station slot is waiting for.
 
 use std::cell::RefCell;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags, Row, params};
+
+mod parts;
 
 use crate::error::ResultsError;
 use crate::filter::Filter;
 use crate::rows::{Artifact, Interner, Measurement, Run, Runs, Step};
 use crate::source::{Reading, Source};
+use crate::sums::{GroupSums, SumsBuilder};
 
 /// Whether to read `runs`' measurements run by run through the primary key rather than scan
 /// the whole table once: worth it for a small part of the store (a unit, a day of a year),
@@ -20,10 +23,33 @@ fn keyed_read(conn: &Connection, runs: &Runs) -> Result<bool, ResultsError> {
     Ok((runs.len() as i64).saturating_mul(8) < total)
 }
 
+/// A read-only connection to the store at `path`, tuned for views that read most of a file.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // A read waits for a slot's commit instead of failing at once.
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Views read most of a large file: mapped pages spare a system call per page, and a page
+    // cache larger than SQLite's 2 MB default keeps the runs' and units' b-tree pages between
+    // the million lookups of a join.
+    conn.pragma_update(None, "mmap_size", 1i64 << 34)?;
+    conn.pragma_update(None, "cache_size", -262_144i64)?;
+    conn.pragma_update(None, "temp_store", "memory")?;
+    // Fails here, with SQLite's reason, when the file is not a database at all.
+    conn.query_row("SELECT count(*) FROM runs", [], |_| Ok(()))?;
+    Ok(conn)
+}
+
 /// A rigor SQLite store, read-only.
 #[derive(Debug)]
 pub struct SqliteSource {
     conn: Connection,
+    // Parallel scans open a connection of their own per part.
+    path: PathBuf,
+    // None: decided per scan (see `parts.rs`).
+    scan_parts: Option<usize>,
     interner: RefCell<Interner>,
 }
 
@@ -51,31 +77,24 @@ impl SqliteSource {
     /// Opens the store at `path` read-only.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ResultsError> {
         let path = path.as_ref();
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .and_then(|conn| {
-            // A read waits for a slot's commit instead of failing at once.
-            conn.busy_timeout(std::time::Duration::from_secs(10))?;
-            // Views read most of a large file: mapped pages spare a system call per page, and
-            // a page cache larger than SQLite's 2 MB default keeps the runs' and units' b-tree
-            // pages between the million lookups of a join.
-            conn.pragma_update(None, "mmap_size", 1i64 << 34)?;
-            conn.pragma_update(None, "cache_size", -262_144i64)?;
-            conn.pragma_update(None, "temp_store", "memory")?;
-            // Fails here, with SQLite's reason, when the file is not a database at all.
-            conn.query_row("SELECT count(*) FROM runs", [], |_| Ok(()))?;
-            Ok(conn)
-        })
-        .map_err(|source| ResultsError::Open {
+        let conn = connect(path).map_err(|source| ResultsError::Open {
             path: path.to_owned(),
             source,
         })?;
         Ok(SqliteSource {
             conn,
+            path: path.to_owned(),
+            scan_parts: None,
             interner: RefCell::new(Interner::default()),
         })
+    }
+
+    /// Splits scans of the whole file into `parts` threads, each on a connection of its own,
+    /// whatever the selection's size (by default: one part per core for large selections, one
+    /// for small). Tests hold the parts' merged sums against one scan's.
+    pub fn with_scan_parts(mut self, parts: usize) -> Self {
+        self.scan_parts = Some(parts);
+        self
     }
 
     /// The connection, for hand-written SQL beside the views (benchmarks, ad-hoc checks).
@@ -293,6 +312,20 @@ impl SqliteSource {
 }
 
 impl Source for SqliteSource {
+    fn value_sums(
+        &self,
+        runs: &Runs,
+        name: Option<&str>,
+        set_of: &[u32],
+    ) -> Result<Vec<GroupSums>, ResultsError> {
+        if let Some(sums) = self.value_sums_by_scan(runs, name, set_of)? {
+            return Ok(sums);
+        }
+        let mut sums = SumsBuilder::new(set_of);
+        self.for_each_value(runs, name, &mut |r| sums.push(r))?;
+        Ok(sums.finish())
+    }
+
     fn for_each_reading(
         &self,
         runs: &Runs,
