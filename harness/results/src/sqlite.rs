@@ -102,10 +102,12 @@ impl SqliteSource {
         &self.conn
     }
 
-    fn run(&self, row: &Row<'_>) -> rusqlite::Result<Run> {
+    fn run(&self, row: &Row<'_>, columns: &mut RunColumns) -> rusqlite::Result<Run> {
         let mut i = self.interner.borrow_mut();
-        let mut s =
-            |idx: usize| -> rusqlite::Result<Arc<str>> { Ok(i.get(row.get_ref(idx)?.as_str()?)) };
+        let mut s = |idx: usize| -> rusqlite::Result<Arc<str>> {
+            let text = row.get_ref(idx)?.as_str()?;
+            Ok(columns.text(idx, text, &mut i))
+        };
         let family = s(2)?;
         let generation = s(3)?;
         let scenario = s(4)?;
@@ -115,8 +117,14 @@ impl SqliteSource {
         let slot = s(9)?;
         let operator = s(11)?;
         let limits_sha256 = s(13)?;
-        let fixture = row.get_ref(10)?.as_str_or_null()?.map(|t| i.get(t));
-        let firmware = row.get_ref(12)?.as_str_or_null()?.map(|t| i.get(t));
+        let fixture = row
+            .get_ref(10)?
+            .as_str_or_null()?
+            .map(|b| columns.text(10, b, &mut i));
+        let firmware = row
+            .get_ref(12)?
+            .as_str_or_null()?
+            .map(|b| columns.text(12, b, &mut i));
         Ok(Run {
             id: row.get(0)?,
             serial: row.get(1)?,
@@ -164,6 +172,34 @@ impl SqliteSource {
             outcome: row.get(15)?,
             measured_at_us: row.get(16)?,
         })
+    }
+}
+
+/// The repeated text columns of one runs query, each with the few values it has shown lately:
+/// a million runs name the same few stations, generations and firmware versions, and a short
+/// comparison with a recent value costs less than hashing the text into the interner.
+#[derive(Default)]
+struct RunColumns {
+    recent: [Vec<Arc<str>>; 14],
+}
+
+/// Values remembered per column; a column with more (fixtures of a large line) falls back to
+/// the interner for the rest.
+const RECENT: usize = 8;
+
+impl RunColumns {
+    fn text(&mut self, column: usize, text: &str, interner: &mut Interner) -> Arc<str> {
+        let Some(recent) = self.recent.get_mut(column) else {
+            return interner.get(text);
+        };
+        if let Some(shared) = recent.iter().find(|s| &***s == text) {
+            return shared.clone();
+        }
+        let shared = interner.get(text);
+        if recent.len() < RECENT {
+            recent.push(shared.clone());
+        }
+        shared
     }
 }
 
@@ -360,8 +396,9 @@ impl Source for SqliteSource {
             filter.serial,
         ])?;
         let mut list = Vec::new();
+        let mut columns = RunColumns::default();
         while let Some(row) = rows.next()? {
-            let run = self.run(row)?;
+            let run = self.run(row, &mut columns)?;
             // GLOB also knows `[...]` classes; the filter's own rule is the one that counts.
             if filter.matches(&run) {
                 list.push(run);
