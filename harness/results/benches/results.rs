@@ -18,8 +18,10 @@ use rigor_results::{Dimension, Filter, Runs, Source, SqliteSource, capability, y
 
 /// The hand-written equivalent: yield by generation over first judged attempts, then mean,
 /// overall σ, σ within (mean moving range / 1.128 in recording order), Cpk and Ppk per
-/// measurement × generation × firmware × limit set.
+/// measurement × generation × firmware × limit set. The window's sort stays in memory, as the
+/// views' own connections do: on a nearly full disk a temporary file of gigabytes fails.
 const SQL: &str = "
+PRAGMA temp_store = memory;
 WITH j AS (
   SELECT r.unit_serial, r.scenario_name, u.generation, e.outcome,
          row_number() OVER (PARTITION BY r.unit_serial, r.scenario_name ORDER BY r.attempt) AS k
