@@ -4,6 +4,7 @@
 //!
 //! `cargo bench -p rigor-results` generates the store once (RIGOR_BENCH_UNITS units × 20
 //! measurements, default 1 000 000) under `target/rigor-results-bench/` and reuses it.
+//! RIGOR_BENCH_ROUNDS sets how many times the views run (default 5, the median is reported);
 //! RIGOR_BENCH_STDF_PARTS sets the export's size (default 100 000); RIGOR_BENCH_GENERATE_ONLY
 //! stops after making the store; RIGOR_BENCH_SKIP_SQL skips the `sqlite3` shell's run.
 
@@ -17,8 +18,10 @@ use rigor_results::{Dimension, Filter, Runs, Source, SqliteSource, capability, y
 
 /// The hand-written equivalent: yield by generation over first judged attempts, then mean,
 /// overall σ, σ within (mean moving range / 1.128 in recording order), Cpk and Ppk per
-/// measurement × generation × firmware × limit set.
+/// measurement × generation × firmware × limit set. The window's sort stays in memory, as the
+/// views' own connections do: on a nearly full disk a temporary file of gigabytes fails.
 const SQL: &str = "
+PRAGMA temp_store = memory;
 WITH j AS (
   SELECT r.unit_serial, r.scenario_name, u.generation, e.outcome,
          row_number() OVER (PARTITION BY r.unit_serial, r.scenario_name ORDER BY r.attempt) AS k
@@ -48,6 +51,28 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// CPU seconds this process has used, all threads (Linux `/proc/self/stat`, in the kernel's
+/// 100 Hz ticks): on a shared machine, what the work costs beside how long it waited.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime: fields 14 and 15 of the line, 11 and 12 (from 0) after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn store(units: u64) -> PathBuf {
@@ -94,7 +119,11 @@ fn main() {
         Ok(s) => s,
         Err(e) => panic!("{e}"),
     };
-    for round in 1..=2 {
+    let rounds = env_u64("RIGOR_BENCH_ROUNDS", 5).max(1);
+    let mut totals = Vec::new();
+    let mut cpus = Vec::new();
+    for round in 1..=rounds {
+        let cpu = cpu_seconds();
         let start = Instant::now();
         let runs = source
             .runs(&Filter::default())
@@ -104,13 +133,15 @@ fn main() {
         let yielded = start.elapsed();
         let rows = capability(&source, &runs, None).unwrap_or_else(|e| panic!("{e}"));
         let total = start.elapsed();
+        let cpu = cpu_seconds() - cpu;
         let worst = rows
             .iter()
             .filter_map(|r| r.cpk)
             .fold(f64::INFINITY, f64::min);
         println!(
             "round {round}: rigor-results yield by generation + Cpk of {} groups: {:.2} s \
-             (runs {:.2} s, yield {:.2} s, capability {:.2} s); {} yield rows, worst Cpk {worst:.4}",
+             (runs {:.2} s, yield {:.2} s, capability {:.2} s; CPU {cpu:.2} s); {} yield rows, \
+             worst Cpk {worst:.4}",
             rows.len(),
             total.as_secs_f64(),
             loaded.as_secs_f64(),
@@ -118,7 +149,17 @@ fn main() {
             (total - yielded).as_secs_f64(),
             report.rows.len(),
         );
+        totals.push(total.as_secs_f64());
+        cpus.push(cpu);
     }
+    println!(
+        "median of {rounds}: {:.2} s wall, {:.2} s CPU (load average {})",
+        median(&mut totals),
+        median(&mut cpus),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
 
     let start = Instant::now();
     // RIGOR_BENCH_SKIP_SQL: the shell takes minutes on a million units.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::error::ResultsError;
-use crate::rows::Runs;
+use crate::rows::{Measurement, Runs};
 use crate::source::Source;
 use crate::stats::{Accumulator, normal_cdf};
 
@@ -61,7 +61,6 @@ pub struct CapabilityRow {
     pub warning: Option<String>,
 }
 
-#[derive(Default)]
 struct Group {
     acc: Accumulator,
     outside: u64,
@@ -116,51 +115,37 @@ pub fn capability(
             })
         })
         .collect();
-    // groups[name_index][set] → position in `found`.
-    let mut groups: Vec<Vec<u32>> = Vec::new();
-    let mut found: Vec<(Arc<str>, u32, Group)> = Vec::new();
-    // The first reading of each group, for the unit and marginal band the lean scan leaves out.
-    let mut firsts: Vec<(i64, u32)> = Vec::new();
-    source.for_each_value(runs, name, &mut |r| {
-        let set = run_set[r.run_position];
-        let by_name = match groups.get_mut(r.name_index as usize) {
-            Some(g) => g,
-            None => {
-                groups.resize_with(r.name_index as usize + 1, Vec::new);
-                &mut groups[r.name_index as usize]
+    let found = source.value_sums(runs, name, &run_set)?;
+    // The unit, limits and marginal band of each group, from its first reading: the sums
+    // leave them out of the millions of rows they fold. Groups share first runs (a new firmware
+    // starts every measurement's group at once), so each run is read once.
+    let mut described: HashMap<i64, Vec<Measurement>> = HashMap::new();
+    let mut groups = Vec::with_capacity(found.len());
+    for sums in found {
+        let measurements = match described.entry(sums.first_run) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let one = Runs::new(runs.get(sums.first_run).into_iter().cloned().collect());
+                e.insert(source.measurements(&one, name)?)
             }
         };
-        if by_name.len() <= set as usize {
-            by_name.resize(set as usize + 1, u32::MAX);
-        }
-        if by_name[set as usize] == u32::MAX {
-            by_name[set as usize] = found.len() as u32;
-            firsts.push((r.run_id, r.seq));
-            found.push((
-                r.name.clone(),
-                set,
-                Group {
-                    unit: r.unit.cloned(),
-                    lsl: r.low,
-                    usl: r.high,
-                    marginal: (r.marginal_low, r.marginal_high),
-                    ..Group::default()
-                },
-            ));
-        }
-        let group = &mut found[by_name[set as usize] as usize].2;
-        group.acc.push(r.value);
-        group.outside += u64::from(r.failed);
-    })?;
-    for ((measurement, _, group), (run_id, seq)) in found.iter_mut().zip(&firsts) {
-        let one = Runs::new(runs.get(*run_id).into_iter().cloned().collect());
-        let first = source.measurements(&one, Some(measurement))?;
-        if let Some(m) = first.iter().find(|m| m.seq == *seq) {
-            group.unit = m.unit.clone();
-            group.marginal = (m.marginal_low, m.marginal_high);
-        }
+        let first = measurements
+            .iter()
+            .find(|m| m.name == sums.name && m.value.is_some());
+        groups.push((
+            sums.name,
+            sums.set,
+            Group {
+                acc: sums.acc,
+                outside: sums.outside,
+                unit: first.and_then(|m| m.unit.clone()),
+                lsl: first.and_then(|m| m.low),
+                usl: first.and_then(|m| m.high),
+                marginal: first.map_or((None, None), |m| (m.marginal_low, m.marginal_high)),
+            },
+        ));
     }
-    let mut rows: Vec<CapabilityRow> = found
+    let mut rows: Vec<CapabilityRow> = groups
         .iter()
         .map(|(measurement, set, g)| {
             let (generation, firmware, limits) = &sets[*set as usize];

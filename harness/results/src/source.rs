@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::error::ResultsError;
 use crate::filter::Filter;
 use crate::rows::{Artifact, Measurement, Runs, Step};
+use crate::sums::{GroupSums, SumsBuilder};
 
 /// A numeric reading, lean: what capability and control charts need from each of millions of
 /// rows, without the text a [`Measurement`] carries.
@@ -107,6 +108,21 @@ pub trait Source {
         each: &mut dyn FnMut(&Reading<'_>),
     ) -> Result<(), ResultsError> {
         self.for_each_reading(runs, name, each)
+    }
+
+    /// Capability's sums of the numeric readings of `runs` (those named `name`, when given) per
+    /// measurement × run set, where `set_of[i]` numbers the set of the run at position `i` of
+    /// `runs`. Sources may override it to scan in parallel or aggregate where the rows are;
+    /// this default folds [`Source::for_each_value`] in one pass.
+    fn value_sums(
+        &self,
+        runs: &Runs,
+        name: Option<&str>,
+        set_of: &[u32],
+    ) -> Result<Vec<GroupSums>, ResultsError> {
+        let mut sums = SumsBuilder::new(set_of);
+        self.for_each_value(runs, name, &mut |r| sums.push(r))?;
+        Ok(sums.finish())
     }
 
     /// Every measurement of `runs`, collected; for views over a few runs.

@@ -2,15 +2,18 @@
 //! the write lock a station slot is waiting for.
 
 use std::cell::RefCell;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags, Row, params};
+
+mod parts;
 
 use crate::error::ResultsError;
 use crate::filter::Filter;
 use crate::rows::{Artifact, Interner, Measurement, Run, Runs, Step};
 use crate::source::{Reading, Source};
+use crate::sums::{GroupSums, SumsBuilder};
 
 /// Whether to read `runs`' measurements run by run through the primary key rather than scan
 /// the whole table once: worth it for a small part of the store (a unit, a day of a year),
@@ -20,10 +23,33 @@ fn keyed_read(conn: &Connection, runs: &Runs) -> Result<bool, ResultsError> {
     Ok((runs.len() as i64).saturating_mul(8) < total)
 }
 
+/// A read-only connection to the store at `path`, tuned for views that read most of a file.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // A read waits for a slot's commit instead of failing at once.
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Views read most of a large file: mapped pages spare a system call per page, and a page
+    // cache larger than SQLite's 2 MB default keeps the runs' and units' b-tree pages between
+    // the million lookups of a join.
+    conn.pragma_update(None, "mmap_size", 1i64 << 34)?;
+    conn.pragma_update(None, "cache_size", -262_144i64)?;
+    conn.pragma_update(None, "temp_store", "memory")?;
+    // Fails here, with SQLite's reason, when the file is not a database at all.
+    conn.query_row("SELECT count(*) FROM runs", [], |_| Ok(()))?;
+    Ok(conn)
+}
+
 /// A rigor SQLite store, read-only.
 #[derive(Debug)]
 pub struct SqliteSource {
     conn: Connection,
+    // Parallel scans open a connection of their own per part.
+    path: PathBuf,
+    // None: decided per scan (see `parts.rs`).
+    scan_parts: Option<usize>,
     interner: RefCell<Interner>,
 }
 
@@ -51,31 +77,24 @@ impl SqliteSource {
     /// Opens the store at `path` read-only.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ResultsError> {
         let path = path.as_ref();
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .and_then(|conn| {
-            // A read waits for a slot's commit instead of failing at once.
-            conn.busy_timeout(std::time::Duration::from_secs(10))?;
-            // Views read most of a large file: mapped pages spare a system call per page, and
-            // a page cache larger than SQLite's 2 MB default keeps the runs' and units' b-tree
-            // pages between the million lookups of a join.
-            conn.pragma_update(None, "mmap_size", 1i64 << 34)?;
-            conn.pragma_update(None, "cache_size", -262_144i64)?;
-            conn.pragma_update(None, "temp_store", "memory")?;
-            // Fails here, with SQLite's reason, when the file is not a database at all.
-            conn.query_row("SELECT count(*) FROM runs", [], |_| Ok(()))?;
-            Ok(conn)
-        })
-        .map_err(|source| ResultsError::Open {
+        let conn = connect(path).map_err(|source| ResultsError::Open {
             path: path.to_owned(),
             source,
         })?;
         Ok(SqliteSource {
             conn,
+            path: path.to_owned(),
+            scan_parts: None,
             interner: RefCell::new(Interner::default()),
         })
+    }
+
+    /// Splits scans of the whole file into `parts` threads, each on a connection of its own,
+    /// whatever the selection's size (by default: one part per core for large selections, one
+    /// for small). Tests hold the parts' merged sums against one scan's.
+    pub fn with_scan_parts(mut self, parts: usize) -> Self {
+        self.scan_parts = Some(parts);
+        self
     }
 
     /// The connection, for hand-written SQL beside the views (benchmarks, ad-hoc checks).
@@ -83,10 +102,12 @@ impl SqliteSource {
         &self.conn
     }
 
-    fn run(&self, row: &Row<'_>) -> rusqlite::Result<Run> {
+    fn run(&self, row: &Row<'_>, columns: &mut RunColumns) -> rusqlite::Result<Run> {
         let mut i = self.interner.borrow_mut();
-        let mut s =
-            |idx: usize| -> rusqlite::Result<Arc<str>> { Ok(i.get(row.get_ref(idx)?.as_str()?)) };
+        let mut s = |idx: usize| -> rusqlite::Result<Arc<str>> {
+            let text = row.get_ref(idx)?.as_str()?;
+            Ok(columns.text(idx, text, &mut i))
+        };
         let family = s(2)?;
         let generation = s(3)?;
         let scenario = s(4)?;
@@ -96,8 +117,14 @@ impl SqliteSource {
         let slot = s(9)?;
         let operator = s(11)?;
         let limits_sha256 = s(13)?;
-        let fixture = row.get_ref(10)?.as_str_or_null()?.map(|t| i.get(t));
-        let firmware = row.get_ref(12)?.as_str_or_null()?.map(|t| i.get(t));
+        let fixture = row
+            .get_ref(10)?
+            .as_str_or_null()?
+            .map(|b| columns.text(10, b, &mut i));
+        let firmware = row
+            .get_ref(12)?
+            .as_str_or_null()?
+            .map(|b| columns.text(12, b, &mut i));
         Ok(Run {
             id: row.get(0)?,
             serial: row.get(1)?,
@@ -145,6 +172,34 @@ impl SqliteSource {
             outcome: row.get(15)?,
             measured_at_us: row.get(16)?,
         })
+    }
+}
+
+/// The repeated text columns of one runs query, each with the few values it has shown lately:
+/// a million runs name the same few stations, generations and firmware versions, and a short
+/// comparison with a recent value costs less than hashing the text into the interner.
+#[derive(Default)]
+struct RunColumns {
+    recent: [Vec<Arc<str>>; 14],
+}
+
+/// Values remembered per column; a column with more (fixtures of a large line) falls back to
+/// the interner for the rest.
+const RECENT: usize = 8;
+
+impl RunColumns {
+    fn text(&mut self, column: usize, text: &str, interner: &mut Interner) -> Arc<str> {
+        let Some(recent) = self.recent.get_mut(column) else {
+            return interner.get(text);
+        };
+        if let Some(shared) = recent.iter().find(|s| &***s == text) {
+            return shared.clone();
+        }
+        let shared = interner.get(text);
+        if recent.len() < RECENT {
+            recent.push(shared.clone());
+        }
+        shared
     }
 }
 
@@ -293,6 +348,20 @@ impl SqliteSource {
 }
 
 impl Source for SqliteSource {
+    fn value_sums(
+        &self,
+        runs: &Runs,
+        name: Option<&str>,
+        set_of: &[u32],
+    ) -> Result<Vec<GroupSums>, ResultsError> {
+        if let Some(sums) = self.value_sums_by_scan(runs, name, set_of)? {
+            return Ok(sums);
+        }
+        let mut sums = SumsBuilder::new(set_of);
+        self.for_each_value(runs, name, &mut |r| sums.push(r))?;
+        Ok(sums.finish())
+    }
+
     fn for_each_reading(
         &self,
         runs: &Runs,
@@ -327,8 +396,9 @@ impl Source for SqliteSource {
             filter.serial,
         ])?;
         let mut list = Vec::new();
+        let mut columns = RunColumns::default();
         while let Some(row) = rows.next()? {
-            let run = self.run(row)?;
+            let run = self.run(row, &mut columns)?;
             // GLOB also knows `[...]` classes; the filter's own rule is the one that counts.
             if filter.matches(&run) {
                 list.push(run);

@@ -19,6 +19,7 @@ pub struct Accumulator {
     // zero (3.300 V ± 1 mV).
     mean: f64,
     m2: f64,
+    first: Option<f64>,
     last: Option<f64>,
     mr_sum: f64,
     mr_n: u64,
@@ -46,7 +47,32 @@ impl Accumulator {
             self.mr_sum += (x - last).abs();
             self.mr_n += 1;
         }
+        self.first.get_or_insert(x);
         self.last = Some(x);
+    }
+
+    /// Adds `later`, the sums of the readings that follow this one's in time order, as if they
+    /// had been pushed here one by one: a store scanned in parts, one per core, is summarised
+    /// part by part. The moving range across the seam (this one's last reading to `later`'s
+    /// first) is counted; mean and spread combine by Chan's formula, equal to pushing up to
+    /// rounding.
+    pub fn merge(&mut self, later: &Accumulator) {
+        let (Some(last), Some(next)) = (self.last, later.first) else {
+            if self.n == 0 {
+                *self = *later;
+            }
+            return;
+        };
+        let n = self.n + later.n;
+        let delta = later.mean - self.mean;
+        self.mean += delta * later.n as f64 / n as f64;
+        self.m2 += later.m2 + delta * delta * (self.n as f64 * later.n as f64 / n as f64);
+        self.n = n;
+        self.mr_sum += later.mr_sum + (next - last).abs();
+        self.mr_n += later.mr_n + 1;
+        self.last = later.last;
+        self.min = self.min.min(later.min);
+        self.max = self.max.max(later.max);
     }
 
     /// Mean, when there is a reading.
@@ -109,6 +135,28 @@ mod tests {
         // Moving ranges 2,0,0,1,0,2,2: mean 1.
         assert_eq!(acc.mean_moving_range(), Some(1.0));
         assert_eq!((acc.min, acc.max), (2.0, 9.0));
+    }
+
+    #[test]
+    fn merged_parts_equal_one_pass() {
+        let xs = [3.3, 3.31, 3.29, 3.35, 3.28, 3.3, 3.32, 3.27, 3.31];
+        let mut whole = Accumulator::default();
+        xs.iter().for_each(|x| whole.push(*x));
+        for cut in [0, 1, 4, 8, 9] {
+            let (mut a, mut b) = (Accumulator::default(), Accumulator::default());
+            xs[..cut].iter().for_each(|x| a.push(*x));
+            xs[cut..].iter().for_each(|x| b.push(*x));
+            a.merge(&b);
+            assert_eq!((a.n, a.min, a.max), (whole.n, whole.min, whole.max));
+            for (ours, want) in [
+                (a.mean(), whole.mean()),
+                (a.sigma_overall(), whole.sigma_overall()),
+                (a.mean_moving_range(), whole.mean_moving_range()),
+            ] {
+                let (ours, want) = (ours.unwrap_or_default(), want.unwrap_or_default());
+                assert!((ours - want).abs() < 1e-14, "cut {cut}: {ours} vs {want}");
+            }
+        }
     }
 
     #[test]
