@@ -120,9 +120,7 @@ pub trait Source {
         name: Option<&str>,
         set_of: &[u32],
     ) -> Result<Vec<GroupSums>, ResultsError> {
-        let mut sums = SumsBuilder::new(set_of);
-        self.for_each_value(runs, name, &mut |r| sums.push(r))?;
-        Ok(sums.finish())
+        fold_value_sums(self, runs, name, set_of)
     }
 
     /// Every measurement of `runs`, collected; for views over a few runs.
@@ -135,4 +133,17 @@ pub trait Source {
         self.for_each_measurement(runs, name, &mut |m| all.push(m.clone()))?;
         Ok(all)
     }
+}
+
+/// [`Source::value_sums`] in one pass over [`Source::for_each_value`]: the default, and the
+/// fallback of sources that scan in parallel only where it pays.
+pub fn fold_value_sums<S: Source + ?Sized>(
+    source: &S,
+    runs: &Runs,
+    name: Option<&str>,
+    set_of: &[u32],
+) -> Result<Vec<GroupSums>, ResultsError> {
+    let mut sums = SumsBuilder::new(set_of);
+    source.for_each_value(runs, name, &mut |r| sums.push(r))?;
+    Ok(sums.finish())
 }

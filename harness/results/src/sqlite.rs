@@ -13,7 +13,7 @@ use crate::error::ResultsError;
 use crate::filter::Filter;
 use crate::rows::{Artifact, Interner, Measurement, Run, Runs, Step};
 use crate::source::{Reading, Source};
-use crate::sums::{GroupSums, SumsBuilder};
+use crate::sums::GroupSums;
 
 /// Whether to read `runs`' measurements run by run through the primary key rather than scan
 /// the whole table once: worth it for a small part of the store (a unit, a day of a year),
@@ -357,9 +357,7 @@ impl Source for SqliteSource {
         if let Some(sums) = self.value_sums_by_scan(runs, name, set_of)? {
             return Ok(sums);
         }
-        let mut sums = SumsBuilder::new(set_of);
-        self.for_each_value(runs, name, &mut |r| sums.push(r))?;
-        Ok(sums.finish())
+        crate::source::fold_value_sums(self, runs, name, set_of)
     }
 
     fn for_each_reading(

@@ -183,18 +183,5 @@ pub(crate) fn known<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
         .join(", ")
 }
 
-/// An error and its sources, `a: b: c`, leaving out a source whose text the message already
-/// carries.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+/// An error and its sources, `a: b: c` (one rule for every front end and the store's spill).
+pub use rigor_store::chain;

@@ -159,3 +159,19 @@ impl StoreError {
         }
     }
 }
+
+/// An error and its sources, `a: b: c`, leaving out a source whose text the message already
+/// carries (SQLite's reason is often in a source; a store error's message may repeat it).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

@@ -39,7 +39,7 @@ mod types;
 
 pub use artifact::{ArtifactLink, sha256_hex};
 pub use detail::RunDetail;
-pub use error::StoreError;
+pub use error::{StoreError, chain};
 pub use export::{
     Export, ExportArtifact, ExportEnd, ExportMeasurement, ExportRun, ExportSession, ExportStep,
 };

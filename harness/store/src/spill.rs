@@ -385,7 +385,7 @@ impl Store {
                         count(&mut replayed, &mut runs, &record);
                     }
                     Err(e) if refusal(&e) => {
-                        let reason = reason(&e);
+                        let reason = crate::error::chain(&e);
                         replayed.refusals.push(Refusal {
                             line,
                             what: record.describe(),
@@ -451,21 +451,6 @@ fn count(
         }
         SpillRecord::Refused { refused, .. } => count(replayed, runs, refused),
     }
-}
-
-/// An error with its causes, as one line (SQLite's reason is in the cause).
-pub(crate) fn reason(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// Appends `kept` to the file at `path`, durably.
