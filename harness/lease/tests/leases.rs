@@ -53,9 +53,10 @@ fn overlaps(history: &[rigor_lease::HistoryEntry]) -> Vec<String> {
 async fn a_frozen_holder_expires_the_next_gets_a_larger_token_and_the_stale_one_stops() {
     let cluster = Cluster::start().unwrap();
     let db = LeaseDb::open(&cluster.url()).await.unwrap();
-    // Frozen: never renewed (as a holder stopped with SIGSTOP cannot renew).
+    // Frozen: never renewed (as a holder stopped with SIGSTOP cannot renew). Its time to live
+    // leaves a loaded runner seconds for the refusal below, which must come before it expires.
     let frozen = db
-        .acquire(&want("slot1", "frozen", 600, None))
+        .acquire(&want("slot1", "frozen", 3_000, None))
         .await
         .unwrap();
     assert!(frozen.lost().is_none());
@@ -93,11 +94,12 @@ async fn a_frozen_holder_expires_the_next_gets_a_larger_token_and_the_stale_one_
 async fn a_renewed_lease_outlives_its_ttl_and_a_broken_one_is_lost_at_the_next_heartbeat() {
     let cluster = Cluster::start().unwrap();
     let db = LeaseDb::open(&cluster.url()).await.unwrap();
-    let mut lease = db.acquire(&want("slot2", "ci", 2_000, None)).await.unwrap();
+    // A time to live whose heartbeat (a quarter of it) a loaded runner still keeps.
+    let mut lease = db.acquire(&want("slot2", "ci", 6_000, None)).await.unwrap();
     lease.start_heartbeat();
     let token = lease.grants()[0].token;
     // Held well past its time to live through renewals: still the same token.
-    let until = tokio::time::Instant::now() + Duration::from_millis(5_000);
+    let until = tokio::time::Instant::now() + Duration::from_millis(9_000);
     while tokio::time::Instant::now() < until {
         assert!(lease.lost().is_none());
         assert_eq!(db.list().await.unwrap()[0].token, Some(token));
