@@ -115,25 +115,87 @@ async fn accept(listener: TcpListener, upstream: String, impairment: watch::Rece
     }
 }
 
-/// Moves bytes one way: a reader stamps each chunk with its delivery time, a writer delivers it
-/// then, holding everything while the link is partitioned.
+/// Large direct reads: each costs a read and a write, so fewer is faster.
+const DIRECT_CHUNK: usize = 256 * 1024;
+/// Smaller reads on the impaired path, so a bandwidth cap paces finely.
+const IMPAIRED_CHUNK: usize = 16 * 1024;
+
+/// Whether `i` changes nothing, so bytes may skip the delivery queue.
+fn is_clear(i: &Impairment) -> bool {
+    let zero = |d: Option<Duration>| d.is_none_or(|d| d.is_zero());
+    zero(i.latency)
+        && zero(i.jitter)
+        && i.loss_percent.is_none_or(|p| p <= 0.0)
+        && i.bandwidth_kbps.is_none_or(|k| k == 0)
+        && !i.partition
+}
+
+/// Moves bytes one way until the stream ends: straight through while the link is clear, through
+/// a delivery queue while it is impaired, switching as impairments come and go.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    impairment: watch::Receiver<Impairment>,
+    mut impairment: watch::Receiver<Impairment>,
 ) {
+    let mut buf = vec![0u8; DIRECT_CHUNK];
+    loop {
+        let clear = is_clear(&impairment.borrow_and_update());
+        let go_on = if clear {
+            direct(&mut from, &mut to, &mut impairment, &mut buf).await
+        } else {
+            impaired(&mut from, &mut to, &impairment, &mut buf[..IMPAIRED_CHUNK]).await
+        };
+        if !go_on {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// The clear link's path: one buffer, no queue. Returns true when the impairment changes, false
+/// when the stream ends.
+async fn direct(
+    from: &mut tokio::net::tcp::OwnedReadHalf,
+    to: &mut tokio::net::tcp::OwnedWriteHalf,
+    impairment: &mut watch::Receiver<Impairment>,
+    buf: &mut [u8],
+) -> bool {
+    loop {
+        tokio::select! {
+            changed = impairment.changed() => return changed.is_ok(),
+            n = from.read(buf) => match n {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => if to.write_all(&buf[..n]).await.is_err() {
+                    return false;
+                },
+            },
+        }
+    }
+}
+
+/// The impaired path: a reader stamps each chunk with its delivery time, a writer delivers it
+/// then, holding everything while the link is partitioned. Returns true once the link is clear
+/// and everything queued is delivered (bytes never overtake each other), false when the stream
+/// ends.
+async fn impaired(
+    from: &mut tokio::net::tcp::OwnedReadHalf,
+    to: &mut tokio::net::tcp::OwnedWriteHalf,
+    impairment: &watch::Receiver<Impairment>,
+    buf: &mut [u8],
+) -> bool {
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
-    let mut partition = impairment.clone();
+    let stamps = impairment.clone();
+    // Cancel-safe (its one await is a socket read, which loses nothing when dropped unfinished),
+    // so dropping it when the link clears loses no byte.
     let reader = async move {
-        let mut buf = vec![0u8; 16 * 1024];
         let mut last_delivery = Instant::now();
         let mut rng = fastrand::Rng::new();
         loop {
-            let n = match from.read(&mut buf).await {
+            let n = match from.read(buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let imp = impairment.borrow().clone();
+            let imp = stamps.borrow().clone();
             let now = Instant::now();
             let mut delay = imp.latency.unwrap_or_default();
             if let Some(j) = imp.jitter {
@@ -154,18 +216,33 @@ async fn pump(
                 break;
             }
         }
+        // The end of stream shows as the queue's; the writer decides when to stop.
+        std::future::pending::<()>().await;
     };
+    let mut partition = impairment.clone();
+    let mut clear = impairment.clone();
     let writer = async move {
-        while let Some((at, bytes)) = rx.recv().await {
+        loop {
+            let next = tokio::select! {
+                biased;
+                next = rx.recv() => next,
+                // Back to the direct path only with nothing queued, and never mid-delivery.
+                Ok(_) = clear.wait_for(is_clear), if rx.is_empty() => return true,
+            };
+            let Some((at, bytes)) = next else {
+                return false;
+            };
             tokio::time::sleep_until(at).await;
             if partition.wait_for(|i| !i.partition).await.is_err() {
-                break;
+                return false;
             }
             if to.write_all(&bytes).await.is_err() {
-                break;
+                return false;
             }
         }
-        let _ = to.shutdown().await;
     };
-    tokio::join!(reader, writer);
+    tokio::select! {
+        go_on = writer => go_on,
+        () = reader => false,
+    }
 }

@@ -18,7 +18,7 @@ use tun_rs::{AsyncDevice, DeviceBuilder};
 use crate::dns;
 use crate::error::NetfaultError;
 use crate::icmp;
-use crate::impairment::{DnsFailure, PacketImpairment};
+use crate::impairment::{DirectionImpairment, DnsFailure, PacketImpairment};
 use crate::netns;
 use crate::release::Release;
 use crate::shaper::{DirectionStats, Shaper};
@@ -26,6 +26,9 @@ use crate::shaper::{DirectionStats, Shaper};
 /// Packets the kernel may queue towards the engine before it drops (a TUN's default is 500,
 /// which a burst from a test or a firmware update overruns before the engine is scheduled).
 const TUN_QUEUE: u32 = 10_000;
+
+/// Packets forwarded before the counters are published (and other tasks get a turn).
+const BATCH: usize = 64;
 
 /// How to build a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +111,7 @@ impl PacketLink {
                 impairment: link.impairment.subscribe(),
                 stats: link.stats.clone(),
                 shaper: Shaper::new(seed ^ u64::from(up)),
+                delivered: 0,
             };
             link.tasks.push(tokio::spawn(engine.run()));
         }
@@ -237,6 +241,8 @@ struct Engine {
     impairment: watch::Receiver<PacketImpairment>,
     stats: Arc<watch::Sender<LinkStats>>,
     shaper: Shaper,
+    /// Packets written here since the last publication.
+    delivered: u64,
 }
 
 /// Counts one delivered packet in its direction.
@@ -262,38 +268,66 @@ impl Engine {
             return;
         };
         let mut buf = vec![0u8; 65_536];
+        let mut imp = self.impairment.borrow_and_update().clone();
         loop {
             let Ok(n) = self.from.recv(&mut buf).await else {
                 return;
             };
-            let now = Instant::now();
-            let imp = self.impairment.borrow().clone();
-            if self.up
-                && let Some(failure) = imp.dns
-                && dns::is_query(&buf[..n])
-            {
-                self.fail_dns(failure, &buf[..n]).await;
-                continue;
-            }
-            let direction = if self.up { &imp.up } else { &imp.down };
-            if let Some(mtu) = direction.mtu.filter(|mtu| n > *mtu)
-                && !direction.partition
-                && let Some(answer) = icmp::frag_needed(&buf[..n], mtu)
-            {
-                // The shaper drops and counts it; the sender hears why.
-                let _ = self.from.send(&answer).await;
-            }
-            for (at, packet) in self.shaper.shape(direction, now, buf[..n].to_vec()) {
-                if at <= now && release.pending() == 0 {
-                    // A write the kernel refuses (the interface going down) is a lost packet.
-                    if self.to.send(&packet).await.is_ok() {
-                        count_delivered(&self.stats, self.up);
-                    }
-                } else {
-                    release.send(at.into_std(), packet);
+            // Packets already queued are taken without waiting, and the counters published once
+            // for the batch: a watch update per packet costs more than forwarding it.
+            let mut next = Some(n);
+            let mut batch = 0;
+            while let Some(n) = next {
+                if self.impairment.has_changed().unwrap_or(false) {
+                    imp = self.impairment.borrow_and_update().clone();
                 }
+                self.forward(&imp, &buf[..n], &release).await;
+                batch += 1;
+                next = if batch < BATCH {
+                    self.from.try_recv(&mut buf).ok()
+                } else {
+                    None
+                };
             }
             self.publish();
+        }
+    }
+
+    /// Passes one packet through the shaper, or straight across while nothing impairs this
+    /// direction (no copy, no queue) and nothing is in flight ahead of it.
+    async fn forward(&mut self, imp: &PacketImpairment, packet: &[u8], release: &Release) {
+        let now = Instant::now();
+        if self.up
+            && let Some(failure) = imp.dns
+            && dns::is_query(packet)
+        {
+            self.fail_dns(failure, packet).await;
+            return;
+        }
+        let direction = if self.up { &imp.up } else { &imp.down };
+        if *direction == DirectionImpairment::default() && release.pending() == 0 {
+            self.shaper.stats.received += 1;
+            // A write the kernel refuses (the interface going down) is a lost packet.
+            if self.to.send(packet).await.is_ok() {
+                self.delivered += 1;
+            }
+            return;
+        }
+        if let Some(mtu) = direction.mtu.filter(|mtu| packet.len() > *mtu)
+            && !direction.partition
+            && let Some(answer) = icmp::frag_needed(packet, mtu)
+        {
+            // The shaper drops and counts it; the sender hears why.
+            let _ = self.from.send(&answer).await;
+        }
+        for (at, packet) in self.shaper.shape(direction, now, packet.to_vec()) {
+            if at <= now && release.pending() == 0 {
+                if self.to.send(&packet).await.is_ok() {
+                    self.delivered += 1;
+                }
+            } else {
+                release.send(at.into_std(), packet);
+            }
         }
     }
 
@@ -309,9 +343,11 @@ impl Engine {
         }
     }
 
-    /// Publishes the shaper's counters; `delivered` is counted where packets are written.
-    fn publish(&self) {
+    /// Publishes the shaper's counters and the packets this side delivered (the release
+    /// thread counts its own).
+    fn publish(&mut self) {
         let mine = self.shaper.stats;
+        let delivered = std::mem::take(&mut self.delivered);
         self.stats.send_if_modified(|stats| {
             let slot = if self.up {
                 &mut stats.up
@@ -319,7 +355,7 @@ impl Engine {
                 &mut stats.down
             };
             let next = DirectionStats {
-                delivered: slot.delivered,
+                delivered: slot.delivered + delivered,
                 ..mine
             };
             let changed = *slot != next;

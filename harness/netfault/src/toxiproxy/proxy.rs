@@ -148,35 +148,35 @@ async fn connection(client: TcpStream, upstream: String, toxics: watch::Receiver
     let ending = Arc::new(ending);
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    let (up_tx, up_rx) = mpsc::channel(64);
-    let (down_tx, down_rx) = mpsc::channel(64);
     let up = Writer::new(Stream::Upstream, toxics.clone(), ending.clone());
-    let down = Writer::new(Stream::Downstream, toxics, ending.clone());
-    tokio::join!(
-        read(cr, up_tx, ending.subscribe()),
-        read(sr, down_tx, ending.subscribe()),
-        up.run(up_rx, sw),
-        down.run(down_rx, cw),
-    );
+    let down = Writer::new(Stream::Downstream, toxics, ending);
+    tokio::join!(up.run(cr, sw), down.run(sr, cw));
 }
 
-/// Reads chunks and stamps them with their arrival; stops at end of stream or early end.
-async fn read(
-    mut from: OwnedReadHalf,
-    to: mpsc::Sender<(Instant, Vec<u8>)>,
-    mut ending: watch::Receiver<Ending>,
-) {
-    // Large reads: on a fast path each chunk costs a channel hop and a write, so fewer is faster.
-    let mut buf = vec![0u8; 256 * 1024];
+/// Large reads: on a fast path each chunk costs a channel hop and a write, so fewer is faster.
+const CHUNK: usize = 256 * 1024;
+
+/// What a stream does after a stretch of its life.
+enum Next {
+    /// No toxic acts on it and nothing is queued: bytes go straight through.
+    Direct,
+    /// Toxics act on it: chunks go through the queue.
+    Toxic,
+    /// It is over (its end already delivered, or the proxy gone).
+    Done,
+    /// It ended early: close the socket this way.
+    Finish(Ending),
+}
+
+/// Reads chunks and stamps them with their arrival, until end of stream. Cancel-safe at every
+/// await (a slot is reserved before the read, and a socket read loses nothing when dropped), so
+/// the stream can leave the queue for the direct path without losing a byte.
+async fn read(from: &mut OwnedReadHalf, to: mpsc::Sender<(Instant, Vec<u8>)>, buf: &mut [u8]) {
     loop {
-        tokio::select! {
-            n = from.read(&mut buf) => match n {
-                Ok(0) | Err(_) => return,
-                Ok(n) => if to.send((Instant::now(), buf[..n].to_vec())).await.is_err() {
-                    return;
-                },
-            },
-            _ = ended(&mut ending) => return,
+        let Ok(slot) = to.reserve().await else { return };
+        match from.read(buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => slot.send((Instant::now(), buf[..n].to_vec())),
         }
     }
 }
@@ -248,46 +248,117 @@ impl Writer {
             .min_by_key(|(at, _)| *at)
     }
 
-    async fn run(mut self, mut chunks: mpsc::Receiver<(Instant, Vec<u8>)>, mut to: OwnedWriteHalf) {
-        let mut ending = self.ending.subscribe();
+    /// Moves one stream from `from` to `to` until it ends, switching between the direct path
+    /// (while no toxic acts on it) and the queue (while one does) as toxics come and go.
+    async fn run(mut self, mut from: OwnedReadHalf, mut to: OwnedWriteHalf) {
+        let mut buf = vec![0u8; CHUNK];
+        let mut next = Next::Toxic;
         loop {
-            let active = self.active();
-            let deadline = self.deadline();
-            // Biased, the early end first: when it comes, the other stream's reader stops too,
-            // and its closed channel must not pass for an end of stream (a FIN, not an RST).
-            tokio::select! {
-                biased;
-                how = ended(&mut ending) => return finish(to, how),
-                changed = self.toxics.changed() => if changed.is_err() { return },
-                () = sleep_until(deadline.map(|(at, _)| at)), if deadline.is_some() => {
-                    let how = deadline.map_or(Ending::Close, |(_, how)| how);
-                    self.ending.send_replace(how);
-                    return finish(to, how);
-                }
-                chunk = chunks.recv() => match chunk {
-                    None if *ending.borrow() != Ending::Open => {
-                        let how = *ending.borrow();
-                        return finish(to, how);
-                    }
-                    None => {
-                        // End of stream: slow_close holds the FIN back.
-                        let delay: u64 = active.iter().map(|k| match k {
-                            ToxicKind::SlowClose { delay } => *delay,
-                            _ => 0,
-                        }).sum();
-                        tokio::time::sleep(Duration::from_millis(delay)).await;
-                        let _ = to.shutdown().await;
-                        return;
-                    }
-                    Some((arrived, bytes)) => {
-                        if !self.deliver(&active, arrived, bytes, &mut to).await {
-                            self.ending.send_replace(Ending::Close);
-                            return finish(to, Ending::Close);
-                        }
-                    }
-                },
-            }
+            next = match next {
+                Next::Direct => self.direct(&mut from, &mut to, &mut buf).await,
+                Next::Toxic if self.active().is_empty() => Next::Direct,
+                Next::Toxic => self.queued(&mut from, &mut to, &mut buf).await,
+                Next::Done => return,
+                Next::Finish(how) => return finish(to, how),
+            };
         }
+    }
+
+    /// The direct path, one buffer and no copies beyond the socket's own: without toxics the
+    /// proxy should cost as little of the link's throughput as it can. Returns when the toxics
+    /// change (to look again at which act) or the stream ends.
+    async fn direct(
+        &mut self,
+        from: &mut OwnedReadHalf,
+        to: &mut OwnedWriteHalf,
+        buf: &mut [u8],
+    ) -> Next {
+        let mut ending = self.ending.subscribe();
+        tokio::select! {
+            biased;
+            how = ended(&mut ending) => Next::Finish(how),
+            changed = self.toxics.changed() => {
+                if changed.is_err() { Next::Done } else { Next::Toxic }
+            }
+            n = from.read(buf) => match n {
+                Ok(0) | Err(_) => self.end_of_stream(to).await,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).await.is_err() {
+                        self.ending.send_replace(Ending::Close);
+                        return Next::Finish(Ending::Close);
+                    }
+                    self.passed += n as u64;
+                    Next::Direct
+                }
+            },
+        }
+    }
+
+    /// The queued path: a reader stamps chunks as they arrive while the toxics delay, pace, cut
+    /// or drop them on their way out. Returns to the direct path once no toxic acts and the
+    /// queue is empty, so no byte overtakes another.
+    async fn queued(
+        &mut self,
+        from: &mut OwnedReadHalf,
+        to: &mut OwnedWriteHalf,
+        buf: &mut [u8],
+    ) -> Next {
+        let (tx, mut chunks) = mpsc::channel(64);
+        let reader = async {
+            read(from, tx, buf).await;
+            // Its end shows as the queue's; stay pending so the writer decides when to stop.
+            std::future::pending::<()>().await;
+        };
+        let writer = async {
+            let mut ending = self.ending.subscribe();
+            loop {
+                let active = self.active();
+                if active.is_empty() && chunks.is_empty() {
+                    return Next::Direct;
+                }
+                let deadline = self.deadline();
+                // Biased, the early end first: when it comes, the other stream stops too, and
+                // its end must not pass for an end of stream (a FIN, not an RST).
+                tokio::select! {
+                    biased;
+                    how = ended(&mut ending) => return Next::Finish(how),
+                    changed = self.toxics.changed() => if changed.is_err() { return Next::Done },
+                    () = sleep_until(deadline.map(|(at, _)| at)), if deadline.is_some() => {
+                        let how = deadline.map_or(Ending::Close, |(_, how)| how);
+                        self.ending.send_replace(how);
+                        return Next::Finish(how);
+                    }
+                    chunk = chunks.recv() => match chunk {
+                        None => return self.end_of_stream(to).await,
+                        Some((arrived, bytes)) => {
+                            if !self.deliver(&active, arrived, bytes, to).await {
+                                self.ending.send_replace(Ending::Close);
+                                return Next::Finish(Ending::Close);
+                            }
+                        }
+                    },
+                }
+            }
+        };
+        tokio::select! {
+            next = writer => next,
+            () = reader => Next::Done,
+        }
+    }
+
+    /// End of stream: slow_close holds the FIN back.
+    async fn end_of_stream(&mut self, to: &mut OwnedWriteHalf) -> Next {
+        let delay: u64 = self
+            .active()
+            .iter()
+            .map(|k| match k {
+                ToxicKind::SlowClose { delay } => *delay,
+                _ => 0,
+            })
+            .sum();
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        let _ = to.shutdown().await;
+        Next::Done
     }
 
     /// Passes one chunk through the toxics in order; false when the connection must close.
@@ -357,3 +428,7 @@ async fn sleep_until(at: Option<Instant>) {
         tokio::time::sleep_until(at).await;
     }
 }
+
+#[cfg(test)]
+#[path = "proxy_tests.rs"]
+mod tests;
