@@ -93,6 +93,14 @@ impl Sinks {
     }
 }
 
+/// What a message wants once its group is written.
+enum Then {
+    Answer(oneshot::Sender<Result<u32, RecordError>>),
+    Deliver,
+    Flush(oneshot::Sender<()>),
+    Finish(oneshot::Sender<Vec<SubscriberError>>),
+}
+
 struct Writer {
     recorder: Box<dyn Recorder>,
     subscribers: Vec<Box<dyn Subscriber>>,
@@ -120,14 +128,24 @@ impl Writer {
     }
 
     fn write(&mut self, group: Vec<Message>) {
-        let entries: Vec<Entry> = group
-            .iter()
-            .filter_map(|m| match m {
-                Message::Begin(run, _) => Some(Entry::Begin(run.clone())),
-                Message::Event(event) => Some(Entry::Event(event.clone())),
-                Message::Flush(_) | Message::Finish(_) => None,
-            })
-            .collect();
+        // The events move into the entries (a copy of each would cost more than its record) and
+        // are delivered from there; `then` keeps what each message wants once they are written.
+        let mut entries = Vec::with_capacity(group.len());
+        let mut then = Vec::with_capacity(group.len());
+        for message in group {
+            match message {
+                Message::Begin(run, reply) => {
+                    entries.push(Entry::Begin(run));
+                    then.push(Then::Answer(reply));
+                }
+                Message::Event(event) => {
+                    entries.push(Entry::Event(event));
+                    then.push(Then::Deliver);
+                }
+                Message::Flush(reply) => then.push(Then::Flush(reply)),
+                Message::Finish(reply) => then.push(Then::Finish(reply)),
+            }
+        }
         let results = match (self.failure.get(), entries.is_empty()) {
             (_, true) => Ok(Vec::new()),
             // After a failure nothing more goes to the store, which would hold a record with a
@@ -160,9 +178,11 @@ impl Writer {
                 vec![Err(e); entries.len()].into_iter()
             }
         };
-        for message in group {
-            match message {
-                Message::Begin(_, reply) => {
+        let mut written = entries.iter();
+        for next in then {
+            match next {
+                Then::Answer(reply) => {
+                    written.next();
                     let result = results.next().unwrap_or(Err(RecordError::Stopped));
                     if let Err(e) = &result {
                         let _ = self.failure.set(e.clone());
@@ -170,19 +190,20 @@ impl Writer {
                     let _ =
                         reply.send(result.and_then(|attempt| attempt.ok_or(RecordError::Stopped)));
                 }
-                Message::Event(event) => match results.next() {
-                    Some(Ok(_)) => self.deliver(&event),
-                    Some(Err(e)) => {
+                Then::Deliver => match (written.next(), results.next()) {
+                    (Some(Entry::Event(event)), Some(Ok(_))) => self.deliver(event),
+                    (_, Some(Ok(_))) => {}
+                    (_, Some(Err(e))) => {
                         let _ = self.failure.set(e);
                     }
-                    None => {
+                    (_, None) => {
                         let _ = self.failure.set(RecordError::Stopped);
                     }
                 },
-                Message::Flush(reply) => {
+                Then::Flush(reply) => {
                     let _ = reply.send(());
                 }
-                Message::Finish(reply) => {
+                Then::Finish(reply) => {
                     let errors = self
                         .subscribers
                         .iter_mut()

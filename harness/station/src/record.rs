@@ -40,12 +40,6 @@ struct OpenRun {
     pending: Vec<Judged>,
 }
 
-/// A record to make, and what it is, for the error if it cannot be made.
-struct Pending {
-    record: SpillRecord,
-    what: String,
-}
-
 impl StoreRecorder {
     /// Records into `store`, keeping nothing it cannot take.
     pub fn new(store: Store) -> Self {
@@ -122,7 +116,7 @@ impl Recorder for StoreRecorder {
         let mut records = Vec::new();
         for entry in group {
             if let Entry::Event(event) = entry {
-                match records_of(&mut self.runs, event) {
+                match record(&mut self.runs, event) {
                     Ok(r) => records.extend(r),
                     Err(e) => return Some(Err(e)),
                 }
@@ -143,8 +137,8 @@ impl StoreRecorder {
             .iter()
             .map(|entry| match entry {
                 Entry::Begin(run) => begin(&mut batch, &mut runs, run, &|e| e).map(Some),
-                Entry::Event(event) => records(&mut runs, event)
-                    .and_then(|pending| pending.iter().try_for_each(|p| apply(&mut batch, p)))
+                Entry::Event(event) => record(&mut runs, event)
+                    .and_then(|r| r.map_or(Ok(()), |r| apply(&mut batch, event, &r)))
                     .map(|()| None),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -172,22 +166,23 @@ impl StoreRecorder {
             .enumerate()
             .map(|(i, entry)| match entry {
                 Entry::Begin(run) => begin(&mut batch, &mut runs, run, &at).map(Some),
-                Entry::Event(event) => records(&mut runs, event).and_then(|pending| {
-                    for p in pending {
-                        if let Err(e) = p.record.write_into(&mut batch).map_err(at) {
+                Entry::Event(event) => match record(&mut runs, event)? {
+                    None => Ok(None),
+                    Some(record) => match record.write_into(&mut batch).map_err(at) {
+                        Ok(()) => Ok(None),
+                        Err(e) => {
                             let reason = crate::chain(&e);
                             refused.push((
                                 i,
                                 SpillRecord::Refused {
                                     reason,
-                                    refused: Box::new(p.record),
+                                    refused: Box::new(record),
                                 },
                             ));
-                            return Err(RecordError::backend(p.what, e));
+                            Err(RecordError::backend(what(event), e))
                         }
-                    }
-                    Ok(None)
-                }),
+                    },
+                },
             })
             .collect();
         batch.commit().map_err(whole)?;
@@ -236,21 +231,26 @@ impl StoreRecorder {
     }
 }
 
-fn records_of(
-    runs: &mut HashMap<String, OpenRun>,
-    event: &Event,
-) -> Result<Vec<SpillRecord>, RecordError> {
-    Ok(records(runs, event)?
-        .into_iter()
-        .map(|p| p.record)
-        .collect())
+fn apply(batch: &mut Batch<'_>, event: &Event, record: &SpillRecord) -> Result<(), RecordError> {
+    record
+        .write_into(batch)
+        .map_err(|e| RecordError::backend(what(event), e))
 }
 
-fn apply(batch: &mut Batch<'_>, pending: &Pending) -> Result<(), RecordError> {
-    pending
-        .record
-        .write_into(batch)
-        .map_err(|e| RecordError::backend(pending.what.clone(), e))
+/// What the record of `event` is, for the error if it cannot be made (written only then: a
+/// step's record is made some thousand times a second).
+fn what(event: &Event) -> String {
+    match event {
+        Event::StepStarted { slot, label, .. } | Event::StepFinished { slot, label, .. } => {
+            format!("step `{label}` of slot {slot}")
+        }
+        Event::Measured { slot, judged, .. } => {
+            format!("measurement `{}` of slot {slot}", judged.name)
+        }
+        Event::Artifact { slot, name, .. } => format!("artifact `{name}` of slot {slot}"),
+        Event::RunStarted { run } => format!("the start of {} on {}", run.scenario, run.unit),
+        Event::RunFinished { run, .. } => format!("the end of {} on {}", run.scenario, run.unit),
+    }
 }
 
 /// Records a run's start; `at` names the store in its error.
@@ -323,16 +323,16 @@ fn open_run<'r>(
     })
 }
 
-/// The records `event` makes (none for most: a step's measurements wait for its end).
-fn records(
+/// The record `event` makes, if any (most make none: a step's measurements wait for its end).
+fn record(
     runs: &mut HashMap<String, OpenRun>,
     event: &Event,
-) -> Result<Vec<Pending>, RecordError> {
+) -> Result<Option<SpillRecord>, RecordError> {
     match event {
-        Event::RunStarted { .. } | Event::StepStarted { .. } => Ok(Vec::new()),
+        Event::RunStarted { .. } | Event::StepStarted { .. } => Ok(None),
         Event::Measured { slot, judged, .. } => {
             open_run(runs, slot)?.pending.push(judged.clone());
-            Ok(Vec::new())
+            Ok(None)
         }
         Event::StepFinished {
             slot,
@@ -373,10 +373,7 @@ fn records(
             };
             run.executed += 1;
             run.pending.clear();
-            Ok(vec![Pending {
-                record,
-                what: format!("step `{label}` of slot {slot}"),
-            }])
+            Ok(Some(record))
         }
         Event::Artifact {
             slot,
@@ -386,15 +383,12 @@ fn records(
             ..
         } => {
             let run = open_run(runs, slot)?;
-            Ok(vec![Pending {
-                record: SpillRecord::Artifact {
-                    run: run.id,
-                    name: name.clone(),
-                    media_type: media_type.clone(),
-                    content: content.to_vec(),
-                },
-                what: format!("artifact `{name}` of slot {slot}"),
-            }])
+            Ok(Some(SpillRecord::Artifact {
+                run: run.id,
+                name: name.clone(),
+                media_type: media_type.clone(),
+                content: content.to_vec(),
+            }))
         }
         Event::RunFinished {
             run,
@@ -425,10 +419,7 @@ fn records(
                 message: message.clone(),
             };
             runs.remove(&run.slot);
-            Ok(vec![Pending {
-                record: SpillRecord::End { run: id, end },
-                what: format!("the end of {} on {}", run.scenario, run.unit),
-            }])
+            Ok(Some(SpillRecord::End { run: id, end }))
         }
     }
 }

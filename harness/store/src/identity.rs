@@ -75,7 +75,10 @@ mod tests {
         ))
         .unwrap();
         crate::migrate::migrate(&mut conn).unwrap();
-        let store = Store { conn };
+        let store = Store {
+            conn,
+            next_seq: Default::default(),
+        };
         let one = store.run_uuid(RunId(1)).unwrap();
         let two = store.run_uuid(RunId(2)).unwrap();
         assert_ne!(one, two);

@@ -31,6 +31,7 @@ mod migrate;
 mod query;
 mod record;
 pub mod schema;
+mod seq;
 pub mod spill;
 mod station_log;
 mod store;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::input::{FixtureUse, MeasurementRecord, RunEnd, RunStart, StepRecord};
+use crate::seq::NextSeq;
 use crate::store::Store;
 use crate::types::RunId;
 
@@ -21,9 +22,6 @@ const NEXT_INSERTION: &str = "SELECT coalesce(max(fixture_insertions), 0) + \
      CASE WHEN (SELECT unit_serial FROM runs WHERE rig = ?1 AND slot = ?2 AND fixture_id = ?3 \
                 ORDER BY id DESC LIMIT 1) IS ?4 THEN 0 ELSE 1 END \
      FROM runs WHERE rig = ?1 AND slot = ?2 AND fixture_id = ?3";
-
-/// The next measurement position in a run.
-const NEXT_SEQ: &str = "SELECT coalesce(max(seq) + 1, 0) FROM measurements WHERE run_id = ?1";
 
 /// A started run: its id and its attempt number for this unit × scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -88,12 +86,7 @@ impl Store {
     /// busy timeout), so a read-then-write never has to upgrade and deadlock with another
     /// process. Dropping the batch without [`Batch::commit`] records none of it.
     pub fn batch(&mut self) -> Result<Batch<'_>, StoreError> {
-        Ok(Batch {
-            tx: self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?,
-            mode: Mode::Isolated,
-        })
+        self.batch_in(Mode::Isolated)
     }
 
     /// As [`Store::batch`], but a refused record spoils the whole batch: it then refuses every
@@ -103,11 +96,20 @@ impl Store {
     /// hits an error writes the group again through [`Store::batch`] to learn which record was
     /// refused and why, and to keep the others.
     pub fn all_or_nothing_batch(&mut self) -> Result<Batch<'_>, StoreError> {
+        self.batch_in(Mode::AllOrNothing { failed: false })
+    }
+
+    fn batch_in(&mut self, mode: Mode) -> Result<Batch<'_>, StoreError> {
+        let Store { conn, next_seq } = self;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Taken for the batch, given back by its commit: a batch dropped or failed leaves none,
+        // and the next asks the file.
+        let seqs = std::mem::take(next_seq).checked(&tx)?;
         Ok(Batch {
-            tx: self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?,
-            mode: Mode::AllOrNothing { failed: false },
+            tx,
+            mode,
+            seqs,
+            committed_seqs: next_seq,
         })
     }
 }
@@ -126,6 +128,10 @@ enum Mode {
 pub struct Batch<'s> {
     pub(crate) tx: Transaction<'s>,
     mode: Mode,
+    /// Each run's next measurement position, with this batch's records.
+    seqs: NextSeq,
+    /// Where `seqs` go once committed.
+    committed_seqs: &'s mut NextSeq,
 }
 
 impl Batch<'_> {
@@ -165,12 +171,15 @@ impl Batch<'_> {
         measurement: &MeasurementRecord,
     ) -> Result<(), StoreError> {
         measurement.validate()?;
+        let seq = self.seqs.get(&self.tx, run)?;
         self.isolated(|tx, check| {
             if check {
                 require_open_run(tx, run)?;
             }
-            insert_measurement(tx, run, measurement)
-        })
+            insert_measurement(tx, run, seq, measurement)
+        })?;
+        self.seqs.recorded(run, seq + 1);
+        Ok(())
     }
 
     /// As [`Store::record_step_with_measurements`], within the batch.
@@ -183,6 +192,12 @@ impl Batch<'_> {
         for measurement in measurements {
             measurement.validate()?;
         }
+        let first = if measurements.is_empty() {
+            0
+        } else {
+            self.seqs.get(&self.tx, run)?
+        };
+        let mut next = first;
         self.isolated(|tx, check| {
             if check {
                 require_open_run(tx, run)?;
@@ -190,10 +205,15 @@ impl Batch<'_> {
             }
             insert_step(tx, run, step)?;
             for measurement in measurements {
-                insert_measurement(tx, run, measurement)?;
+                insert_measurement(tx, run, next, measurement)?;
+                next += 1;
             }
             Ok(())
-        })
+        })?;
+        if next > first {
+            self.seqs.recorded(run, next);
+        }
+        Ok(())
     }
 
     /// As [`Store::store_artifact`], within the batch.
@@ -230,7 +250,9 @@ impl Batch<'_> {
                 end.message
             ])?;
             Ok(())
-        })
+        })?;
+        self.seqs.ended(run);
+        Ok(())
     }
 
     /// Commits everything the batch holds; an all-or-nothing batch with a failed record
@@ -239,7 +261,9 @@ impl Batch<'_> {
         if let Mode::AllOrNothing { failed: true } = self.mode {
             return Err(StoreError::BatchFailed);
         }
-        Ok(self.tx.commit()?)
+        self.tx.commit()?;
+        *self.committed_seqs = self.seqs;
+        Ok(())
     }
 }
 
@@ -335,12 +359,10 @@ fn insert_step(tx: &Connection, run: RunId, step: &StepRecord) -> Result<(), Sto
 fn insert_measurement(
     tx: &Connection,
     run: RunId,
+    seq: i64,
     m: &MeasurementRecord,
 ) -> Result<(), StoreError> {
     let limits = &m.limits;
-    let seq: i64 = tx
-        .prepare_cached(NEXT_SEQ)?
-        .query_row([run], |row| row.get(0))?;
     tx.prepare_cached(
         "INSERT INTO measurements (run_id, seq, step_index, name, value, text_value, unit, \
          comparator, low, low_inclusive, high, high_inclusive, marginal_low, marginal_high, \
@@ -424,6 +446,7 @@ mod tests {
 
     use super::*;
     use crate::input::{Limits, RunEnd, ScenarioRef, UnitIdentity};
+    use crate::seq::NEXT_SEQ;
     use crate::types::{MeasurementOutcome, Timestamp};
 
     fn start() -> RunStart {

@@ -50,6 +50,8 @@ impl Default for OpenOptions {
 #[derive(Debug)]
 pub struct Store {
     pub(crate) conn: Connection,
+    /// Each open run's next measurement position, as this connection committed it.
+    pub(crate) next_seq: crate::seq::NextSeq,
 }
 
 impl Store {
@@ -97,7 +99,10 @@ impl Store {
 
     fn migrated(mut conn: Connection) -> Result<Self, StoreError> {
         migrate::migrate(&mut conn)?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            next_seq: Default::default(),
+        })
     }
 
     /// The schema version of the open file.
