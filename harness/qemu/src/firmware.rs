@@ -26,6 +26,13 @@ pub fn project() -> PathBuf {
 /// first command) into `target`, and returns the ELF, copied to a name of its own so several
 /// versions live side by side.
 pub fn build(target: &Path, version: &str, lockup: bool) -> Result<PathBuf, BuildError> {
+    // Every variant builds to the same output file before it is copied to its own name: a
+    // lock over build and copy keeps another process (a parallel test, a second demo) from
+    // building another variant over it in between. Cargo's own lock covers the build alone.
+    let images = target.join("images");
+    std::fs::create_dir_all(&images)?;
+    let lock = std::fs::File::create(images.join(".build.lock"))?;
+    lock.lock()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args([
@@ -56,13 +63,18 @@ pub fn build(target: &Path, version: &str, lockup: bool) -> Result<PathBuf, Buil
     if !status.success() {
         return Err(BuildError::Cargo(status));
     }
-    let images = target.join("images");
-    std::fs::create_dir_all(&images)?;
     let suffix = if lockup { "-lockup" } else { "" };
     let image = images.join(format!("qemu-fridge-fw-{version}{suffix}.elf"));
+    // Copied beside it and renamed over it: a QEMU of another process loading the image in the
+    // meantime reads the old file or the new one, never half of one.
+    let partial = images.join(format!(
+        ".qemu-fridge-fw-{version}{suffix}.elf.{}",
+        std::process::id()
+    ));
     std::fs::copy(
         target.join("thumbv7m-none-eabi/release/qemu-fridge-fw"),
-        &image,
+        &partial,
     )?;
+    std::fs::rename(&partial, &image)?;
     Ok(image)
 }
