@@ -441,7 +441,7 @@ pub(crate) fn require_open_run(tx: &Connection, run: RunId) -> Result<(), StoreE
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use rusqlite::StatementStatus;
 
     use super::*;
@@ -449,7 +449,8 @@ mod tests {
     use crate::seq::NEXT_SEQ;
     use crate::types::{MeasurementOutcome, Timestamp};
 
-    fn start() -> RunStart {
+    /// A run of one unit, for the store's unit tests.
+    pub(crate) fn start() -> RunStart {
         RunStart {
             unit: UnitIdentity {
                 serial: "SN1".to_owned(),

@@ -63,33 +63,10 @@ impl NextSeq {
 
 #[cfg(test)]
 mod tests {
-    use crate::input::{Limits, MeasurementRecord, RunStart, ScenarioRef, UnitIdentity};
+    use crate::input::{Limits, MeasurementRecord};
+    use crate::record::tests::start;
     use crate::types::{MeasurementOutcome, Timestamp};
     use crate::{RunId, Store};
-
-    fn start() -> RunStart {
-        RunStart {
-            unit: UnitIdentity {
-                serial: "SN1".to_owned(),
-                family: "f".to_owned(),
-                generation: "g".to_owned(),
-            },
-            scenario: ScenarioRef {
-                name: "boot".to_owned(),
-                version: "1".to_owned(),
-                sha256: "a".repeat(64),
-            },
-            station: "s".to_owned(),
-            rig: "r".to_owned(),
-            slot: "1".to_owned(),
-            fixture: None,
-            operator: "o".to_owned(),
-            firmware: None,
-            limits_sha256: "b".repeat(64),
-            session: None,
-            started_at: Timestamp(0),
-        }
-    }
 
     fn measurement(name: &str) -> MeasurementRecord {
         MeasurementRecord {
