@@ -17,6 +17,7 @@
 //!   [`connect::PASSWORD_ENV`], never from a scenario or rig file.
 
 pub mod connect;
+mod copy;
 mod error;
 mod forward;
 pub mod history;

@@ -7,13 +7,14 @@
 //! which inserts only what is new. Units, stations and blobs, which many runs share, are always
 //! merged.
 
-use futures_util::pin_mut;
 use rigor_store::{Export, Store};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
 
+use crate::copy::{
+    ARTIFACT, BLOB, Fixed, MEASUREMENT, RUN, RUN_END, RUN_KEY, RUN_UNIT, STEP, copy,
+};
 use crate::error::CentralError;
 
 /// Staging tables, created once per connection; their rows vanish at every commit or rollback.
@@ -256,95 +257,20 @@ pub async fn copy_records(
     station: Uuid,
     export: &Export,
 ) -> Result<(), CentralError> {
-    copy_run_rows(tx, station, export).await?;
-    copy_steps(tx, export, "steps").await?;
-    copy_measurements(tx, export, "measurements").await?;
-    copy_artifacts(tx, export, "run_artifacts").await
+    let station = Fixed {
+        name: "station_id",
+        ty: Type::UUID,
+        value: &station,
+    };
+    let runs = export.runs.iter();
+    copy(tx, "runs", &[station], &[RUN_KEY, RUN], runs).await?;
+    let ended = export.runs.iter().filter(|r| r.end.is_some());
+    copy(tx, "run_ends", &[], &[RUN_KEY, RUN_END], ended).await?;
+    copy_children(tx, export, "").await
 }
 
-/// The runs and their ends, shaped as the record tables are.
-async fn copy_run_rows(
-    tx: &Transaction<'_>,
-    station: Uuid,
-    export: &Export,
-) -> Result<(), CentralError> {
-    use Type as T;
-    let types = [
-        T::UUID,
-        T::UUID,
-        T::INT8,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::INT8,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::INT8,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::INT8,
-    ];
-    let rows = export.runs.iter().map(|r| {
-        let row: Vec<&(dyn ToSql + Sync)> = vec![
-            &r.uuid,
-            &station,
-            &r.id.0,
-            &r.unit_serial,
-            &r.scenario_name,
-            &r.scenario_version,
-            &r.scenario_sha256,
-            &r.attempt,
-            &r.station,
-            &r.rig,
-            &r.slot,
-            &r.fixture_id,
-            &r.fixture_insertions,
-            &r.operator,
-            &r.firmware_sha256,
-            &r.firmware_version,
-            &r.limits_sha256,
-            &r.started_at_us,
-        ];
-        row
-    });
-    copy(
-        tx,
-        "runs (run_uuid, station_id, station_run_id, unit_serial, scenario_name, \
-         scenario_version, scenario_sha256, station_attempt, station, rig, slot, fixture_id, \
-         fixture_insertions, operator, firmware_sha256, firmware_version, limits_sha256, \
-         started_at_us)",
-        &types,
-        rows,
-    )
-    .await?;
-    let types = [T::UUID, T::INT8, T::TEXT, T::TEXT, T::TEXT];
-    let rows = export.runs.iter().filter_map(|r| {
-        let e = r.end.as_ref()?;
-        let row: Vec<&(dyn ToSql + Sync)> = vec![
-            &r.uuid,
-            &e.ended_at_us,
-            &e.outcome,
-            &e.failure_class,
-            &e.message,
-        ];
-        Some(row)
-    });
-    copy(
-        tx,
-        "run_ends (run_uuid, ended_at_us, outcome, failure_class, message)",
-        &types,
-        rows,
-    )
-    .await
-}
-
-/// Streams an export's runs (with their ends), steps, measurements and artifact links with
-/// binary `COPY` into `{prefix}runs`, `{prefix}steps`, `{prefix}measurements` and
+/// Streams an export's runs (with their units and ends), steps, measurements and artifact links
+/// with binary `COPY` into `{prefix}runs`, `{prefix}steps`, `{prefix}measurements` and
 /// `{prefix}artifacts`, shaped as [`STAGING_TABLES`] shapes them. Forwarding stages with it; the
 /// benchmark uses it for its raw-`COPY` yardstick.
 pub async fn copy_rows(
@@ -352,198 +278,41 @@ pub async fn copy_rows(
     export: &Export,
     prefix: &str,
 ) -> Result<(), CentralError> {
-    copy_runs(tx, export, prefix).await?;
-    copy_steps(tx, export, &format!("{prefix}steps")).await?;
-    copy_measurements(tx, export, &format!("{prefix}measurements")).await?;
-    copy_artifacts(tx, export, &format!("{prefix}artifacts")).await
+    let runs = export.runs.iter();
+    let columns = [RUN_KEY, RUN, RUN_UNIT, RUN_END];
+    copy(tx, &format!("{prefix}runs"), &[], &columns, runs).await?;
+    copy_children(tx, export, prefix).await
 }
 
-/// Streams `rows` into `table` with binary `COPY`.
-async fn copy<'r>(
-    tx: &Transaction<'_>,
-    table: &str,
-    types: &[Type],
-    rows: impl Iterator<Item = Vec<&'r (dyn ToSql + Sync)>>,
-) -> Result<(), CentralError> {
-    let sink = tx
-        .copy_in(&format!("COPY {table} FROM STDIN (FORMAT binary)"))
-        .await
-        .map_err(CentralError::pg("start a COPY"))?;
-    let writer = BinaryCopyInWriter::new(sink, types);
-    pin_mut!(writer);
-    for row in rows {
-        writer
-            .as_mut()
-            .write(&row)
-            .await
-            .map_err(CentralError::pg("COPY a row"))?;
-    }
-    writer
-        .finish()
-        .await
-        .map_err(CentralError::pg("finish a COPY"))?;
-    Ok(())
-}
-
-async fn copy_runs(
+/// Steps, measurements and artifact links into `{prefix}steps`, `{prefix}measurements` and
+/// `{prefix}artifacts` (the record tables' `run_artifacts` without a prefix).
+async fn copy_children(
     tx: &Transaction<'_>,
     export: &Export,
     prefix: &str,
 ) -> Result<(), CentralError> {
-    use Type as T;
-    let types = [
-        T::UUID,
-        T::INT8,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::INT8,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::INT8,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::INT8,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::INT8,
-        T::INT8,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-    ];
-    let rows = export.runs.iter().map(|r| {
-        let end = r.end.as_ref();
-        let row: Vec<&(dyn ToSql + Sync)> = vec![
-            &r.uuid,
-            &r.id.0,
-            &r.unit_serial,
-            &r.family,
-            &r.generation,
-            &r.unit_first_seen_us,
-            &r.scenario_name,
-            &r.scenario_version,
-            &r.scenario_sha256,
-            &r.attempt,
-            &r.station,
-            &r.rig,
-            &r.slot,
-            &r.fixture_id,
-            &r.fixture_insertions,
-            &r.operator,
-            &r.firmware_sha256,
-            &r.firmware_version,
-            &r.limits_sha256,
-            &r.started_at_us,
-            match end {
-                Some(e) => &e.ended_at_us,
-                None => &None::<i64>,
-            },
-            match end {
-                Some(e) => &e.outcome,
-                None => &None::<String>,
-            },
-            match end {
-                Some(e) => &e.failure_class,
-                None => &None::<String>,
-            },
-            match end {
-                Some(e) => &e.message,
-                None => &None::<String>,
-            },
-        ];
-        row
-    });
-    copy(tx, &format!("{prefix}runs"), &types, rows).await
-}
-
-async fn copy_steps(
-    tx: &Transaction<'_>,
-    export: &Export,
-    table: &str,
-) -> Result<(), CentralError> {
-    use Type as T;
-    let types = [
-        T::UUID,
-        T::INT8,
-        T::TEXT,
-        T::TEXT,
-        T::INT8,
-        T::INT8,
-        T::INT8,
-        T::TEXT,
-        T::TEXT,
-    ];
-    let rows = export.steps.iter().map(|s| {
-        let row: Vec<&(dyn ToSql + Sync)> = vec![
-            &s.run,
-            &s.step_index,
-            &s.step_id,
-            &s.kind,
-            &s.attempt,
-            &s.started_at_us,
-            &s.ended_at_us,
-            &s.outcome,
-            &s.message,
-        ];
-        row
-    });
-    copy(tx, table, &types, rows).await
-}
-
-async fn copy_measurements(
-    tx: &Transaction<'_>,
-    export: &Export,
-    table: &str,
-) -> Result<(), CentralError> {
-    use Type as T;
-    let types = [
-        T::UUID,
-        T::INT8,
-        T::INT8,
-        T::TEXT,
-        T::FLOAT8,
-        T::TEXT,
-        T::TEXT,
-        T::TEXT,
-        T::FLOAT8,
-        T::BOOL,
-        T::FLOAT8,
-        T::BOOL,
-        T::FLOAT8,
-        T::FLOAT8,
-        T::BOOL,
-        T::TEXT,
-        T::INT8,
-    ];
-    let rows = export.measurements.iter().map(|m| {
-        let row: Vec<&(dyn ToSql + Sync)> = vec![
-            &m.run,
-            &m.seq,
-            &m.step_index,
-            &m.name,
-            &m.value,
-            &m.text_value,
-            &m.unit,
-            &m.comparator,
-            &m.low,
-            &m.low_inclusive,
-            &m.high,
-            &m.high_inclusive,
-            &m.marginal_low,
-            &m.marginal_high,
-            &m.marginal,
-            &m.outcome,
-            &m.measured_at_us,
-        ];
-        row
-    });
-    copy(tx, table, &types, rows).await
+    let artifacts = match prefix {
+        "" => "run_artifacts".to_owned(),
+        prefix => format!("{prefix}artifacts"),
+    };
+    copy(
+        tx,
+        &format!("{prefix}steps"),
+        &[],
+        &[STEP],
+        export.steps.iter(),
+    )
+    .await?;
+    let measurements = export.measurements.iter();
+    copy(
+        tx,
+        &format!("{prefix}measurements"),
+        &[],
+        &[MEASUREMENT],
+        measurements,
+    )
+    .await?;
+    copy(tx, &artifacts, &[], &[ARTIFACT], export.artifacts.iter()).await
 }
 
 /// Sends only the blobs the central store lacks: an artifact linked by many runs (a firmware
@@ -578,31 +347,6 @@ async fn copy_missing_blobs(
             blobs.push((sha256.to_owned(), content));
         }
     }
-    let rows = blobs.iter().map(|(sha256, content)| {
-        let row: Vec<&(dyn ToSql + Sync)> = vec![sha256, content];
-        row
-    });
-    copy(tx, "stage_blobs", &[Type::TEXT, Type::BYTEA], rows).await?;
+    copy(tx, "stage_blobs", &[], &[BLOB], blobs.iter()).await?;
     Ok(blobs.len())
-}
-
-async fn copy_artifacts(
-    tx: &Transaction<'_>,
-    export: &Export,
-    table: &str,
-) -> Result<(), CentralError> {
-    use Type as T;
-    let types = [T::UUID, T::INT8, T::INT8, T::TEXT, T::TEXT, T::TEXT];
-    let rows = export.artifacts.iter().map(|a| {
-        let row: Vec<&(dyn ToSql + Sync)> = vec![
-            &a.run,
-            &a.link_id,
-            &a.step_index,
-            &a.name,
-            &a.media_type,
-            &a.sha256,
-        ];
-        row
-    });
-    copy(tx, table, &types, rows).await
 }
