@@ -1,7 +1,5 @@
 //! `rigor sim`: the virtual bench on its own, until Ctrl-C.
 
-use std::collections::BTreeMap;
-
 use crate::exit_code;
 
 /// What `rigor sim` was asked.
@@ -24,20 +22,10 @@ pub async fn run(args: SimArgs) -> i32 {
         Ok(catalog) => catalog,
         Err(e) => return exit_code::report(&e),
     };
-    let mut faults: BTreeMap<String, Vec<rigor_bench::Fault>> = BTreeMap::new();
-    for f in &args.faults {
-        let parsed = f
-            .split_once('=')
-            .and_then(|(slot, name)| Some((slot, rigor_bench::Fault::parse(name)?)));
-        let Some((slot, fault)) = parsed else {
-            eprintln!(
-                "error: `--fault {f}`: write SLOT=FAULT with FAULT one of {}",
-                rigor_bench::Fault::NAMES
-            );
-            return exit_code::USAGE;
-        };
-        faults.entry(slot.to_owned()).or_default().push(fault);
-    }
+    let faults = match crate::run::bench_units(&args.faults, &[]) {
+        Ok(bench) => bench.faults,
+        Err(e) => return exit_code::report(&e),
+    };
     let station = match rigor_station::sim::start(&catalog, &faults, args.blank).await {
         Ok(station) => station,
         Err(e) => return exit_code::report(&e),

@@ -1,6 +1,5 @@
 //! `rigor station`: the operator's screen of a factory station, served until Ctrl-C.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -41,20 +40,10 @@ pub async fn run(args: StationArgs) -> i32 {
         Ok(catalog) => catalog,
         Err(e) => return exit_code::report(&e),
     };
-    let mut faults: BTreeMap<String, Vec<rigor_bench::Fault>> = BTreeMap::new();
-    for f in &args.faults {
-        let parsed = f
-            .split_once('=')
-            .and_then(|(slot, name)| Some((slot, rigor_bench::Fault::parse(name)?)));
-        let Some((slot, fault)) = parsed else {
-            eprintln!(
-                "error: `--fault {f}`: write SLOT=FAULT with FAULT one of {}",
-                rigor_bench::Fault::NAMES
-            );
-            return exit_code::USAGE;
-        };
-        faults.entry(slot.to_owned()).or_default().push(fault);
-    }
+    let faults = match crate::run::bench_units(&args.faults, &[]) {
+        Ok(bench) => bench.faults,
+        Err(e) => return exit_code::report(&e),
+    };
     let options = rigor_station_screen::ScreenOptions {
         rig: args.rig,
         route: args.route,

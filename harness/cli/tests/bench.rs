@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{rigor, rows};
+use common::{exited, rigor, rows};
 
 use std::path::Path;
 use std::process::Command;
@@ -88,13 +88,7 @@ fn the_demo_catches_the_buggy_build_and_the_faulty_unit() {
         .env("XDG_RUNTIME_DIR", dir.path())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&out, 0);
     assert!(
         stdout.contains("first-pass yield: 2/4 units passed every scenario at their first attempt"),
         "{stdout}"
@@ -374,13 +368,7 @@ fn telemetry_survives_degradation_and_reconnects_after_a_partition() {
         .env("XDG_RUNTIME_DIR", dir.path())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exited(&out, 0);
     let state = rows(
         &store,
         "SELECT text_value FROM measurements WHERE name = 'link_state'",

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{rigor, rows};
+use common::{exited, rigor, rows};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -65,13 +65,7 @@ fn real_firmware_is_flashed_checked_and_reflashed_over_gdb_remote() {
         &rigor_bench::firmware::demo_release_key("lm3s6965").unwrap(),
     );
     let out = run(dir.path(), &[]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exited(&out, 0);
     let db = dir.path().join("rigor.db");
     let measured = rows(
         &db,
@@ -169,13 +163,7 @@ fn rigor_demo_on_the_qemu_rig_builds_signs_and_runs_the_reflash() {
         .env("XDG_RUNTIME_DIR", dir.path())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&out, 0);
     assert!(
         stdout.contains("QF-000001 qemu-reflash attempt 1: PASS"),
         "{stdout}"

@@ -12,6 +12,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod common;
+use common::exited;
 use serialport::{SerialPort, TTYPort};
 use tokio_modbus::server::tcp::{Server, accept_tcp_connection};
 use tokio_modbus::{ExceptionCode, Request, Response};
@@ -190,13 +192,7 @@ fn setup(temp: &'static str) -> (tempfile::TempDir, PathBuf, Supply) {
 fn a_unit_is_run_recorded_and_run_again_as_attempt_2() {
     let (dir, store, supply) = setup("4.25");
     let out = rigor(dir.path(), &store);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&out, 0);
     assert!(stdout.contains("[s1] banner ... ok"), "{stdout}");
     // Teardown switched the supply off.
     assert_eq!(supply.0.lock().unwrap().get(&18), Some(&0));
@@ -274,13 +270,7 @@ fn a_failed_measurement_exits_1_with_the_value_against_its_limits() {
     let (dir, store, _supply) = setup("8.50");
     let junit = dir.path().join("junit.xml");
     let out = rigor_with(dir.path(), &store, &["--junit", junit.to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = exited(&out, 1);
     assert!(
         stdout.contains("FAILED: firmware_temp = 8.5 °C, limits 2 <= x <= 8 °C"),
         "{stdout}"

@@ -31,3 +31,10 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// Stdout, once the command is known to have exited with `code` (else the test fails showing
+/// stdout and stderr).
+pub fn exited(o: &Output, code: i32) -> String {
+    assert_eq!(o.status.code(), Some(code), "{}", text(o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
