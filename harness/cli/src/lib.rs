@@ -6,6 +6,7 @@ pub mod check;
 pub mod demo;
 pub mod exit_code;
 pub mod image;
+pub mod inputs;
 pub mod lease;
 pub mod netfault;
 pub mod results;

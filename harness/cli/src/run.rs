@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use rigor_model::value::Scalar;
-use rigor_station::{BenchUnits, RequestError, SlotSpec, Station, StationError, Subscriber};
+use rigor_station::{RequestError, SlotSpec, Station, StationError, Subscriber};
 
 use crate::exit_code;
 
@@ -27,38 +26,12 @@ pub struct RunArgs {
     /// it from its unit, as the profile's `identity.serial` says.
     #[arg(long = "unit")]
     pub units: Vec<String>,
-    /// Scenario parameters, `NAME=VALUE`.
-    #[arg(long = "param", value_parser = crate::parse_param)]
-    pub params: Vec<(String, Scalar)>,
-    /// The folder with the builds to flash: the scenarios' `build_dir` parameter (the same as
-    /// `--param build_dir=DIR`).
-    #[arg(long, value_name = "DIR")]
-    pub firmware: Option<PathBuf>,
-    /// The operator's id, kept with every run.
-    #[arg(long)]
-    pub operator: Option<String>,
-    /// Write a JUnit report here.
-    #[arg(long)]
-    pub junit: Option<PathBuf>,
     /// `text`: progress lines; `json`: every event as a JSON line instead.
     #[arg(long, value_enum, default_value = "text")]
     pub format: crate::check::Format,
-    /// Answer an operator prompt in a slot, `SLOT=TEXT` (a scanned label), in order; without an
-    /// answer left, a prompt is an error (no operator).
-    #[arg(long = "answer", value_name = "SLOT=TEXT")]
-    pub answers: Vec<String>,
-    /// On a virtual bench: build a slot's unit with a fault, `SLOT=FAULT` (dead, slow-boot,
-    /// stuck-pin, flaky-sensor, noisy-line, disconnecting-console, unplugged-console,
-    /// bricks-on-power-cut, crashes-on-command).
-    #[arg(long = "fault", value_name = "SLOT=FAULT")]
-    pub faults: Vec<String>,
-    /// On a virtual bench: the slot's unit already carries this firmware version, `SLOT=VERSION`
-    /// (as units arrive from an earlier station); otherwise it is blank until a scenario flashes it.
-    #[arg(long = "installed", value_name = "SLOT=VERSION")]
-    pub installed: Vec<String>,
-    /// The store file (SQLite) that keeps every unit's runs.
-    #[arg(long, default_value = "rigor.db")]
-    pub store: PathBuf,
+    /// What goes into each slot's run.
+    #[command(flatten)]
+    pub inputs: crate::inputs::RunInputs,
     /// Where the slot locks are (default: `/run/lock/rigor` for a real rig, one folder per host;
     /// a simulated rig's units belong to the one process).
     #[arg(long, value_name = "DIR")]
@@ -84,7 +57,7 @@ pub struct RunArgs {
 
 /// Runs and returns the exit code.
 pub async fn run(args: RunArgs) -> i32 {
-    let forwarding = match args.central.start(&args.store) {
+    let forwarding = match args.central.start(&args.inputs.store) {
         Ok(f) => f,
         Err(code) => return code,
     };
@@ -100,13 +73,7 @@ pub async fn run(args: RunArgs) -> i32 {
 
 async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
     let catalog = rigor_station::load(&args.tree.paths())?;
-    let mut params: BTreeMap<String, Scalar> = args.params.iter().cloned().collect();
-    if let Some(dir) = &args.firmware {
-        params.insert(
-            "build_dir".to_owned(),
-            Scalar::Text(dir.display().to_string()),
-        );
-    }
+    let params = args.inputs.params();
     let slots = match slot_specs(&catalog, args) {
         Ok(slots) => slots,
         Err(message) => {
@@ -114,7 +81,7 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
             return Ok(exit_code::USAGE);
         }
     };
-    let bench = bench_units(&args.faults, &args.installed)?;
+    let bench = args.inputs.bench.units()?;
     let plans = rigor_station::plan_run(&catalog, &args.rig, &args.scenario, &slots, &params)?;
     // The store first: a station that cannot record starts nothing.
     let mut subscribers: Vec<Box<dyn Subscriber>> = Vec::new();
@@ -124,7 +91,7 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
         }
         crate::check::Format::Text => subscribers.push(Box::new(rigor_report::Progress::new())),
     }
-    if let Some(path) = &args.junit {
+    if let Some(path) = &args.inputs.junit {
         subscribers.push(Box::new(rigor_report::JunitWriter::new(path)));
     }
     let durability = if args.power_loss_safe {
@@ -132,9 +99,10 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
     } else {
         rigor_store::Durability::ProcessCrash
     };
-    let (sinks, replayed) = rigor_station::open_recording(&args.store, durability, subscribers)?;
+    let (sinks, replayed) =
+        rigor_station::open_recording(&args.inputs.store, durability, subscribers)?;
     if let Some(replayed) = replayed {
-        let spill = rigor_store::spill::spill_path(&args.store);
+        let spill = rigor_store::spill::spill_path(&args.inputs.store);
         eprintln!("{}", replayed.summary(&spill));
     }
     let mut station = Station::for_plans(&catalog, &args.rig, &plans, &bench).await?;
@@ -152,7 +120,7 @@ async fn run_slots(args: &RunArgs) -> Result<i32, StationError> {
     };
     let mut jobs = Vec::new();
     for plan in plans {
-        let mut job = station.open(plan, args.operator.as_deref()).await?;
+        let mut job = station.open(plan, args.inputs.operator.as_deref()).await?;
         job.request.gate = leases.as_ref().and_then(|l| l.gate(&job.request.plan.slot));
         jobs.push(job);
     }
@@ -183,7 +151,7 @@ fn slot_specs(catalog: &rigor_model::Catalog, args: &RunArgs) -> Result<Vec<Slot
         args.slots.clone()
     };
     let units = unit_serials(&args.units, &names)?;
-    let mut answers = slot_answers(&args.answers, &names)?;
+    let mut answers = slot_answers(&args.inputs.answers, &names)?;
     Ok(names
         .iter()
         .map(|name| SlotSpec {
@@ -221,40 +189,6 @@ fn not_run(option: &str, slot: &str, names: &[String]) -> String {
         "`{option}` names slot `{slot}`, which this run does not use (slots: {})",
         names.join(", ")
     )
-}
-
-/// What the bench builds into each slot's unit, from `--fault SLOT=FAULT` and
-/// `--installed SLOT=VERSION`.
-pub(crate) fn bench_units(
-    faults: &[String],
-    installed: &[String],
-) -> Result<BenchUnits, StationError> {
-    let mut bench = BenchUnits::default();
-    for f in faults {
-        // Whether the slot runs is the station's check, as for `--installed`.
-        let parsed = f
-            .split_once('=')
-            .and_then(|(slot, name)| Some((slot, rigor_bench::Fault::parse(name)?)));
-        let Some((slot, fault)) = parsed else {
-            return Err(StationError::Request(RequestError::BadValue {
-                option: "--fault",
-                given: f.clone(),
-                expected: format!("SLOT=FAULT with FAULT one of {}", rigor_bench::Fault::NAMES),
-            }));
-        };
-        bench.faults.entry(slot.to_owned()).or_default().push(fault);
-    }
-    for i in installed {
-        let Some((slot, version)) = i.split_once('=') else {
-            return Err(StationError::Request(RequestError::BadValue {
-                option: "--installed",
-                given: i.clone(),
-                expected: "SLOT=VERSION".to_owned(),
-            }));
-        };
-        bench.installed.insert(slot.to_owned(), version.to_owned());
-    }
-    Ok(bench)
 }
 
 /// `--lease-token SLOT=TOKEN`.

@@ -40,7 +40,7 @@ pub async fn run(args: StationArgs) -> i32 {
         Ok(catalog) => catalog,
         Err(e) => return exit_code::report(&e),
     };
-    let faults = match crate::run::bench_units(&args.faults, &[]) {
+    let faults = match crate::inputs::bench_units(&args.faults, &[]) {
         Ok(bench) => bench.faults,
         Err(e) => return exit_code::report(&e),
     };

@@ -2,10 +2,7 @@
 //! command line (filters, `--exact`, `--skip`, `--list`, `--ignored`, `--test-threads`) and
 //! exit codes (0 all passed, 101 a trial failed).
 
-use std::path::PathBuf;
-
 use rigor_libtest::{Config, TestError};
-use rigor_model::value::Scalar;
 
 use crate::exit_code;
 
@@ -29,30 +26,9 @@ pub struct TestArgs {
     /// A slot's unit serial, `SLOT=SERIAL` (default: read from the unit).
     #[arg(long = "unit", value_name = "SLOT=SERIAL")]
     pub units: Vec<String>,
-    /// Scenario parameters, `NAME=VALUE`.
-    #[arg(long = "param", value_parser = crate::parse_param)]
-    pub params: Vec<(String, Scalar)>,
-    /// The folder with the builds to flash (the scenarios' `build_dir` parameter).
-    #[arg(long, value_name = "DIR")]
-    pub firmware: Option<PathBuf>,
-    /// The person or CI job kept with every run.
-    #[arg(long)]
-    pub operator: Option<String>,
-    /// Write a JUnit report here (as `rigor run --junit`).
-    #[arg(long)]
-    pub junit: Option<PathBuf>,
-    /// Answer an operator prompt in a slot, `SLOT=TEXT`, in order.
-    #[arg(long = "answer", value_name = "SLOT=TEXT")]
-    pub answers: Vec<String>,
-    /// On a virtual bench: build a slot's unit with a fault, `SLOT=FAULT`.
-    #[arg(long = "fault", value_name = "SLOT=FAULT")]
-    pub faults: Vec<String>,
-    /// On a virtual bench: the slot's unit already carries this firmware, `SLOT=VERSION`.
-    #[arg(long = "installed", value_name = "SLOT=VERSION")]
-    pub installed: Vec<String>,
-    /// The store file (SQLite) that keeps every unit's runs.
-    #[arg(long, default_value = "rigor.db")]
-    pub store: PathBuf,
+    /// What goes into each slot's run.
+    #[command(flatten)]
+    pub inputs: crate::inputs::RunInputs,
     /// Shared rig leases.
     #[command(flatten)]
     pub lease: crate::lease::LeaseArgs,
@@ -102,21 +78,18 @@ fn config(args: &TestArgs) -> Result<Config, String> {
     config.units = pairs("--unit", "SLOT=SERIAL", &args.units)?
         .into_iter()
         .collect();
-    for (slot, text) in pairs("--answer", "SLOT=TEXT", &args.answers)? {
+    for (slot, text) in pairs("--answer", "SLOT=TEXT", &args.inputs.answers)? {
         config.answers.entry(slot).or_default().push(text);
     }
-    config.params = args.params.iter().cloned().collect();
-    if let Some(dir) = &args.firmware {
-        config.params.insert(
-            "build_dir".to_owned(),
-            Scalar::Text(dir.display().to_string()),
-        );
-    }
-    config.bench =
-        crate::run::bench_units(&args.faults, &args.installed).map_err(|e| exit_code::chain(&e))?;
-    config.store = args.store.clone();
-    config.junit = args.junit.clone();
-    config.operator = args.operator.clone();
+    config.params = args.inputs.params();
+    config.bench = args
+        .inputs
+        .bench
+        .units()
+        .map_err(|e| exit_code::chain(&e))?;
+    config.store = args.inputs.store.clone();
+    config.junit = args.inputs.junit.clone();
+    config.operator = args.inputs.operator.clone();
     config.lease = args.lease.policy(Vec::new());
     Ok(config)
 }
