@@ -14,6 +14,7 @@
 
 mod held;
 mod schema;
+mod wake;
 
 use std::time::{Duration, Instant};
 
@@ -201,8 +202,6 @@ pub struct LeaseDb {
 /// How long a connection attempt may take (a loaded database host forks and authenticates
 /// slowly).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// How often a waiter asks again.
-const POLL: Duration = Duration::from_millis(100);
 /// How long a waiter's place in the queue lasts without being refreshed.
 const WAITER_TTL_MS: f64 = 5_000.0;
 
@@ -256,7 +255,15 @@ impl LeaseDb {
     /// Acquires what `want` asks for, waiting as it says. The lease is not renewed until
     /// [`Lease::start_heartbeat`]; without it, it lasts `want.ttl`.
     pub async fn acquire(&self, want: &Want) -> Result<Lease, LeaseError> {
-        let mut client = self.client().await?;
+        // A waiter listens for freed slots on its own connection; one that will not wait needs
+        // no ears.
+        let (mut client, mut listener) = match want.wait {
+            Some(_) => {
+                let (client, listener) = wake::listen(&self.config, CONNECT_TIMEOUT).await?;
+                (client, Some(listener))
+            }
+            None => (self.client().await?, None),
+        };
         let started = Instant::now();
         let slots: Vec<String> = match &want.pick {
             Pick::Slot(slot) => vec![slot.clone()],
@@ -311,7 +318,19 @@ impl LeaseDb {
                     .await
                     .map_err(db("refresh a place in the queue"))?;
             }
-            tokio::time::sleep(POLL).await;
+            let mut nap = wake::AT_MOST;
+            if let Some(expiry) = wake::next_expiry(&client, &want.rig, &slots).await? {
+                // Just past the expiry: the database decides it by its own clock.
+                nap = nap.min(expiry + Duration::from_millis(5));
+            }
+            if let Some(w) = want.wait {
+                nap = nap.min(w.saturating_sub(started.elapsed()));
+            }
+            let until = tokio::time::Instant::now() + nap;
+            match listener.as_mut() {
+                Some(listener) => listener.changed(&want.rig, until).await,
+                None => tokio::time::sleep_until(until).await,
+            }
         };
         Ok(Lease::new(self.clone(), grants, want.ttl, sent))
     }

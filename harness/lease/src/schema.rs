@@ -44,6 +44,27 @@ CREATE TABLE IF NOT EXISTS rigor_lease_history (
     holder text        NOT NULL,
     reason text
 );
+
+-- Waiters sleep until told (LISTEN rigor_lease, the rig's name as payload): whatever frees a
+-- slot (a release, a break, a holder giving up) or takes a waiter out of a queue notifies, so no
+-- path can forget to. Created only when missing: replacing a trigger locks its table.
+CREATE OR REPLACE FUNCTION rigor_lease_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('rigor_lease', OLD.rig);
+    RETURN NULL;
+END $$;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'rigor_lease_slot_freed') THEN
+        CREATE TRIGGER rigor_lease_slot_freed AFTER UPDATE OF token ON rigor_lease_slots
+            FOR EACH ROW WHEN (OLD.token IS NOT NULL AND NEW.token IS NULL)
+            EXECUTE FUNCTION rigor_lease_notify();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'rigor_lease_waiter_left') THEN
+        CREATE TRIGGER rigor_lease_waiter_left AFTER DELETE ON rigor_lease_waiters
+            FOR EACH ROW EXECUTE FUNCTION rigor_lease_notify();
+    END IF;
+END $$;
 ";
 
 /// The advisory lock key of the schema's creation.
