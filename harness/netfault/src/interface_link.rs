@@ -9,7 +9,8 @@
 //!
 //! The interface is the host's, so deleting a namespace cannot clean it up: each open point
 //! leaves a record under `/run/rigor-netfault` naming its owner (pid and start time), and the
-//! next open removes the qdiscs, ifb and table of every record whose owner is gone.
+//! next start (the first link any rigor process opens, and every `netem:` point's open) removes
+//! the qdiscs, ifb and table of every record whose owner is gone.
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,9 @@ impl InterfaceLink {
             .map_err(|source| NetfaultError::io(format!("reading {interface}'s index"), source))?
             .trim()
             .to_owned();
+        netns::sweep_once()?;
+        // Every open, not only the process's first: a record whose owner died since must be
+        // neither taken for a live owner's nor leave an ifb of this one's name in the way.
         sweep()?;
         let record = Path::new(RECORD_DIR).join(&interface);
         if let Ok(owner) = std::fs::read_to_string(&record)
