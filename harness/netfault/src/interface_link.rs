@@ -9,7 +9,8 @@
 //!
 //! The interface is the host's, so deleting a namespace cannot clean it up: each open point
 //! leaves a record under `/run/rigor-netfault` naming its owner (pid and start time), and the
-//! next open removes the qdiscs, ifb and table of every record whose owner is gone.
+//! next start (the first link any rigor process opens, and every `netem:` point's open) removes
+//! the qdiscs, ifb and table of every record whose owner is gone.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,7 @@ use rigor_model::rig::NetemPoint;
 
 use crate::error::NetfaultError;
 use crate::impairment::PacketImpairment;
-use crate::kernel::{KernelSupport, args, kernel_can, nft_interface_script, tc_commands};
+use crate::kernel::{KernelSupport, apply_nft, apply_tc, check_kernel_can, nft_interface_script};
 use crate::link::check_interface_name;
 use crate::netns;
 
@@ -59,6 +60,9 @@ impl InterfaceLink {
             .map_err(|source| NetfaultError::io(format!("reading {interface}'s index"), source))?
             .trim()
             .to_owned();
+        netns::sweep_once()?;
+        // Every open, not only the process's first: a record whose owner died since must be
+        // neither taken for a live owner's nor leave an ifb of this one's name in the way.
         sweep()?;
         let record = Path::new(RECORD_DIR).join(&interface);
         if let Ok(owner) = std::fs::read_to_string(&record)
@@ -108,25 +112,13 @@ impl InterfaceLink {
 
     /// Applies `imp` with tc and nft, replacing any impairment before it.
     pub fn set(&self, imp: &PacketImpairment) -> Result<(), NetfaultError> {
-        if !kernel_can(imp) {
-            return Err(NetfaultError::Unsupported {
-                what: "a SERVFAIL resolver",
-                backend: "kernel",
-            });
-        }
-        for (dev, d) in [(&self.interface, &imp.down), (&self.ifb, &imp.up)] {
-            for cmd in tc_commands(dev, d) {
-                let words: Vec<&str> = cmd.iter().map(String::as_str).collect();
-                let result = netns::run("tc", &words);
-                // Deleting a root qdisc that is not there (a clear on a clear link) is done.
-                if cmd.get(1).map(String::as_str) != Some("del") {
-                    result?;
-                }
-            }
-        }
-        let script = nft_interface_script(&table(&self.ifb), &self.interface, imp);
-        netns::run_with_input("nft", &["-f", "-"], Some(&script))?;
-        Ok(())
+        check_kernel_can(imp)?;
+        apply_tc(None, &self.interface, &imp.down)?;
+        apply_tc(None, &self.ifb, &imp.up)?;
+        apply_nft(
+            None,
+            &nft_interface_script(&table(&self.ifb), &self.interface, imp),
+        )
     }
 }
 
@@ -138,12 +130,8 @@ fn table(ifb: &str) -> String {
 /// Removes what a point left on `interface`: its qdiscs, its ifb and its nft table. Each step
 /// may find its part already gone.
 fn undo(interface: &str, ifb: &str) {
-    for cmd in [
-        args(&["qdisc", "del", "dev", interface, "root"]),
-        args(&["qdisc", "del", "dev", interface, "ingress"]),
-    ] {
-        let words: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        let _ = netns::run("tc", &words);
+    for parent in ["root", "ingress"] {
+        let _ = netns::run("tc", &["qdisc", "del", "dev", interface, parent]);
     }
     let _ = netns::run("ip", &["link", "del", ifb]);
     let _ = netns::run("nft", &["delete", "table", "inet", &table(ifb)]);

@@ -1,6 +1,7 @@
 //! The kernel path: `tc netem` (with `tbf` for rate) and `nft` for drops, where the kernel has
-//! them. This module builds the commands and probes for support; [`crate::kernel_link`] runs
-//! them on a veth link.
+//! them. This module builds the commands, runs them in a namespace or on the host, and probes for
+//! support; [`crate::kernel_link`] uses them on a veth link, [`crate::interface_link`] on a host
+//! interface.
 //!
 //! The commands are built as argument lists, not through a netlink crate: netem's options
 //! (correlations, the Gilbert–Elliott model, a child `tbf`) are encoded by `tc` into nested
@@ -83,6 +84,59 @@ impl KernelSupport {
 /// a packet written back (nft can drop a query, not answer it).
 pub fn kernel_can(imp: &PacketImpairment) -> bool {
     imp.dns != Some(DnsFailure::ServFail)
+}
+
+/// Refuses what the kernel path cannot apply (see [`kernel_can`]), before anything changes.
+pub(crate) fn check_kernel_can(imp: &PacketImpairment) -> Result<(), NetfaultError> {
+    if kernel_can(imp) {
+        Ok(())
+    } else {
+        Err(NetfaultError::Unsupported {
+            what: "a SERVFAIL resolver",
+            backend: "kernel",
+        })
+    }
+}
+
+/// Gives interface `dev`'s egress the impairment `d` with [`tc_commands`], run in namespace
+/// `ns` (through `ip netns exec`) or, for `None`, on the host.
+pub(crate) fn apply_tc(
+    ns: Option<&str>,
+    dev: &str,
+    d: &DirectionImpairment,
+) -> Result<(), NetfaultError> {
+    for cmd in tc_commands(dev, d) {
+        let words: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let result = in_ns(ns, "tc", &words, None);
+        // Deleting a root qdisc that is not there (a clear on a clear link) is done.
+        if cmd.get(1).map(String::as_str) != Some("del") {
+            result?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces nft tables with `script` (one of [`nft_script`], [`nft_interface_script`]), in
+/// namespace `ns` or, for `None`, on the host; nft applies a script whole or not at all.
+pub(crate) fn apply_nft(ns: Option<&str>, script: &str) -> Result<(), NetfaultError> {
+    in_ns(ns, "nft", &["-f", "-"], Some(script)).map(drop)
+}
+
+/// Runs `program` in namespace `ns`, or on the host for `None`.
+fn in_ns(
+    ns: Option<&str>,
+    program: &str,
+    words: &[&str],
+    input: Option<&str>,
+) -> Result<String, NetfaultError> {
+    match ns {
+        None => netns::run_with_input(program, words, input),
+        Some(ns) => {
+            let mut full = vec!["netns", "exec", ns, program];
+            full.extend_from_slice(words);
+            netns::run_with_input("ip", &full, input)
+        }
+    }
 }
 
 /// The `tc` argument lists that give interface `dev`'s egress the impairment `d`: a netem root
@@ -237,7 +291,7 @@ fn table_script(table: &str, chains: &[(&str, &Vec<String>)]) -> String {
     script
 }
 
-pub(crate) fn args(words: &[&str]) -> Vec<String> {
+fn args(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()
 }
 

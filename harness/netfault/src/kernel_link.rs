@@ -5,7 +5,7 @@ use rigor_hal::{HalError, Impairment, NetImpairment, async_trait};
 
 use crate::error::NetfaultError;
 use crate::impairment::{DnsFailure, PacketImpairment};
-use crate::kernel::{kernel_can, nft_script, tc_commands};
+use crate::kernel::{apply_nft, apply_tc, check_kernel_can, nft_script};
 use crate::link::{LinkConfig, check_interface_name};
 use crate::netns;
 
@@ -88,32 +88,14 @@ impl KernelLink {
 
     /// Applies `imp` with tc and nft, replacing any impairment before it.
     pub fn set(&self, imp: &PacketImpairment) -> Result<(), NetfaultError> {
-        if !kernel_can(imp) {
-            return Err(NetfaultError::Unsupported {
-                what: "a SERVFAIL resolver",
-                backend: "kernel",
-            });
-        }
+        check_kernel_can(imp)?;
         let table = format!("rg_{}", self.interface.replace('-', "_"));
         for (ns, d, dns) in [
             (&self.device_ns, &imp.up, imp.dns),
             (&self.network_ns, &imp.down, None::<DnsFailure>),
         ] {
-            for cmd in tc_commands(&self.interface, d) {
-                let mut full = vec!["netns", "exec", ns.as_str(), "tc"];
-                full.extend(cmd.iter().map(String::as_str));
-                let result = netns::run("ip", &full);
-                // Deleting a root qdisc that is not there (a clear on a clear link) is done.
-                if cmd.get(1).map(String::as_str) != Some("del") {
-                    result?;
-                }
-            }
-            let script = nft_script(&table, &self.interface, d, dns);
-            netns::run_with_input(
-                "ip",
-                &["netns", "exec", ns.as_str(), "nft", "-f", "-"],
-                Some(&script),
-            )?;
+            apply_tc(Some(ns), &self.interface, d)?;
+            apply_nft(Some(ns), &nft_script(&table, &self.interface, d, dns))?;
         }
         Ok(())
     }

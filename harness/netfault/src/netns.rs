@@ -133,11 +133,15 @@ pub fn sweep() -> Result<Vec<String>, NetfaultError> {
     Ok(removed)
 }
 
-/// Runs [`sweep`] once per process, before the first link is made.
+/// Runs the start's sweeps once per process, before the first link is made: [`sweep`], and the
+/// host interfaces dead owners' `netem:` points left impaired
+/// ([`crate::interface_link::sweep`]), which no namespace holds. Both, whichever link opens
+/// first: a rig whose next run has no `netem:` point must not keep the last run's delay.
 pub(crate) fn sweep_once() -> Result<(), NetfaultError> {
     static SWEPT: OnceLock<()> = OnceLock::new();
     if SWEPT.get().is_none() {
         sweep()?;
+        crate::interface_link::sweep()?;
         let _ = SWEPT.set(());
     }
     Ok(())

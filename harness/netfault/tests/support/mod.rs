@@ -1,5 +1,5 @@
 //! Traffic and measurement for the link tests: numbered UDP packets sent from one namespace,
-//! received in the other, each with its send and arrival time.
+//! received in the other, each with its send and arrival time; and a child process to kill.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // each test uses part of it
 
@@ -9,6 +9,8 @@ use std::time::Duration;
 use rigor_netfault::netns::in_namespace;
 use std::net::UdpSocket;
 use std::time::Instant;
+
+pub mod holder;
 
 /// Held by each test of a file for its whole run: trains of 10 000 packets on two cores would
 /// otherwise delay the timed trains of the tests beside them.
