@@ -1,23 +1,25 @@
 //! The figures issue 14 asks for, side by side in one run: latency configured vs observed,
 //! loss and bursts against their models, throughput unimpaired through the packet engine and
 //! the TCP proxy against the direct path, throughput under a 1 Mbit/s limit, and CPU per
-//! forwarded packet. `cargo bench -p rigor-netfault` (as root: it makes namespaces).
+//! forwarded packet. `cargo bench -p rigor-netfault` (as root: it makes namespaces);
+//! `cargo bench -p rigor-netfault -- tcp-proxy` runs only the TCP proxy's section.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly on purpose
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+mod tcp_proxy;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use rigor_netfault::netns::in_namespace;
-use rigor_netfault::toxiproxy::ToxicProxy;
 use rigor_netfault::{
     DirectionImpairment, KernelLink, LinkConfig, Loss, PacketImpairment, PacketLink,
 };
 use support::*;
+use tcp_proxy::tcp_proxy;
 
 const QUIET: Duration = Duration::from_millis(500);
 
@@ -92,6 +94,10 @@ fn main() {
         .build()
         .unwrap();
     let _guard = rt.enter();
+    // `cargo bench -p rigor-netfault -- tcp-proxy`: the TCP proxy's section alone (no root).
+    if std::env::args().any(|a| a == "tcp-proxy") {
+        return tcp_proxy(&rt);
+    }
     println!("rigor-netfault benchmark (packet engine over TUN; kernel without netem)");
 
     let c = LinkConfig::numbered("rgb-lat", 60);
@@ -220,23 +226,5 @@ fn main() {
         "  packet engine (TUN):           {engine:8.0} Mbit/s ({:.0} % of direct)",
         engine / direct * 100.0
     );
-    let loop_direct = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        bulk(l, s, bytes)
-    };
-    let proxied = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let upstream = l.local_addr().unwrap().to_string();
-        let proxy = rt
-            .block_on(ToxicProxy::start("127.0.0.1:0", &upstream))
-            .unwrap();
-        let s = TcpStream::connect(proxy.listen()).unwrap();
-        bulk(l, s, bytes)
-    };
-    println!("  loopback, no rigor (direct):   {loop_direct:8.0} Mbit/s");
-    println!(
-        "  TCP proxy (toxiproxy API's):   {proxied:8.0} Mbit/s ({:.0} % of direct)",
-        proxied / loop_direct * 100.0
-    );
+    tcp_proxy(&rt);
 }

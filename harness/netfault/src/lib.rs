@@ -8,7 +8,8 @@
 //! [`KernelSupport::probe`] finds whether the kernel has netem and nft, and [`Link::open`] opens
 //! a link on the backend it chooses and says which ([`Backend`]). [`host::rig_problems`] says,
 //! without changing anything, which of a rig's points this host cannot open (`rigor check`). [`toxiproxy::serve`] answers
-//! toxiproxy's HTTP API over a TCP proxy.
+//! toxiproxy's HTTP API over rigor's TCP proxy ([`tcp_proxy`]), which also serves the seam's
+//! `NetImpairment` as [`tcp_proxy::ImpairmentProxy`].
 //!
 //! Every name rigor creates starts with `rg-` and carries its owner's pid, so a killed rigor's
 //! leftovers are removed at the next start ([`netns::sweep`]).
@@ -26,6 +27,7 @@ pub mod netns;
 pub mod point;
 mod release;
 pub mod shaper;
+pub mod tcp_proxy;
 pub mod toxiproxy;
 
 pub use error::NetfaultError;

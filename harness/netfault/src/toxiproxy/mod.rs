@@ -6,6 +6,7 @@ mod api;
 mod proxy;
 mod toxic;
 
+pub use crate::tcp_proxy::Stream;
 pub use api::{ApiError, Server, router, serve};
 pub use proxy::ToxicProxy;
-pub use toxic::{Stream, Toxic, ToxicKind, ToxicRequest};
+pub use toxic::{Toxic, ToxicKind, ToxicRequest};

@@ -3,7 +3,10 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use std::time::Duration;
+
 use super::*;
+use crate::toxiproxy::{Stream, ToxicKind};
 
 /// Bytes that say where they belong: each 8-byte word is its own offset.
 fn stamped(from: u64, words: usize) -> Vec<u8> {

@@ -5,32 +5,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
+use crate::tcp_proxy::{Effect, Rule, Stream};
 
-/// Which way a toxic acts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    /// Client to upstream server.
-    Upstream,
-    /// Upstream server to client (toxiproxy's default).
-    Downstream,
-}
-
-impl Stream {
-    fn parse(s: &str) -> Result<Self, ApiError> {
-        match s {
-            "upstream" => Ok(Self::Upstream),
-            "downstream" => Ok(Self::Downstream),
-            other => Err(ApiError::Invalid {
-                reason: format!("stream must be upstream or downstream, not `{other}`"),
-            }),
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Upstream => "upstream",
-            Self::Downstream => "downstream",
-        }
+fn parse_stream(s: &str) -> Result<Stream, ApiError> {
+    match s {
+        "upstream" => Ok(Stream::Upstream),
+        "downstream" => Ok(Stream::Downstream),
+        other => Err(ApiError::Invalid {
+            reason: format!("stream must be upstream or downstream, not `{other}`"),
+        }),
     }
 }
 
@@ -200,7 +183,7 @@ impl Toxic {
         let kind_name = req.kind.ok_or_else(|| ApiError::Invalid {
             reason: "a toxic needs a type".to_owned(),
         })?;
-        let stream = Stream::parse(req.stream.as_deref().unwrap_or("downstream"))?;
+        let stream = parse_stream(req.stream.as_deref().unwrap_or("downstream"))?;
         let kind = ToxicKind::parse(&kind_name, req.attributes)?;
         let toxicity = check_toxicity(req.toxicity.unwrap_or(1.0))?;
         Ok(Self {
@@ -238,6 +221,31 @@ impl Toxic {
             "toxicity": self.toxicity,
             "attributes": self.kind.attributes(),
         })
+    }
+}
+
+impl From<&Toxic> for Rule {
+    fn from(t: &Toxic) -> Self {
+        let ms = std::time::Duration::from_millis;
+        let effect = match t.kind {
+            ToxicKind::Latency { latency, jitter } => Effect::Latency {
+                latency: ms(latency),
+                jitter: ms(jitter),
+            },
+            ToxicKind::Bandwidth { rate } => Effect::Bandwidth {
+                bytes_per_sec: rate as f64 * 1000.0,
+            },
+            ToxicKind::SlowClose { delay } => Effect::SlowClose(ms(delay)),
+            ToxicKind::Timeout { timeout } => Effect::Timeout((timeout > 0).then(|| ms(timeout))),
+            ToxicKind::ResetPeer { timeout } => Effect::ResetPeer(ms(timeout)),
+            ToxicKind::LimitData { bytes } => Effect::LimitData(bytes),
+        };
+        Rule {
+            name: t.name.clone(),
+            stream: t.stream,
+            toxicity: t.toxicity,
+            effect,
+        }
     }
 }
 
