@@ -80,6 +80,11 @@ fn phase(slot: &str, phases: &[&str]) -> String {
     )
 }
 
+/// Waits until `slot` has reached one of `phases` (named `label` if it never does) and says which.
+async fn ends_in(b: &Browser, slot: &str, label: &str, phases: &[&str]) -> serde_json::Value {
+    b.wait_for(label, UNIT, &phase(slot, phases)).await
+}
+
 fn text_of(slot: &str, part: &str) -> String {
     format!("return document.querySelector('#tile-{slot} {part}').innerText;")
 }
@@ -239,39 +244,19 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
     b.type_keys("FC3-000301\n").await;
 
     assert_eq!(
-        b.wait_for(
-            "slot1",
-            UNIT,
-            &phase("slot1", &["pass", "fail", "rig-problem"])
-        )
-        .await,
+        ends_in(&b, "slot1", "slot1", &["pass", "fail", "rig-problem"]).await,
         "pass"
     );
     assert_eq!(
-        b.wait_for(
-            "slot2",
-            UNIT,
-            &phase("slot2", &["pass", "fail", "rig-problem"])
-        )
-        .await,
+        ends_in(&b, "slot2", "slot2", &["pass", "fail", "rig-problem"]).await,
         "fail"
     );
     assert_eq!(
-        b.wait_for(
-            "slot3",
-            UNIT,
-            &phase("slot3", &["pass", "fail", "rig-problem"])
-        )
-        .await,
+        ends_in(&b, "slot3", "slot3", &["pass", "fail", "rig-problem"]).await,
         "pass"
     );
     assert_eq!(
-        b.wait_for(
-            "slot4",
-            UNIT,
-            &phase("slot4", &["pass", "fail", "rig-problem"])
-        )
-        .await,
+        ends_in(&b, "slot4", "slot4", &["pass", "fail", "rig-problem"]).await,
         "fail"
     );
     let reason = b.js(&text_of("slot2", ".reason")).await;
@@ -328,8 +313,7 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
     focus(&b, "slot2").await;
     scan(&b, "slot2", "FC2-000201").await;
     assert_eq!(
-        b.wait_for("repair", UNIT, &phase("slot2", &["repair", "fail", "pass"]))
-            .await,
+        ends_in(&b, "slot2", "repair", &["repair", "fail", "pass"]).await,
         "repair"
     );
     let reason = b.js(&text_of("slot2", ".reason")).await;
@@ -392,12 +376,7 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
     b.js("document.querySelector('#tile-slot2 .abort').click(); return true;")
         .await;
     assert_eq!(
-        b.wait_for(
-            "aborted",
-            UNIT,
-            &phase("slot2", &["aborted", "fail", "pass"])
-        )
-        .await,
+        ends_in(&b, "slot2", "aborted", &["aborted", "fail", "pass"]).await,
         "aborted"
     );
 
@@ -405,12 +384,7 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
     focus(&b, "slot4").await;
     scan(&b, "slot4", "FC1-000102").await;
     assert_eq!(
-        b.wait_for(
-            "slot4-again",
-            UNIT,
-            &phase("slot4", &["pass", "fail", "rig-problem"])
-        )
-        .await,
+        ends_in(&b, "slot4", "slot4-again", &["pass", "fail", "rig-problem"]).await,
         "pass"
     );
 
@@ -419,12 +393,7 @@ async fn an_operator_tests_units_of_three_generations_in_the_browser() {
     focus(&b, "slot4").await;
     scan(&b, "slot4", "FC2-000202").await;
     assert_eq!(
-        b.wait_for(
-            "repair-2",
-            UNIT,
-            &phase("slot4", &["repair", "fail", "pass"])
-        )
-        .await,
+        ends_in(&b, "slot4", "repair-2", &["repair", "fail", "pass"]).await,
         "repair"
     );
     assert_eq!(
@@ -619,12 +588,7 @@ async fn a_rig_problem_says_call_the_technician_and_abort_all_stops_every_slot()
     b.type_keys("OP-5\n").await;
     scan(&b, "slot1", "FC1-000101").await;
     assert_eq!(
-        b.wait_for(
-            "rig-problem",
-            UNIT,
-            &phase("slot1", &["rig-problem", "pass", "fail"])
-        )
-        .await,
+        ends_in(&b, "slot1", "rig-problem", &["rig-problem", "pass", "fail"]).await,
         "rig-problem"
     );
     assert_eq!(b.js(&text_of("slot1", ".status")).await, "RIG PROBLEM");
@@ -665,8 +629,7 @@ async fn a_rig_problem_says_call_the_technician_and_abort_all_stops_every_slot()
     );
     for slot in ["slot2", "slot3"] {
         assert_eq!(
-            b.wait_for(slot, UNIT, &phase(slot, &["aborted", "pass", "fail"]))
-                .await,
+            ends_in(&b, slot, slot, &["aborted", "pass", "fail"]).await,
             "aborted"
         );
     }
@@ -746,12 +709,7 @@ async fn a_visual_check_is_confirmed_pass_or_fail_with_the_keyboard() {
         b.screenshot("confirm").await;
         b.type_keys(keys).await;
         assert_eq!(
-            b.wait_for(
-                serial,
-                UNIT,
-                &phase("slot1", &["pass", "fail", "rig-problem"])
-            )
-            .await,
+            ends_in(&b, "slot1", serial, &["pass", "fail", "rig-problem"]).await,
             verdict
         );
     }
