@@ -15,6 +15,7 @@
 
 pub mod dns;
 pub mod error;
+mod frame;
 pub mod host;
 pub mod icmp;
 pub mod impairment;

@@ -6,6 +6,7 @@
 //! code, so every impairment works on a kernel without `sch_netem` (this one) and the counters
 //! say exactly what was done to which packet.
 
+use std::io::IoSlice;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -17,8 +18,9 @@ use tun_rs::{AsyncDevice, DeviceBuilder};
 
 use crate::dns;
 use crate::error::NetfaultError;
+use crate::frame;
 use crate::icmp;
-use crate::impairment::{DirectionImpairment, DnsFailure, PacketImpairment};
+use crate::impairment::{DnsFailure, PacketImpairment};
 use crate::netns;
 use crate::release::Release;
 use crate::shaper::{DirectionStats, Shaper};
@@ -27,7 +29,7 @@ use crate::shaper::{DirectionStats, Shaper};
 /// which a burst from a test or a firmware update overruns before the engine is scheduled).
 const TUN_QUEUE: u32 = 10_000;
 
-/// Packets forwarded before the counters are published (and other tasks get a turn).
+/// Frames read before the counters are published (and other tasks get a turn).
 const BATCH: usize = 64;
 
 /// How to build a link.
@@ -111,6 +113,7 @@ impl PacketLink {
                 impairment: link.impairment.subscribe(),
                 stats: link.stats.clone(),
                 shaper: Shaper::new(seed ^ u64::from(up)),
+                mtu: config.mtu,
                 delivered: 0,
             };
             link.tasks.push(tokio::spawn(engine.run()));
@@ -138,6 +141,8 @@ impl PacketLink {
                 .name(&name)
                 .mtu(mtu)
                 .tx_queue_len(TUN_QUEUE)
+                // Whole GSO frames behind a virtio-net header (see `frame`).
+                .offload(true)
                 // Up only once IPv6 autoconfiguration is off (below).
                 .enable(false)
                 .build_sync()
@@ -241,19 +246,27 @@ struct Engine {
     impairment: watch::Receiver<PacketImpairment>,
     stats: Arc<watch::Sender<LinkStats>>,
     shaper: Shaper,
+    /// The link's MTU: no segment read is longer.
+    mtu: u16,
     /// Packets written here since the last publication.
     delivered: u64,
 }
 
-/// Counts one delivered packet in its direction.
-fn count_delivered(stats: &watch::Sender<LinkStats>, up: bool) {
+/// Counts `packets` delivered in one direction.
+fn count_delivered(stats: &watch::Sender<LinkStats>, up: bool, packets: u64) {
     stats.send_modify(|s| {
         if up {
-            s.up.delivered += 1;
+            s.up.delivered += packets;
         } else {
-            s.down.delivered += 1;
+            s.down.delivered += packets;
         }
     });
+}
+
+/// Whether a failed read means the device is gone (an error from the kernel) rather than a
+/// frame tun-rs could not cut (an error it made: the frame is dropped, the link goes on).
+fn device_gone(e: &std::io::Error) -> bool {
+    e.raw_os_error().is_some()
 }
 
 impl Engine {
@@ -261,40 +274,77 @@ impl Engine {
         let stats = self.stats.clone();
         let up = self.up;
         let name = if up { "up" } else { "down" };
-        let Ok(release) = Release::spawn(name, self.to.clone(), move || {
-            count_delivered(&stats, up);
+        let Ok(release) = Release::spawn(name, self.to.clone(), move |packets| {
+            count_delivered(&stats, up, packets);
         }) else {
             // No thread for delayed packets: the link carries nothing, as a cut cable.
             return;
         };
-        let mut buf = vec![0u8; 65_536];
+        let mut frame = vec![0u8; frame::MAX_FRAME];
+        let mut segments = vec![vec![0u8; usize::from(self.mtu)]; frame::MAX_SEGMENTS];
+        let mut sizes = vec![0usize; frame::MAX_SEGMENTS];
         let mut imp = self.impairment.borrow_and_update().clone();
         loop {
-            let Ok(n) = self.from.recv(&mut buf).await else {
+            if self.from.readable().await.is_err() {
                 return;
-            };
-            // Packets already queued are taken without waiting, and the counters published once
+            }
+            // Frames already queued are taken without waiting, and the counters published once
             // for the batch: a watch update per packet costs more than forwarding it.
-            let mut next = Some(n);
-            let mut batch = 0;
-            while let Some(n) = next {
+            for _ in 0..BATCH {
                 if self.impairment.has_changed().unwrap_or(false) {
                     imp = self.impairment.borrow_and_update().clone();
                 }
-                self.forward(&imp, &buf[..n], &release).await;
-                batch += 1;
-                next = if batch < BATCH {
-                    self.from.try_recv(&mut buf).ok()
+                // How to read depends on the impairment: chosen before each read, so a change
+                // applies from the next frame on.
+                let direction = if up { &imp.up } else { &imp.down };
+                let read = if direction.is_clear() {
+                    self.from.try_recv(&mut frame).map(Read::Frame)
                 } else {
-                    None
+                    self.from
+                        .try_recv_multiple(&mut frame, &mut segments, &mut sizes, 0)
+                        .map(Read::Segments)
                 };
+                match read {
+                    Ok(Read::Frame(n)) => self.pass(&imp, &frame[..n], &release).await,
+                    Ok(Read::Segments(k)) => {
+                        for (segment, size) in segments.iter().zip(&sizes).take(k) {
+                            self.forward(&imp, &segment[..*size], &release).await;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if device_gone(&e) => return,
+                    Err(_) => self.shaper.stats.received += 1,
+                }
             }
             self.publish();
         }
     }
 
-    /// Passes one packet through the shaper, or straight across while nothing impairs this
-    /// direction (no copy, no queue) and nothing is in flight ahead of it.
+    /// Moves a frame of an unimpaired direction across whole (a GSO frame stays one write),
+    /// unless it is a DNS query the link's resolver fails; behind the release thread's queue
+    /// while packets of an earlier impairment are still in flight, to keep order.
+    async fn pass(&mut self, imp: &PacketImpairment, frame: &[u8], release: &Release) {
+        let packet = frame.get(frame::HDR..).unwrap_or_default();
+        if self.up
+            && let Some(failure) = imp.dns
+            && dns::is_query(packet)
+        {
+            self.fail_dns(failure, packet).await;
+            return;
+        }
+        let packets = frame::packets(frame);
+        self.shaper.stats.received += packets;
+        if release.pending() == 0 {
+            // A write the kernel refuses (the interface going down) is a lost packet.
+            if self.to.send(frame).await.is_ok() {
+                self.delivered += packets;
+            }
+        } else {
+            release.send(std::time::Instant::now(), frame.to_vec(), packets);
+        }
+    }
+
+    /// Passes one packet of an impaired direction through the shaper.
     async fn forward(&mut self, imp: &PacketImpairment, packet: &[u8], release: &Release) {
         let now = Instant::now();
         if self.up
@@ -305,28 +355,23 @@ impl Engine {
             return;
         }
         let direction = if self.up { &imp.up } else { &imp.down };
-        if *direction == DirectionImpairment::default() && release.pending() == 0 {
-            self.shaper.stats.received += 1;
-            // A write the kernel refuses (the interface going down) is a lost packet.
-            if self.to.send(packet).await.is_ok() {
-                self.delivered += 1;
-            }
-            return;
-        }
         if let Some(mtu) = direction.mtu.filter(|mtu| packet.len() > *mtu)
             && !direction.partition
             && let Some(answer) = icmp::frag_needed(packet, mtu)
         {
             // The shaper drops and counts it; the sender hears why.
-            let _ = self.from.send(&answer).await;
+            let _ = send_plain(&self.from, &answer).await;
         }
         for (at, packet) in self.shaper.shape(direction, now, packet.to_vec()) {
             if at <= now && release.pending() == 0 {
-                if self.to.send(&packet).await.is_ok() {
+                if send_plain(&self.to, &packet).await.is_ok() {
                     self.delivered += 1;
                 }
             } else {
-                release.send(at.into_std(), packet);
+                let mut framed = Vec::with_capacity(frame::HDR + packet.len());
+                framed.extend_from_slice(&frame::PLAIN);
+                framed.extend_from_slice(&packet);
+                release.send(at.into_std(), framed, 1);
             }
         }
     }
@@ -339,7 +384,7 @@ impl Engine {
         if failure == DnsFailure::ServFail
             && let Some(answer) = dns::servfail(query)
         {
-            let _ = self.from.send(&answer).await;
+            let _ = send_plain(&self.from, &answer).await;
         }
     }
 
@@ -363,4 +408,18 @@ impl Engine {
             changed
         });
     }
+}
+
+/// What one read brought.
+enum Read {
+    /// A frame, header included, of this many bytes.
+    Frame(usize),
+    /// This many packets, cut from one frame.
+    Segments(usize),
+}
+
+/// Writes a packet rigor built or shaped, behind a plain header.
+async fn send_plain(to: &AsyncDevice, packet: &[u8]) -> std::io::Result<usize> {
+    to.send_vectored(&[IoSlice::new(&frame::PLAIN), IoSlice::new(packet)])
+        .await
 }
