@@ -14,6 +14,7 @@
 //! leftovers are removed at the next start ([`netns::sweep`]).
 
 pub mod dns;
+mod engine;
 pub mod error;
 mod frame;
 pub mod host;
@@ -25,6 +26,7 @@ pub mod kernel_link;
 pub mod link;
 pub mod netns;
 pub mod point;
+mod realtime;
 mod release;
 pub mod shaper;
 pub mod toxiproxy;
