@@ -96,20 +96,18 @@ impl EngineThread {
                 });
             })
             .map_err(|e| NetfaultError::io("starting the engine's thread", e))?;
-        let mut started = Self {
+        let started = Self {
             stop: Some(stop),
             thread: Some(thread),
         };
         match ready_rx.await {
             Ok(Ok(())) => Ok(started),
             Ok(Err(e)) => Err(e),
-            Err(_) => {
-                started.thread.take();
-                Err(NetfaultError::io(
-                    "starting the engine",
-                    std::io::Error::other("the engine's thread ended before it started"),
-                ))
-            }
+            // Every other way out of the thread says why first: it panicked.
+            Err(_) => Err(NetfaultError::io(
+                "starting the engine",
+                std::io::Error::other("the engine's thread panicked"),
+            )),
         }
     }
 }
