@@ -15,7 +15,9 @@
 //! leftovers are removed at the next start ([`netns::sweep`]).
 
 pub mod dns;
+mod engine;
 pub mod error;
+mod frame;
 pub mod host;
 pub mod icmp;
 pub mod impairment;
@@ -25,6 +27,7 @@ pub mod kernel_link;
 pub mod link;
 pub mod netns;
 pub mod point;
+mod realtime;
 mod release;
 pub mod shaper;
 pub mod tcp_proxy;

@@ -11,24 +11,17 @@ use std::sync::Arc;
 
 use rigor_hal::{HalError, Impairment, NetImpairment, async_trait};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
-use tun_rs::{AsyncDevice, DeviceBuilder};
+use tun_rs::{DeviceBuilder, SyncDevice};
 
-use crate::dns;
+use crate::engine::EngineThread;
 use crate::error::NetfaultError;
-use crate::icmp;
-use crate::impairment::{DirectionImpairment, DnsFailure, PacketImpairment};
+use crate::impairment::PacketImpairment;
 use crate::netns;
-use crate::release::Release;
-use crate::shaper::{DirectionStats, Shaper};
+use crate::shaper::DirectionStats;
 
 /// Packets the kernel may queue towards the engine before it drops (a TUN's default is 500,
 /// which a burst from a test or a firmware update overruns before the engine is scheduled).
 const TUN_QUEUE: u32 = 10_000;
-
-/// Packets forwarded before the counters are published (and other tasks get a turn).
-const BATCH: usize = 64;
 
 /// How to build a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +68,13 @@ pub struct PacketLink {
     interface: String,
     impairment: watch::Sender<PacketImpairment>,
     stats: Arc<watch::Sender<LinkStats>>,
-    tasks: Vec<JoinHandle<()>>,
+    /// `None` only while opening.
+    engine: Option<EngineThread>,
 }
 
 impl PacketLink {
-    /// Creates the namespaces and TUN devices and starts the engine on the current tokio
-    /// runtime. First removes what dead rigor processes left behind ([`netns::sweep`]).
+    /// Creates the namespaces and TUN devices and starts the engine on a thread of its own.
+    /// First removes what dead rigor processes left behind ([`netns::sweep`]).
     pub async fn open(config: &LinkConfig) -> Result<Self, NetfaultError> {
         check_interface_name(&config.name)?;
         netns::sweep_once()?;
@@ -93,28 +87,20 @@ impl PacketLink {
             interface: config.name.clone(),
             impairment,
             stats: Arc::new(watch::channel(LinkStats::default()).0),
-            tasks: Vec::new(),
+            engine: None,
         };
         // From here a failure drops `link`, which deletes whatever was made.
         let device = link.side(&link.device_ns.clone(), config, true)?;
         let network = link.side(&link.network_ns.clone(), config, false)?;
-        let (device, network) = (Arc::new(device), Arc::new(network));
-        let seed = fastrand::u64(..);
-        for (from, to, up) in [
-            (device.clone(), network.clone(), true),
-            (network, device, false),
-        ] {
-            let engine = Engine {
-                from,
-                to,
-                up,
-                impairment: link.impairment.subscribe(),
-                stats: link.stats.clone(),
-                shaper: Shaper::new(seed ^ u64::from(up)),
-                delivered: 0,
-            };
-            link.tasks.push(tokio::spawn(engine.run()));
-        }
+        let engine = EngineThread::start(
+            &config.name,
+            (device, network),
+            config.mtu,
+            &link.impairment,
+            &link.stats,
+        )
+        .await?;
+        link.engine = Some(engine);
         Ok(link)
     }
 
@@ -124,7 +110,7 @@ impl PacketLink {
         ns: &str,
         config: &LinkConfig,
         device_side: bool,
-    ) -> Result<AsyncDevice, NetfaultError> {
+    ) -> Result<SyncDevice, NetfaultError> {
         netns::create(ns)?;
         let (local, peer) = if device_side {
             (config.device_addr, config.network_addr)
@@ -133,20 +119,18 @@ impl PacketLink {
         };
         let name = config.name.clone();
         let mtu = config.mtu;
-        let sync = netns::in_namespace(ns, move || {
+        let device = netns::in_namespace(ns, move || {
             DeviceBuilder::new()
                 .name(&name)
                 .mtu(mtu)
                 .tx_queue_len(TUN_QUEUE)
+                // Whole GSO frames behind a virtio-net header (see `frame`).
+                .offload(true)
                 // Up only once IPv6 autoconfiguration is off (below).
                 .enable(false)
                 .build_sync()
                 .map_err(|source| NetfaultError::Tun { name, source })
         })??;
-        let device = AsyncDevice::new(sync).map_err(|source| NetfaultError::Tun {
-            name: config.name.clone(),
-            source,
-        })?;
         let (local, peer) = (local.to_string(), peer.to_string());
         let iface = config.name.as_str();
         netns::run(
@@ -201,9 +185,7 @@ impl PacketLink {
 
 impl Drop for PacketLink {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.engine.take();
         // Nothing to report to from a drop; a namespace left here is swept at the next start.
         let _ = netns::delete(&self.device_ns);
         let _ = netns::delete(&self.network_ns);
@@ -230,137 +212,4 @@ pub(crate) fn check_interface_name(name: &str) -> Result<(), NetfaultError> {
         });
     }
     Ok(())
-}
-
-/// One direction of the engine: reads and shapes here, on the runtime; writes what is delayed
-/// from a [`Release`] thread.
-struct Engine {
-    from: Arc<AsyncDevice>,
-    to: Arc<AsyncDevice>,
-    up: bool,
-    impairment: watch::Receiver<PacketImpairment>,
-    stats: Arc<watch::Sender<LinkStats>>,
-    shaper: Shaper,
-    /// Packets written here since the last publication.
-    delivered: u64,
-}
-
-/// Counts one delivered packet in its direction.
-fn count_delivered(stats: &watch::Sender<LinkStats>, up: bool) {
-    stats.send_modify(|s| {
-        if up {
-            s.up.delivered += 1;
-        } else {
-            s.down.delivered += 1;
-        }
-    });
-}
-
-impl Engine {
-    async fn run(mut self) {
-        let stats = self.stats.clone();
-        let up = self.up;
-        let name = if up { "up" } else { "down" };
-        let Ok(release) = Release::spawn(name, self.to.clone(), move || {
-            count_delivered(&stats, up);
-        }) else {
-            // No thread for delayed packets: the link carries nothing, as a cut cable.
-            return;
-        };
-        let mut buf = vec![0u8; 65_536];
-        let mut imp = self.impairment.borrow_and_update().clone();
-        loop {
-            let Ok(n) = self.from.recv(&mut buf).await else {
-                return;
-            };
-            // Packets already queued are taken without waiting, and the counters published once
-            // for the batch: a watch update per packet costs more than forwarding it.
-            let mut next = Some(n);
-            let mut batch = 0;
-            while let Some(n) = next {
-                if self.impairment.has_changed().unwrap_or(false) {
-                    imp = self.impairment.borrow_and_update().clone();
-                }
-                self.forward(&imp, &buf[..n], &release).await;
-                batch += 1;
-                next = if batch < BATCH {
-                    self.from.try_recv(&mut buf).ok()
-                } else {
-                    None
-                };
-            }
-            self.publish();
-        }
-    }
-
-    /// Passes one packet through the shaper, or straight across while nothing impairs this
-    /// direction (no copy, no queue) and nothing is in flight ahead of it.
-    async fn forward(&mut self, imp: &PacketImpairment, packet: &[u8], release: &Release) {
-        let now = Instant::now();
-        if self.up
-            && let Some(failure) = imp.dns
-            && dns::is_query(packet)
-        {
-            self.fail_dns(failure, packet).await;
-            return;
-        }
-        let direction = if self.up { &imp.up } else { &imp.down };
-        if *direction == DirectionImpairment::default() && release.pending() == 0 {
-            self.shaper.stats.received += 1;
-            // A write the kernel refuses (the interface going down) is a lost packet.
-            if self.to.send(packet).await.is_ok() {
-                self.delivered += 1;
-            }
-            return;
-        }
-        if let Some(mtu) = direction.mtu.filter(|mtu| packet.len() > *mtu)
-            && !direction.partition
-            && let Some(answer) = icmp::frag_needed(packet, mtu)
-        {
-            // The shaper drops and counts it; the sender hears why.
-            let _ = self.from.send(&answer).await;
-        }
-        for (at, packet) in self.shaper.shape(direction, now, packet.to_vec()) {
-            if at <= now && release.pending() == 0 {
-                if self.to.send(&packet).await.is_ok() {
-                    self.delivered += 1;
-                }
-            } else {
-                release.send(at.into_std(), packet);
-            }
-        }
-    }
-
-    async fn fail_dns(&mut self, failure: DnsFailure, query: &[u8]) {
-        self.stats.send_modify(|stats| match failure {
-            DnsFailure::NoAnswer => stats.dns_dropped += 1,
-            DnsFailure::ServFail => stats.dns_servfail += 1,
-        });
-        if failure == DnsFailure::ServFail
-            && let Some(answer) = dns::servfail(query)
-        {
-            let _ = self.from.send(&answer).await;
-        }
-    }
-
-    /// Publishes the shaper's counters and the packets this side delivered (the release
-    /// thread counts its own).
-    fn publish(&mut self) {
-        let mine = self.shaper.stats;
-        let delivered = std::mem::take(&mut self.delivered);
-        self.stats.send_if_modified(|stats| {
-            let slot = if self.up {
-                &mut stats.up
-            } else {
-                &mut stats.down
-            };
-            let next = DirectionStats {
-                delivered: slot.delivered + delivered,
-                ..mine
-            };
-            let changed = *slot != next;
-            *slot = next;
-            changed
-        });
-    }
 }

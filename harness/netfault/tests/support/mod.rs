@@ -26,7 +26,37 @@ pub fn udp_in(ns: &str, addr: SocketAddr) -> UdpSocket {
     // (root may exceed rmem_max, and the tests run as root to make namespaces anyway).
     nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBufForce, &(64 << 20))
         .unwrap();
+    // Arrival is when the kernel queued the packet to this socket, not when the receiving thread
+    // next ran: on a loaded machine that thread waits its turn for milliseconds, which is the
+    // test's delay, not the link's.
+    nix::sys::socket::setsockopt(
+        &socket,
+        nix::sys::socket::sockopt::ReceiveTimestampns,
+        &true,
+    )
+    .unwrap();
     socket
+}
+
+/// Receives one datagram into `buf`: its length and when the kernel queued it (as an
+/// `Instant`: the kernel stamps the wall clock, here moved onto the monotonic one).
+fn recv_stamped(rx: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, Instant)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::AsRawFd;
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(rx.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
+        .map_err(std::io::Error::from)?;
+    let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+    let mut at = now;
+    for c in msg.cmsgs().map_err(std::io::Error::from)? {
+        if let ControlMessageOwned::ScmTimestampns(ts) = c {
+            let stamped =
+                std::time::UNIX_EPOCH + Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32);
+            at = now - wall.duration_since(stamped).unwrap_or_default();
+        }
+    }
+    Ok((msg.bytes, at))
 }
 
 /// One received packet: its sequence number and one-way delay.
@@ -69,11 +99,10 @@ pub fn receive(rx: &UdpSocket, expect: usize, quiet: Duration) -> Vec<(u32, Inst
     let mut got = Vec::with_capacity(expect);
     let mut buf = vec![0u8; 65_536];
     while got.len() < expect {
-        match rx.recv(&mut buf) {
-            Ok(n) if n >= 4 => got.push((
-                u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]),
-                Instant::now(),
-            )),
+        match recv_stamped(rx, &mut buf) {
+            Ok((n, at)) if n >= 4 => {
+                got.push((u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]), at))
+            }
             Ok(_) => {}
             Err(_) => break,
         }
