@@ -3,7 +3,8 @@
 //! 100 000 unit attempts.
 //!
 //! `cargo bench -p rigor-results` generates the store once (RIGOR_BENCH_UNITS units × 20
-//! measurements, default 1 000 000) under `target/rigor-results-bench/` and reuses it.
+//! measurements, default 1 000 000) under `target/rigor-results-bench/`, or the folder
+//! RIGOR_BENCH_DIR names (a place outside the worktree survives a fresh checkout), and reuses it.
 //! RIGOR_BENCH_ROUNDS sets how many times the views run (default 5, the median is reported);
 //! RIGOR_BENCH_STDF_PARTS sets the export's size (default 100 000); RIGOR_BENCH_GENERATE_ONLY
 //! stops after making the store; RIGOR_BENCH_SKIP_SQL skips the `sqlite3` shell's run.
@@ -76,7 +77,10 @@ fn cpu_seconds() -> f64 {
 }
 
 fn store(units: u64) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/rigor-results-bench");
+    let dir = std::env::var_os("RIGOR_BENCH_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/rigor-results-bench"),
+        PathBuf::from,
+    );
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(format!("synth-{units}.db"));
     if !path.exists() {
