@@ -18,15 +18,34 @@ use crate::yields::{Dimension, Tally, YieldReport, report_of};
 /// A capability group: measurement × generation × firmware × limit set.
 type GroupKey = (Arc<str>, Arc<str>, Option<Arc<str>>, Arc<str>);
 
-/// One yield cell: a scenario and the first attempt's key in every [`Dimension`] (in the order
-/// of [`Dimension::ALL`]), so any grouping is a sum of cells.
-type CellKey = (Arc<str>, Vec<String>);
+/// One yield cell: a scenario and the first attempt's keys in every [`Dimension`] (in the order
+/// of [`Dimension::ALL`], numbered in `Summary::keys`), so any grouping is a sum of cells.
+type CellKey = (Arc<str>, u32);
+
+/// What a first attempt's keys depend on, cheaper to hash than the keys are to format for each
+/// of a million units: its shared text columns and its 8-hour shift since the epoch.
+type Place = (
+    Arc<str>,
+    Arc<str>,
+    Option<Arc<str>>,
+    Arc<str>,
+    Arc<str>,
+    Option<Arc<str>>,
+    Arc<str>,
+    i64,
+);
+
+/// Microseconds in a shift ([`Dimension::Shift`]'s S1 starts at midnight UTC).
+const SHIFT_US: i64 = 8 * 3600 * 1_000_000;
 
 /// The yield and capability views' state for one filter over the runs up to [`Summary::upto`].
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     upto: i64,
     cells: HashMap<CellKey, Tally>,
+    keys: Vec<Vec<String>>,
+    key_ids: HashMap<Vec<String>, u32>,
+    places: HashMap<Place, u32>,
     groups: Vec<(GroupKey, Group)>,
     at: HashMap<GroupKey, usize>,
 }
@@ -53,13 +72,40 @@ impl Summary {
     /// Adds (`sign` +1) or takes away (−1) one unit × scenario's tally, whose first selected
     /// attempt is `first`.
     pub(crate) fn add_tally(&mut self, first: &Run, tally: &Tally, sign: i64) {
-        let keys = Dimension::ALL.iter().map(|d| d.key(first)).collect();
-        let key = (first.scenario.clone(), keys);
+        let place = (
+            first.family.clone(),
+            first.generation.clone(),
+            first.firmware.clone(),
+            first.station.clone(),
+            first.rig.clone(),
+            first.fixture.clone(),
+            first.limits_sha256.clone(),
+            first.started_at_us.div_euclid(SHIFT_US),
+        );
+        let id = match self.places.get(&place) {
+            Some(&id) => id,
+            None => {
+                let id = self.key_id(Dimension::ALL.iter().map(|d| d.key(first)).collect());
+                self.places.insert(place, id);
+                id
+            }
+        };
+        let key = (first.scenario.clone(), id);
         let cell = self.cells.entry(key.clone()).or_default();
         cell.add(tally, sign);
         if cell.is_empty() {
             self.cells.remove(&key);
         }
+    }
+
+    fn key_id(&mut self, keys: Vec<String>) -> u32 {
+        if let Some(&id) = self.key_ids.get(&keys) {
+            return id;
+        }
+        let id = self.keys.len() as u32;
+        self.keys.push(keys.clone());
+        self.key_ids.insert(keys, id);
+        id
     }
 
     /// Merges sums of readings that follow every reading folded in so far (runs after
@@ -103,8 +149,12 @@ impl Summary {
     pub fn yield_report(&self, by: Dimension, chain: &[String]) -> YieldReport {
         let k = Dimension::ALL.iter().position(|d| *d == by).unwrap_or(0);
         let mut table: BTreeMap<(String, String), Tally> = BTreeMap::new();
-        for ((scenario, keys), tally) in &self.cells {
-            let group = keys.get(k).cloned().unwrap_or_default();
+        for ((scenario, id), tally) in &self.cells {
+            let keys = self.keys.get(*id as usize);
+            let group = keys
+                .and_then(|keys| keys.get(k))
+                .cloned()
+                .unwrap_or_default();
             table
                 .entry((scenario.to_string(), group))
                 .or_default()
@@ -191,7 +241,8 @@ impl Summary {
         let cells = self
             .cells
             .iter()
-            .map(|((scenario, keys), t)| {
+            .map(|((scenario, id), t)| {
+                let keys = self.keys.get(*id as usize).map_or(&[][..], Vec::as_slice);
                 let keys = keys.iter().map(|k| texts.id(k)).collect();
                 (texts.id(scenario), keys, *t)
             })
@@ -245,7 +296,8 @@ impl Summary {
                 .into_iter()
                 .map(|k| text(k).map(|t| t.to_string()))
                 .collect::<Result<Vec<_>, _>>()?;
-            summary.cells.insert((text(scenario)?, keys), tally);
+            let id = summary.key_id(keys);
+            summary.cells.insert((text(scenario)?, id), tally);
         }
         for g in stored.groups {
             let firmware = g.key.2.map(text).transpose()?;
