@@ -340,8 +340,12 @@ fn write(path: &Path, what: &str) -> Result<std::io::BufWriter<std::fs::File>, R
 fn view(view: View) -> Result<(), ResultsError> {
     match view {
         View::Yield { common, by, chain } => {
-            let (_, runs) = common.store.open()?;
-            let report = yield_report(&runs, by.dimension(), &chain);
+            let (filter, source) = (common.store.filter()?, common.store.source()?);
+            // The store's summary cache answers without reading every run where it can.
+            let report = match source.summary(&filter)? {
+                Some(summary) => summary.yield_report(by.dimension(), &chain),
+                None => yield_report(&source.runs(&filter)?, by.dimension(), &chain),
+            };
             emit(&render(&report, &tables::yields(&report), common.format())?)?;
             save(&common.plot, Plot::YieldOverTime(&report.rows))
         }
@@ -360,8 +364,11 @@ fn view(view: View) -> Result<(), ResultsError> {
             common,
             measurement,
         } => {
-            let (source, runs) = common.store.open()?;
-            let rows = capability(&*source, &runs, measurement.as_deref())?;
+            let (filter, source) = (common.store.filter()?, common.store.source()?);
+            let rows = match source.summary(&filter)? {
+                Some(summary) => summary.capability(measurement.as_deref()),
+                None => capability(&*source, &source.runs(&filter)?, measurement.as_deref())?,
+            };
             emit(&render(&rows, &tables::capability(&rows), common.format())?)?;
             // The least capable row is the one worth looking at; without any Cpk, the first.
             let worst = rows
@@ -375,7 +382,7 @@ fn view(view: View) -> Result<(), ResultsError> {
                 .or_else(|| rows.iter().find(|r| r.n > 0));
             match (worst, &common.plot) {
                 (Some(row), Some(_)) => {
-                    let values = readings_of(&*source, &runs, row)?;
+                    let values = readings_of(&*source, &source.runs(&filter)?, row)?;
                     save(
                         &common.plot,
                         Plot::Histogram {

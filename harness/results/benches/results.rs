@@ -3,7 +3,8 @@
 //! 100 000 unit attempts.
 //!
 //! `cargo bench -p rigor-results` generates the store once (RIGOR_BENCH_UNITS units × 20
-//! measurements, default 1 000 000) under `target/rigor-results-bench/` and reuses it.
+//! measurements, default 1 000 000) under `target/rigor-results-bench/`, or the folder
+//! RIGOR_BENCH_DIR names (a place outside the worktree survives a fresh checkout), and reuses it.
 //! RIGOR_BENCH_ROUNDS sets how many times the views run (default 5, the median is reported);
 //! RIGOR_BENCH_STDF_PARTS sets the export's size (default 100 000); RIGOR_BENCH_GENERATE_ONLY
 //! stops after making the store; RIGOR_BENCH_SKIP_SQL skips the `sqlite3` shell's run.
@@ -13,8 +14,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use rigor_results::export::{StdfOptions, export_stdf};
-use rigor_results::synth::{SynthConfig, synth};
-use rigor_results::{Dimension, Filter, Runs, Source, SqliteSource, capability, yield_report};
+use rigor_results::synth::{SynthConfig, append, synth};
+use rigor_results::{
+    CapabilityRow, Dimension, Filter, Runs, Source, SqliteSource, YieldReport, cache_path,
+    capability, yield_report,
+};
 
 /// The hand-written equivalent: yield by generation over first judged attempts, then mean,
 /// overall σ, σ within (mean moving range / 1.128 in recording order), Cpk and Ppk per
@@ -76,7 +80,10 @@ fn cpu_seconds() -> f64 {
 }
 
 fn store(units: u64) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/rigor-results-bench");
+    let dir = std::env::var_os("RIGOR_BENCH_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/rigor-results-bench"),
+        PathBuf::from,
+    );
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(format!("synth-{units}.db"));
     if !path.exists() {
@@ -102,6 +109,74 @@ fn store(units: u64) -> PathBuf {
     path
 }
 
+/// The same numbers through the summary cache, on a copy of the store (new runs are appended
+/// to it): cold (no cache, built by the query), warm with nothing new, and warm after a station
+/// recorded a few more runs; each compared with the scan's numbers.
+fn cached(path: &Path, units: u64, scanned: &YieldReport, scanned_rows: &[CapabilityRow]) {
+    let copy = path.with_extension("cached.db");
+    let _ = std::fs::remove_file(&copy);
+    let _ = std::fs::remove_file(cache_path(&copy));
+    if let Err(e) = std::fs::copy(path, &copy) {
+        println!("summary cache not measured: cannot copy the store: {e}");
+        return;
+    }
+    let query = |label: &str| {
+        let cpu = cpu_seconds();
+        let start = Instant::now();
+        let source = SqliteSource::open(&copy).unwrap_or_else(|e| panic!("{e}"));
+        let summary = source
+            .summary(&Filter::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no summary from the cache"));
+        let report = summary.yield_report(Dimension::Generation, &[]);
+        let rows = summary.capability(None);
+        println!(
+            "{label}: yield by generation + Cpk of {} groups: {:.2} s wall, {:.2} s CPU \
+             (load average {})",
+            rows.len(),
+            start.elapsed().as_secs_f64(),
+            cpu_seconds() - cpu,
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+        );
+        (report, rows)
+    };
+    let (report, rows) = query("summary cache, cold (built by this query)");
+    let same_counts = rows.len() == scanned_rows.len()
+        && rows
+            .iter()
+            .zip(scanned_rows)
+            .all(|(a, b)| (a.n, a.observed_outside) == (b.n, b.observed_outside));
+    let worst = rows
+        .iter()
+        .zip(scanned_rows)
+        .filter_map(|(a, b)| Some(((a.cpk? - b.cpk?) / b.cpk?).abs()))
+        .fold(0.0, f64::max);
+    println!(
+        "  against the scan: yield identical {}, capability n and outside identical \
+         {same_counts}, largest relative Cpk difference {worst:.1e}",
+        report == *scanned
+    );
+    query("summary cache, warm (nothing new)");
+    let config = SynthConfig {
+        units,
+        ..SynthConfig::default()
+    };
+    match append(&copy, &config, 20) {
+        Ok(added) => println!(
+            "appended {} runs ({} measurements), the last still open",
+            added.runs, added.measurements
+        ),
+        Err(e) => panic!("{e}"),
+    }
+    query("summary cache, warm (after the appended runs)");
+    let cache = std::fs::metadata(cache_path(&copy)).map_or(0, |m| m.len());
+    println!("  cache file {:.1} kB", cache as f64 / 1e3);
+    let _ = std::fs::remove_file(&copy);
+    let _ = std::fs::remove_file(cache_path(&copy));
+}
+
 fn main() {
     // `cargo test --benches` runs this with `--bench` absent; only `cargo bench` measures.
     if !std::env::args().any(|a| a == "--bench") {
@@ -122,6 +197,7 @@ fn main() {
     let rounds = env_u64("RIGOR_BENCH_ROUNDS", 5).max(1);
     let mut totals = Vec::new();
     let mut cpus = Vec::new();
+    let mut last = None;
     for round in 1..=rounds {
         let cpu = cpu_seconds();
         let start = Instant::now();
@@ -151,6 +227,7 @@ fn main() {
         );
         totals.push(total.as_secs_f64());
         cpus.push(cpu);
+        last = Some((report, rows));
     }
     println!(
         "median of {rounds}: {:.2} s wall, {:.2} s CPU (load average {})",
@@ -160,6 +237,10 @@ fn main() {
             .unwrap_or_default()
             .trim()
     );
+
+    if let Some((report, rows)) = &last {
+        cached(&path, units, report, rows);
+    }
 
     let start = Instant::now();
     // RIGOR_BENCH_SKIP_SQL: the shell takes minutes on a million units.

@@ -61,13 +61,15 @@ pub struct CapabilityRow {
     pub warning: Option<String>,
 }
 
-struct Group {
-    acc: Accumulator,
-    outside: u64,
-    unit: Option<Arc<str>>,
-    lsl: Option<f64>,
-    usl: Option<f64>,
-    marginal: (Option<f64>, Option<f64>),
+/// The sums and the description (from its first reading) behind one row.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    pub(crate) acc: Accumulator,
+    pub(crate) outside: u64,
+    pub(crate) unit: Option<Arc<str>>,
+    pub(crate) lsl: Option<f64>,
+    pub(crate) usl: Option<f64>,
+    pub(crate) marginal: (Option<f64>, Option<f64>),
 }
 
 /// The readings behind one capability row, in recording order (for its histogram).
@@ -152,6 +154,12 @@ pub fn capability(
             row(measurement, generation, firmware.as_deref(), limits, g)
         })
         .collect();
+    sort(&mut rows);
+    Ok(rows)
+}
+
+/// The views' row order: by measurement, generation, firmware and limit set.
+pub(crate) fn sort(rows: &mut [CapabilityRow]) {
     rows.sort_by(|a, b| {
         (&a.measurement, &a.generation, &a.firmware, &a.limits).cmp(&(
             &b.measurement,
@@ -160,10 +168,9 @@ pub fn capability(
             &b.limits,
         ))
     });
-    Ok(rows)
 }
 
-fn row(
+pub(crate) fn row(
     measurement: &str,
     generation: &str,
     firmware: Option<&str>,

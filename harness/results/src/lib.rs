@@ -34,6 +34,7 @@ mod source;
 mod spc;
 mod sqlite;
 pub mod stats;
+mod summary;
 mod sums;
 pub mod synth;
 
@@ -52,7 +53,8 @@ pub use retest::{PassedOnRetest, RetestByPlace, RetestReport, retest};
 pub use rows::{Artifact, Interner, Measurement, Run, Runs, Step};
 pub use source::{Reading, Source};
 pub use spc::{Rule, SpcChart, SpcPoint, Violation, spc, western_electric};
-pub use sqlite::SqliteSource;
+pub use sqlite::{CacheMode, SqliteSource, cache_path};
+pub use summary::Summary;
 pub use sums::{GroupSums, SumsBuilder, merge_parts};
 pub use unit::{Attempt, runs_of, unit_history};
 pub use yields::{Dimension, RtyRow, YieldReport, YieldRow, yield_report};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::error::ResultsError;
 use crate::filter::Filter;
 use crate::rows::{Artifact, Measurement, Runs, Step};
+use crate::summary::Summary;
 use crate::sums::{GroupSums, SumsBuilder};
 
 /// A numeric reading, lean: what capability and control charts need from each of millions of
@@ -121,6 +122,14 @@ pub trait Source {
         set_of: &[u32],
     ) -> Result<Vec<GroupSums>, ResultsError> {
         fold_value_sums(self, runs, name, set_of)
+    }
+
+    /// The yield and capability views' state for the runs `filter` selects, from a cache of
+    /// earlier queries where the source keeps one (SQLite does, beside its file), brought up to
+    /// date; `None` where it keeps none or cannot answer `filter` from it, and the views scan.
+    fn summary(&self, filter: &Filter) -> Result<Option<Summary>, ResultsError> {
+        let _ = filter;
+        Ok(None)
     }
 
     /// Every measurement of `runs`, collected; for views over a few runs.

@@ -7,12 +7,17 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags, Row, params};
 
+pub use cache::{CacheMode, cache_path};
+
+mod cache;
 mod parts;
+mod summarize;
 
 use crate::error::ResultsError;
 use crate::filter::Filter;
 use crate::rows::{Artifact, Interner, Measurement, Run, Runs, Step};
 use crate::source::{Reading, Source};
+use crate::summary::Summary;
 use crate::sums::GroupSums;
 
 /// Whether to read `runs`' measurements run by run through the primary key rather than scan
@@ -51,6 +56,7 @@ pub struct SqliteSource {
     // None: decided per scan (see `parts.rs`).
     scan_parts: Option<usize>,
     interner: RefCell<Interner>,
+    cache: CacheMode,
 }
 
 const RUNS: &str = "SELECT r.id, r.unit_serial, u.family, u.generation, r.scenario_name, \
@@ -86,6 +92,7 @@ impl SqliteSource {
             path: path.to_owned(),
             scan_parts: None,
             interner: RefCell::new(Interner::default()),
+            cache: CacheMode::for_store(path),
         })
     }
 
@@ -94,6 +101,13 @@ impl SqliteSource {
     /// for small). Tests hold the parts' merged sums against one scan's.
     pub fn with_scan_parts(mut self, parts: usize) -> Self {
         self.scan_parts = Some(parts);
+        self
+    }
+
+    /// Whether the yield and capability views may read and write their summary cache beside
+    /// the store (by default: both, or only read when the store file is read-only).
+    pub fn with_cache(mut self, mode: CacheMode) -> Self {
+        self.cache = mode;
         self
     }
 
@@ -316,6 +330,42 @@ impl SqliteSource {
 }
 
 impl SqliteSource {
+    /// The runs `filter` selects that also meet `more` (SQL over `r`, the runs table, with
+    /// parameters from `?12` on), in no particular order.
+    fn select_runs(
+        &self,
+        filter: &Filter,
+        more: &str,
+        more_params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<Run>, ResultsError> {
+        let mut stmt = self.conn.prepare_cached(&format!("{RUNS}{more}"))?;
+        let mut all: Vec<&dyn rusqlite::ToSql> = vec![
+            &filter.scenario,
+            &filter.family,
+            &filter.generation,
+            &filter.firmware,
+            &filter.station,
+            &filter.rig,
+            &filter.fixture,
+            &filter.limits,
+            &filter.since_us,
+            &filter.until_us,
+            &filter.serial,
+        ];
+        all.extend_from_slice(more_params);
+        let mut rows = stmt.query(all.as_slice())?;
+        let mut list = Vec::new();
+        let mut columns = RunColumns::default();
+        while let Some(row) = rows.next()? {
+            let run = self.run(row, &mut columns)?;
+            // GLOB also knows `[...]` classes; the filter's own rule is the one that counts.
+            if filter.matches(&run) {
+                list.push(run);
+            }
+        }
+        Ok(list)
+    }
+
     fn scan_readings(
         &self,
         runs: &Runs,
@@ -379,33 +429,15 @@ impl Source for SqliteSource {
     }
 
     fn runs(&self, filter: &Filter) -> Result<Runs, ResultsError> {
-        let mut stmt = self.conn.prepare_cached(RUNS)?;
-        let mut rows = stmt.query(params![
-            filter.scenario,
-            filter.family,
-            filter.generation,
-            filter.firmware,
-            filter.station,
-            filter.rig,
-            filter.fixture,
-            filter.limits,
-            filter.since_us,
-            filter.until_us,
-            filter.serial,
-        ])?;
-        let mut list = Vec::new();
-        let mut columns = RunColumns::default();
-        while let Some(row) = rows.next()? {
-            let run = self.run(row, &mut columns)?;
-            // GLOB also knows `[...]` classes; the filter's own rule is the one that counts.
-            if filter.matches(&run) {
-                list.push(run);
-            }
-        }
+        let mut list = self.select_runs(filter, "", &[])?;
         // Sorted here rather than by SQLite, whose sorter would carry every column of a
         // million rows; ids follow start order almost everywhere, so this is nearly free.
         list.sort_by_key(|r| (r.started_at_us, r.id));
         Ok(Runs::new(list))
+    }
+
+    fn summary(&self, filter: &Filter) -> Result<Option<Summary>, ResultsError> {
+        self.cached_summary(filter)
     }
 
     fn for_each_measurement(

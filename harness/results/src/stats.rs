@@ -11,18 +11,19 @@ pub const D4: f64 = 3.267;
 
 /// Running sums for mean, overall σ and moving range, fed one reading at a time in time order,
 /// so a large store is summarised in one pass.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Accumulator {
     /// Readings seen.
     pub n: u64,
     // Welford's update: a plain sum of squares loses every digit when readings sit far from
     // zero (3.300 V ± 1 mV).
-    mean: f64,
-    m2: f64,
-    first: Option<f64>,
-    last: Option<f64>,
-    mr_sum: f64,
-    mr_n: u64,
+    // The crate's summary cache stores and reloads these exactly.
+    pub(crate) mean: f64,
+    pub(crate) m2: f64,
+    pub(crate) first: Option<f64>,
+    pub(crate) last: Option<f64>,
+    pub(crate) mr_sum: f64,
+    pub(crate) mr_n: u64,
     /// Smallest reading.
     pub min: f64,
     /// Largest reading.

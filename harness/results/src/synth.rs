@@ -224,3 +224,105 @@ pub fn synth(path: &Path, config: &SynthConfig) -> Result<SynthSummary, ResultsE
     }
     Ok(summary)
 }
+
+/// Appends `retests` new ended attempts at the store made by [`synth`] at `path` (retests of
+/// its first units, at the latest firmware, each judged), then one attempt of a new unit that
+/// is still running: what a station adds to a store between two analyst queries.
+pub fn append(
+    path: &Path,
+    config: &SynthConfig,
+    retests: u64,
+) -> Result<SynthSummary, ResultsError> {
+    let mut conn = Connection::open(path).map_err(|source| ResultsError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut rng = Rng(config.seed ^ 0xa11e_a11e);
+    let names: Vec<String> = (0..config.measurements)
+        .map(|k| format!("m{k:02}"))
+        .collect();
+    let mut summary = SynthSummary {
+        units: 0,
+        runs: 0,
+        measurements: 0,
+    };
+    let tx = conn.transaction()?;
+    let at: i64 = tx.query_row("SELECT max(started_at_us) FROM runs", [], |r| r.get(0))?;
+    for k in 0..=retests {
+        let open = k == retests;
+        let serial = if open {
+            tx.execute(
+                "INSERT OR IGNORE INTO units (serial, family, generation, first_seen_us) \
+                 VALUES ('SY-OPEN', 'sensor-node', 'gen1', ?1)",
+                [at],
+            )?;
+            summary.units += 1;
+            "SY-OPEN".to_owned()
+        } else {
+            format!("SY{k:08}")
+        };
+        let attempt: i64 = tx.query_row(
+            "SELECT coalesce(max(attempt), 0) + 1 FROM runs WHERE unit_serial = ?1",
+            [&serial],
+            |r| r.get(0),
+        )?;
+        let start = at + (k as i64 + 1) * 10_000_000;
+        tx.execute(
+            "INSERT INTO runs (unit_serial, scenario_name, scenario_version, scenario_sha256, \
+             attempt, station, rig, slot, fixture_id, fixture_insertions, operator, \
+             firmware_sha256, firmware_version, limits_sha256, started_at_us) \
+             VALUES (?1, 'smoke', '1.0.0', ?2, ?3, 'station-1', 'rig-1', '1', 'fx-1', 1, 'op-1', \
+             ?4, '2.5.0', ?5, ?6)",
+            params![
+                serial,
+                SCENARIO_SHA,
+                attempt,
+                FIRMWARE_SHA,
+                LIMITS_SHA,
+                start
+            ],
+        )?;
+        let run_id = tx.last_insert_rowid();
+        summary.runs += 1;
+        let mut failed = false;
+        for (k, name) in names.iter().enumerate() {
+            let nominal = 1.0 + k as f64;
+            let sigma = 0.01 * nominal;
+            let value = nominal + sigma * (0.5 + rng.normal());
+            let (low, high) = (nominal - 4.0 * sigma, nominal + 4.0 * sigma);
+            let pass = value >= low && value <= high;
+            failed |= !pass;
+            tx.execute(
+                "INSERT INTO measurements (run_id, seq, step_index, name, value, unit, \
+                 comparator, low, low_inclusive, high, high_inclusive, marginal, outcome, \
+                 measured_at_us) VALUES (?1, ?2, 0, ?3, ?4, 'V', ?5, ?6, 1, ?7, 1, 0, ?8, ?9)",
+                params![
+                    run_id,
+                    k as i64,
+                    name,
+                    value,
+                    format!("{low:.4} <= x <= {high:.4}"),
+                    low,
+                    high,
+                    if pass { "pass" } else { "fail" },
+                    start + 1_000_000,
+                ],
+            )?;
+            summary.measurements += 1;
+        }
+        if !open {
+            let (outcome, class) = if failed {
+                ("fail", Some("device"))
+            } else {
+                ("pass", None)
+            };
+            tx.execute(
+                "INSERT INTO run_ends (run_id, ended_at_us, outcome, failure_class) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![run_id, start + 3_000_000, outcome, class],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(summary)
+}

@@ -139,56 +139,107 @@ pub struct YieldReport {
     pub rolled: Vec<RtyRow>,
 }
 
+/// What one unit × scenario adds to its group's yield row: the counts a cache can add and
+/// take away again when a later attempt arrives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
+pub(crate) struct Tally {
+    pub(crate) units: i64,
+    pub(crate) judged: i64,
+    pub(crate) first_pass: i64,
+    pub(crate) final_pass: i64,
+    pub(crate) infrastructure_runs: i64,
+    pub(crate) unjudged: i64,
+}
+
+impl Tally {
+    /// Adds `other` times `sign` (+1 or −1).
+    pub(crate) fn add(&mut self, other: &Tally, sign: i64) {
+        self.units += sign * other.units;
+        self.judged += sign * other.judged;
+        self.first_pass += sign * other.first_pass;
+        self.final_pass += sign * other.final_pass;
+        self.infrastructure_runs += sign * other.infrastructure_runs;
+        self.unjudged += sign * other.unjudged;
+    }
+
+    /// True when it counts nothing (a cell every unit of which was taken away again).
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Tally::default()
+    }
+}
+
+/// The tally of one unit × scenario's selected attempts, in attempt order, and the first of
+/// them (whose station, day, … name its group); `None` when no attempt has ended.
+pub(crate) fn tally<'r>(attempts: &[&'r Run]) -> Option<(&'r Run, Tally)> {
+    let first = *attempts.first()?;
+    let ended: Vec<&Run> = attempts
+        .iter()
+        .copied()
+        .filter(|r| r.ended_at_us.is_some())
+        .collect();
+    if ended.is_empty() {
+        return None;
+    }
+    let mut t = Tally {
+        units: 1,
+        infrastructure_runs: ended.iter().filter(|r| r.is_infrastructure()).count() as i64,
+        ..Tally::default()
+    };
+    match ended.iter().find(|r| r.judges_device()) {
+        Some(judged) => {
+            t.judged = 1;
+            t.first_pass = i64::from(judged.status == rigor_store::RunStatus::Pass);
+            t.final_pass = i64::from(
+                ended
+                    .iter()
+                    .any(|r| r.status == rigor_store::RunStatus::Pass),
+            );
+        }
+        None => t.unjudged = 1,
+    }
+    Some((first, t))
+}
+
 /// Computes yield over `runs` grouped by `by`, with rolled throughput yield over `chain` (an
 /// empty chain gives none).
 pub fn yield_report(runs: &Runs, by: Dimension, chain: &[String]) -> YieldReport {
-    let mut table: BTreeMap<(String, String), YieldRow> = BTreeMap::new();
+    let mut table: BTreeMap<(String, String), Tally> = BTreeMap::new();
     for attempts in runs.by_unit_scenario() {
-        let Some(first) = attempts.first() else {
-            continue;
-        };
-        let ended: Vec<&&Run> = attempts
-            .iter()
-            .filter(|r| r.ended_at_us.is_some())
-            .collect();
-        if ended.is_empty() {
-            continue;
+        if let Some((first, t)) = tally(&attempts) {
+            table
+                .entry((first.scenario.to_string(), by.key(first)))
+                .or_default()
+                .add(&t, 1);
         }
-        let key = (first.scenario.to_string(), by.key(first));
-        let row = table.entry(key.clone()).or_insert_with(|| YieldRow {
-            scenario: key.0,
-            group: key.1,
-            units: 0,
-            judged: 0,
-            first_pass: 0,
-            final_pass: 0,
-            first_pass_yield: None,
-            final_yield: None,
-            infrastructure_runs: 0,
-            unjudged: 0,
-        });
-        row.units += 1;
-        row.infrastructure_runs += ended.iter().filter(|r| r.is_infrastructure()).count() as u64;
-        match ended.iter().find(|r| r.judges_device()) {
-            Some(judged) => {
-                row.judged += 1;
-                row.first_pass += u64::from(judged.status == rigor_store::RunStatus::Pass);
-                row.final_pass += u64::from(
-                    ended
-                        .iter()
-                        .any(|r| r.status == rigor_store::RunStatus::Pass),
-                );
+    }
+    report_of(table, by, chain)
+}
+
+/// The report from tallies per scenario × group.
+pub(crate) fn report_of(
+    table: BTreeMap<(String, String), Tally>,
+    by: Dimension,
+    chain: &[String],
+) -> YieldReport {
+    let count = |v: i64| u64::try_from(v).unwrap_or(0);
+    let rows: Vec<YieldRow> = table
+        .into_iter()
+        .map(|((scenario, group), t)| {
+            let yield_of = |k: i64| (t.judged > 0).then(|| k as f64 / t.judged as f64);
+            YieldRow {
+                scenario,
+                group,
+                units: count(t.units),
+                judged: count(t.judged),
+                first_pass: count(t.first_pass),
+                final_pass: count(t.final_pass),
+                first_pass_yield: yield_of(t.first_pass),
+                final_yield: yield_of(t.final_pass),
+                infrastructure_runs: count(t.infrastructure_runs),
+                unjudged: count(t.unjudged),
             }
-            None => row.unjudged += 1,
-        }
-    }
-    let mut rows: Vec<YieldRow> = table.into_values().collect();
-    for row in &mut rows {
-        if row.judged > 0 {
-            row.first_pass_yield = Some(row.first_pass as f64 / row.judged as f64);
-            row.final_yield = Some(row.final_pass as f64 / row.judged as f64);
-        }
-    }
+        })
+        .collect();
     let rolled = rolled(&rows, chain);
     YieldReport { by, rows, rolled }
 }
