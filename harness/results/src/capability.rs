@@ -98,25 +98,7 @@ pub fn capability(
     runs: &Runs,
     name: Option<&str>,
 ) -> Result<Vec<CapabilityRow>, ResultsError> {
-    // Each run's generation × firmware × limit set, numbered once, so the scan indexes arrays
-    // instead of hashing text for every reading.
-    type Set = (Arc<str>, Option<Arc<str>>, Arc<str>);
-    let mut set_ids: HashMap<Set, u32> = HashMap::new();
-    let mut sets: Vec<Set> = Vec::new();
-    let run_set: Vec<u32> = runs
-        .iter()
-        .map(|r| {
-            let key = (
-                r.generation.clone(),
-                r.firmware.clone(),
-                r.limits_sha256.clone(),
-            );
-            *set_ids.entry(key.clone()).or_insert_with(|| {
-                sets.push(key);
-                sets.len() as u32 - 1
-            })
-        })
-        .collect();
+    let (sets, run_set) = number_sets(runs);
     let found = source.value_sums(runs, name, &run_set)?;
     // The unit, limits and marginal band of each group, from its first reading: the sums
     // leave them out of the millions of rows they fold. Groups share first runs (a new firmware
@@ -243,4 +225,29 @@ pub(crate) fn row(
         expected_outside,
         warning,
     }
+}
+
+/// A run's generation × firmware × limit set.
+pub(crate) type Set = (Arc<str>, Option<Arc<str>>, Arc<str>);
+
+/// The distinct sets of `runs`, and each run's number among them: numbered once, so the scan
+/// indexes arrays instead of hashing text for every reading.
+pub(crate) fn number_sets(runs: &Runs) -> (Vec<Set>, Vec<u32>) {
+    let mut set_ids: HashMap<Set, u32> = HashMap::new();
+    let mut sets: Vec<Set> = Vec::new();
+    let run_set = runs
+        .iter()
+        .map(|r| {
+            let key = (
+                r.generation.clone(),
+                r.firmware.clone(),
+                r.limits_sha256.clone(),
+            );
+            *set_ids.entry(key.clone()).or_insert_with(|| {
+                sets.push(key);
+                sets.len() as u32 - 1
+            })
+        })
+        .collect();
+    (sets, run_set)
 }

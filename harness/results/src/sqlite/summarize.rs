@@ -2,9 +2,6 @@
 //! units those runs belong to are taken away and added again with every attempt, and the
 //! capability sums of their readings merge after the ones already folded in.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use rusqlite::params;
 
 use super::SqliteSource;
@@ -14,9 +11,6 @@ use crate::rows::{Run, Runs};
 use crate::source::Source;
 use crate::summary::{Described, Summary};
 use crate::yields::tally;
-
-/// A run set of capability: generation × firmware × limit set.
-type Set = (Arc<str>, Option<Arc<str>>, Arc<str>);
 
 impl SqliteSource {
     /// Folds the runs `filter` selects with ids after `summary.upto()` and up to `upto` into
@@ -58,22 +52,7 @@ impl SqliteSource {
                 summary.add_tally(f, &t, 1);
             }
         }
-        let mut set_ids: HashMap<Set, u32> = HashMap::new();
-        let mut sets: Vec<Set> = Vec::new();
-        let set_of: Vec<u32> = tail
-            .iter()
-            .map(|r| {
-                let key = (
-                    r.generation.clone(),
-                    r.firmware.clone(),
-                    r.limits_sha256.clone(),
-                );
-                *set_ids.entry(key.clone()).or_insert_with(|| {
-                    sets.push(key);
-                    sets.len() as u32 - 1
-                })
-            })
-            .collect();
+        let (sets, set_of) = crate::capability::number_sets(&tail);
         let found = self.value_sums(&tail, None, &set_of)?;
         for sums in found {
             let Some(set) = sets.get(sums.set as usize) else {
