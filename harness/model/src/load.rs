@@ -5,15 +5,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use yaml_serde::Value;
 
 use crate::action::Include;
 use crate::catalog::{Catalog, Entry, PlacedStep, ProfileEntry, ScenarioEntry, locate_in_chain};
 use crate::check;
-use crate::diagnostic::{Diagnostics, FileContext, index, join};
+use crate::diagnostic::{Diagnostic, Diagnostics, FileContext, index, join};
+use crate::fixture::Fixture;
 use crate::instrument::InstrumentModel;
-use crate::scenario::Fragment;
+use crate::parsed::SharedParses;
+use crate::rig::Rig;
+use crate::route::Route;
+use crate::scenario::{Fragment, Scenario};
 use crate::source::{from_ctx, from_value, read_value};
 use crate::step::{Action, Step};
 use crate::suggest;
@@ -74,11 +79,20 @@ pub use crate::discover::discover;
 /// Loads every rigor file under `paths` into a catalog, with every problem found.
 pub fn load_paths(paths: &[PathBuf]) -> (Catalog, Diagnostics) {
     let (files, mut diags) = discover(paths);
+    // Reading and typing a file needs no other file: do it for all of them at once, on every
+    // core, then take them in file order, so ids, duplicates and diagnostics come out as one
+    // reader in that order would give them. Within the load, a text written in many files (a
+    // pattern, an expression) is parsed once.
+    let shared = SharedParses::new();
+    let read: Vec<ReadFile> = files
+        .par_iter()
+        .map(|file| shared.enter(|| ReadFile::read(file)))
+        .collect();
     let mut loader = Loader::default();
-    for file in &files {
-        loader.read(file, &mut diags);
+    for file in read {
+        loader.take(file, &mut diags);
     }
-    let catalog = loader.finish(&mut diags);
+    let catalog = shared.enter(|| loader.finish(&mut diags));
     diags.sort();
     (catalog, diags)
 }
@@ -87,82 +101,148 @@ pub fn load_paths(paths: &[PathBuf]) -> (Catalog, Diagnostics) {
 struct Loader {
     texts: HashMap<PathBuf, Arc<str>>,
     profiles: Vec<(Value, FileContext)>,
-    scenarios: Vec<(Value, FileContext)>,
+    scenarios: Vec<(Typing<Scenario>, FileContext)>,
     catalog: Catalog,
 }
 
-impl Loader {
-    fn read(&mut self, file: &Path, diags: &mut Diagnostics) {
-        let Some(text) = crate::discover::read_text(file, diags) else {
-            return;
+/// A typed value, or the one problem serde found typing it.
+type Typing<T> = Result<T, Box<Diagnostic>>;
+
+/// One file read, told apart and typed on its own, with the problems found doing so in order.
+struct ReadFile {
+    path: PathBuf,
+    text: Option<Arc<str>>,
+    diags: Diagnostics,
+    typed: Option<TypedFile>,
+}
+
+/// A file of a known kind with its id and context.
+struct TypedFile {
+    kind: Kind,
+    id: String,
+    ctx: FileContext,
+    value: Typing<Typed>,
+}
+
+/// What each kind of file types into. Profiles stay untyped until `extends` is merged; a
+/// scenario's typing problem is reported when scenarios are taken, after profiles.
+enum Typed {
+    Profile(Value),
+    Scenario(Typing<Scenario>),
+    Rig(Rig),
+    Fixture(Fixture),
+    InstrumentModel(InstrumentModel),
+    Route(Route),
+    Fragment(Fragment),
+}
+
+impl ReadFile {
+    fn read(file: &Path) -> ReadFile {
+        let mut out = ReadFile {
+            path: file.to_path_buf(),
+            text: None,
+            diags: Diagnostics::default(),
+            typed: None,
         };
-        self.texts.insert(file.to_path_buf(), text.clone());
+        let Some(text) = crate::discover::read_text(file, &mut out.diags) else {
+            return out;
+        };
+        out.text = Some(text.clone());
         let (value, ctx) = match read_value(file, &text) {
             Ok(v) => v,
-            Err(d) => return diags.extend(d),
+            Err(d) => {
+                out.diags.extend(d);
+                return out;
+            }
         };
-        let Some(kind) = kind_of(&value, &ctx, diags) else {
-            return;
+        let Some(kind) = kind_of(&value, &ctx, &mut out.diags) else {
+            return out;
         };
         let id = value
             .get(kind.key())
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
+        let value = match kind {
+            Kind::Profile => Ok(Typed::Profile(value)),
+            Kind::Scenario => Ok(Typed::Scenario(from_ctx(value, &ctx))),
+            Kind::Rig => from_ctx(value, &ctx).map(Typed::Rig),
+            Kind::Fixture => from_ctx(value, &ctx).map(Typed::Fixture),
+            Kind::InstrumentModel => from_ctx(value, &ctx).map(Typed::InstrumentModel),
+            Kind::Route => from_ctx(value, &ctx).map(Typed::Route),
+            Kind::Fragment => from_ctx(value, &ctx).map(Typed::Fragment),
+        };
+        out.typed = Some(TypedFile {
+            kind,
+            id,
+            ctx,
+            value,
+        });
+        out
+    }
+}
+
+impl Loader {
+    /// Reads a file not found by discovery (a fragment an include names).
+    fn read(&mut self, file: &Path, diags: &mut Diagnostics) {
+        self.take(ReadFile::read(file), diags);
+    }
+
+    /// Takes a file read on its own into the catalog.
+    fn take(&mut self, file: ReadFile, diags: &mut Diagnostics) {
+        diags.extend(file.diags);
+        if let Some(text) = file.text {
+            self.texts.insert(file.path.clone(), text);
+        }
+        let Some(TypedFile {
+            kind,
+            id,
+            ctx,
+            value,
+        }) = file.typed
+        else {
+            return;
+        };
         let before = diags.len();
-        match kind {
-            Kind::Profile => self.profiles.push((value, ctx)),
-            Kind::Scenario => self.scenarios.push((value, ctx)),
-            Kind::Rig => match from_ctx(value, &ctx) {
-                Ok(v) => insert_unique(
-                    &mut self.catalog.rigs,
-                    "rig",
-                    Entry { value: v, ctx },
-                    |r| r.rig.clone(),
-                    diags,
-                ),
-                Err(d) => diags.push(*d),
-            },
-            Kind::Fixture => match from_ctx(value, &ctx) {
-                Ok(v) => insert_unique(
-                    &mut self.catalog.fixtures,
-                    "fixture",
-                    Entry { value: v, ctx },
-                    |f| f.fixture.clone(),
-                    diags,
-                ),
-                Err(d) => diags.push(*d),
-            },
-            Kind::InstrumentModel => match from_ctx::<InstrumentModel>(value, &ctx) {
-                Ok(v) => insert_unique(
-                    &mut self.catalog.instruments,
-                    "instrument-model",
-                    Entry {
-                        value: Arc::new(v),
-                        ctx,
-                    },
-                    |m| m.instrument_model.clone(),
-                    diags,
-                ),
-                Err(d) => diags.push(*d),
-            },
-            Kind::Route => match from_ctx(value, &ctx) {
-                Ok(v) => insert_unique(
-                    &mut self.catalog.routes,
-                    "route",
-                    Entry { value: v, ctx },
-                    |r: &crate::route::Route| r.route.clone(),
-                    diags,
-                ),
-                Err(d) => diags.push(*d),
-            },
-            Kind::Fragment => match from_ctx::<Fragment>(value, &ctx) {
-                Ok(v) => {
-                    let key = canonical(file);
-                    self.catalog.fragments.insert(key, Entry { value: v, ctx });
-                }
-                Err(d) => diags.push(*d),
-            },
+        match value {
+            Err(d) => diags.push(*d),
+            Ok(Typed::Profile(value)) => self.profiles.push((value, ctx)),
+            Ok(Typed::Scenario(scenario)) => self.scenarios.push((scenario, ctx)),
+            Ok(Typed::Rig(v)) => insert_unique(
+                &mut self.catalog.rigs,
+                "rig",
+                Entry { value: v, ctx },
+                |r| r.rig.clone(),
+                diags,
+            ),
+            Ok(Typed::Fixture(v)) => insert_unique(
+                &mut self.catalog.fixtures,
+                "fixture",
+                Entry { value: v, ctx },
+                |f| f.fixture.clone(),
+                diags,
+            ),
+            Ok(Typed::InstrumentModel(v)) => insert_unique(
+                &mut self.catalog.instruments,
+                "instrument-model",
+                Entry {
+                    value: Arc::new(v),
+                    ctx,
+                },
+                |m| m.instrument_model.clone(),
+                diags,
+            ),
+            Ok(Typed::Route(v)) => insert_unique(
+                &mut self.catalog.routes,
+                "route",
+                Entry { value: v, ctx },
+                |r: &Route| r.route.clone(),
+                diags,
+            ),
+            Ok(Typed::Fragment(v)) => {
+                let key = canonical(&file.path);
+                self.catalog.fragments.insert(key, Entry { value: v, ctx });
+            }
         }
         if diags.len() > before {
             let broken = &mut self.catalog.broken;
@@ -178,8 +258,8 @@ impl Loader {
     fn finish(mut self, diags: &mut Diagnostics) -> Catalog {
         self.resolve_profiles(diags);
         let scenarios = std::mem::take(&mut self.scenarios);
-        for (value, ctx) in scenarios {
-            self.add_scenario(value, ctx, diags);
+        for (typed, ctx) in scenarios {
+            self.add_scenario(typed, ctx, diags);
         }
         check::catalog(&self.catalog, diags);
         self.catalog
@@ -273,8 +353,8 @@ impl Loader {
         }
     }
 
-    fn add_scenario(&mut self, value: Value, ctx: FileContext, diags: &mut Diagnostics) {
-        let scenario: crate::scenario::Scenario = match from_ctx(value, &ctx) {
+    fn add_scenario(&mut self, typed: Typing<Scenario>, ctx: FileContext, diags: &mut Diagnostics) {
+        let scenario = match typed {
             Ok(s) => s,
             Err(d) => return diags.push(*d),
         };
