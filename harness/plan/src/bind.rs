@@ -341,7 +341,11 @@ impl<'a> Binder<'a> {
     }
 
     pub(super) fn steps(&mut self, steps: &[PlacedStep], scope: &Scope) -> Vec<BoundStep> {
-        steps.iter().filter_map(|s| self.step(s, scope)).collect()
+        // A bound step is a few hundred bytes: grown by doubling, a plan's steps were copied
+        // several times over.
+        let mut bound = Vec::with_capacity(steps.len());
+        bound.extend(steps.iter().filter_map(|s| self.step(s, scope)));
+        bound
     }
 
     pub(super) fn step(&mut self, placed: &PlacedStep, scope: &Scope) -> Option<BoundStep> {

@@ -103,17 +103,36 @@ pub fn matrix(
     cat: &Catalog,
     parameters: &BTreeMap<String, Scalar>,
 ) -> (Vec<Row>, Vec<BoundPlan>, Diagnostics) {
+    bind_all(cat, parameters, true)
+}
+
+/// As [`matrix`], without keeping the plans: what `rigor check` needs. A thousand scenarios on
+/// every slot make tens of thousands of plans; dropped as each row is made, their memory is
+/// reused instead of asked of the system for every one.
+pub fn matrix_rows(
+    cat: &Catalog,
+    parameters: &BTreeMap<String, Scalar>,
+) -> (Vec<Row>, Diagnostics) {
+    let (rows, _, diags) = bind_all(cat, parameters, false);
+    (rows, diags)
+}
+
+fn bind_all(
+    cat: &Catalog,
+    parameters: &BTreeMap<String, Scalar>,
+    keep_plans: bool,
+) -> (Vec<Row>, Vec<BoundPlan>, Diagnostics) {
     // Each scenario binds on its own: bind them on every core, then put their rows, plans and
     // problems together in scenario order, as one binder in that order would have.
     let scenarios: Vec<&ScenarioEntry> = cat.scenarios.values().collect();
     let single = scenarios
         .par_iter()
-        .map(|scenario| scenario_rows(cat, scenario, parameters));
+        .map(|scenario| scenario_rows(cat, scenario, parameters, keep_plans));
     let multi: Vec<&ScenarioEntry> = scenarios.iter().copied().filter(|s| s.is_multi()).collect();
     let multi = multi.par_iter().map(|scenario| {
         let mut out = Bound::default();
         for rig in cat.rigs.values() {
-            session_rows(cat, scenario, rig, parameters, &mut out);
+            session_rows(cat, scenario, rig, parameters, keep_plans, &mut out);
         }
         out
     });
@@ -142,6 +161,7 @@ fn scenario_rows(
     cat: &Catalog,
     scenario: &ScenarioEntry,
     parameters: &BTreeMap<String, Scalar>,
+    keep_plans: bool,
 ) -> Bound {
     let mut out = Bound::default();
     let Bound { rows, plans, diags } = &mut out;
@@ -220,7 +240,9 @@ fn scenario_rows(
                     Some(plan) if problems == 0 => runs(plan),
                     _ => Status::Invalid { problems },
                 };
-                plans.extend(bound);
+                if keep_plans {
+                    plans.extend(bound);
+                }
                 let slots = slots.into_iter().cloned().collect();
                 rows.push(row(
                     Some(&fixture.value.fixture),
@@ -252,6 +274,7 @@ fn session_rows(
     scenario: &ScenarioEntry,
     rig: &rigor_model::catalog::Entry<rigor_model::rig::Rig>,
     parameters: &BTreeMap<String, Scalar>,
+    keep_plans: bool,
     out: &mut Bound,
 ) {
     let Bound { rows, plans, diags } = out;
@@ -291,7 +314,9 @@ fn session_rows(
         let status = match crate::bind::bind_with_peers(cat, target, parameters, &peers) {
             Ok(plan) => {
                 let status = runs(&plan);
-                plans.push(plan);
+                if keep_plans {
+                    plans.push(plan);
+                }
                 status
             }
             Err(d) => {
