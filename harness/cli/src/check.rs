@@ -62,7 +62,7 @@ pub fn run(paths: Vec<PathBuf>, parameters: &BTreeMap<String, Scalar>, format: F
         return exit_code::INVALID_INPUT;
     }
     let (catalog, mut diags) = rigor_model::load_paths(&paths);
-    let (rows, _plans, bind_diags) = rigor_plan::matrix(&catalog, parameters);
+    let (rows, bind_diags) = rigor_plan::matrix_rows(&catalog, parameters);
     diags.extend(bind_diags);
     diags.sort();
     // What the rigs need of this host is reported, not held against the files: a tree is often

@@ -22,6 +22,7 @@ pub mod load;
 pub mod parsed;
 pub mod pattern;
 pub mod profile;
+mod read;
 pub mod rig;
 pub mod route;
 pub mod scenario;

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use yaml_serde::Value;
 
@@ -12,9 +13,11 @@ use crate::action::Include;
 use crate::catalog::{Catalog, Entry, PlacedStep, ProfileEntry, ScenarioEntry, locate_in_chain};
 use crate::check;
 use crate::diagnostic::{Diagnostics, FileContext, index, join};
-use crate::instrument::InstrumentModel;
-use crate::scenario::Fragment;
-use crate::source::{from_ctx, from_value, read_value};
+use crate::parsed::SharedParses;
+use crate::read::{ReadFile, Typed, TypedFile, Typing};
+use crate::route::Route;
+use crate::scenario::{Fragment, Scenario};
+use crate::source::from_value;
 use crate::step::{Action, Step};
 use crate::suggest;
 use crate::value::Scalar;
@@ -74,11 +77,20 @@ pub use crate::discover::discover;
 /// Loads every rigor file under `paths` into a catalog, with every problem found.
 pub fn load_paths(paths: &[PathBuf]) -> (Catalog, Diagnostics) {
     let (files, mut diags) = discover(paths);
+    // Reading and typing a file needs no other file: do it for all of them at once, on every
+    // core, then take them in file order, so ids, duplicates and diagnostics come out as one
+    // reader in that order would give them. Within the load, a text written in many files (a
+    // pattern, an expression) is parsed once.
+    let shared = SharedParses::new();
+    let read: Vec<ReadFile> = files
+        .par_iter()
+        .map(|file| shared.enter(|| ReadFile::read(file)))
+        .collect();
     let mut loader = Loader::default();
-    for file in &files {
-        loader.read(file, &mut diags);
+    for file in read {
+        loader.take(file, &mut diags);
     }
-    let catalog = loader.finish(&mut diags);
+    let catalog = shared.enter(|| loader.finish(&mut diags));
     diags.sort();
     (catalog, diags)
 }
@@ -87,82 +99,71 @@ pub fn load_paths(paths: &[PathBuf]) -> (Catalog, Diagnostics) {
 struct Loader {
     texts: HashMap<PathBuf, Arc<str>>,
     profiles: Vec<(Value, FileContext)>,
-    scenarios: Vec<(Value, FileContext)>,
+    scenarios: Vec<(Typing<Scenario>, FileContext)>,
     catalog: Catalog,
 }
 
 impl Loader {
+    /// Reads a file not found by discovery (a fragment an include names).
     fn read(&mut self, file: &Path, diags: &mut Diagnostics) {
-        let Some(text) = crate::discover::read_text(file, diags) else {
+        self.take(ReadFile::read(file), diags);
+    }
+
+    /// Takes a file read on its own into the catalog.
+    fn take(&mut self, file: ReadFile, diags: &mut Diagnostics) {
+        diags.extend(file.diags);
+        if let Some(text) = file.text {
+            self.texts.insert(file.path.clone(), text);
+        }
+        let Some(TypedFile {
+            kind,
+            id,
+            ctx,
+            value,
+        }) = file.typed
+        else {
             return;
         };
-        self.texts.insert(file.to_path_buf(), text.clone());
-        let (value, ctx) = match read_value(file, &text) {
-            Ok(v) => v,
-            Err(d) => return diags.extend(d),
-        };
-        let Some(kind) = kind_of(&value, &ctx, diags) else {
-            return;
-        };
-        let id = value
-            .get(kind.key())
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
         let before = diags.len();
-        match kind {
-            Kind::Profile => self.profiles.push((value, ctx)),
-            Kind::Scenario => self.scenarios.push((value, ctx)),
-            Kind::Rig => match from_ctx(value, &ctx) {
-                Ok(v) => insert_unique(
-                    &mut self.catalog.rigs,
-                    "rig",
-                    Entry { value: v, ctx },
-                    |r| r.rig.clone(),
-                    diags,
-                ),
-                Err(d) => diags.push(*d),
-            },
-            Kind::Fixture => match from_ctx(value, &ctx) {
-                Ok(v) => insert_unique(
-                    &mut self.catalog.fixtures,
-                    "fixture",
-                    Entry { value: v, ctx },
-                    |f| f.fixture.clone(),
-                    diags,
-                ),
-                Err(d) => diags.push(*d),
-            },
-            Kind::InstrumentModel => match from_ctx::<InstrumentModel>(value, &ctx) {
-                Ok(v) => insert_unique(
-                    &mut self.catalog.instruments,
-                    "instrument-model",
-                    Entry {
-                        value: Arc::new(v),
-                        ctx,
-                    },
-                    |m| m.instrument_model.clone(),
-                    diags,
-                ),
-                Err(d) => diags.push(*d),
-            },
-            Kind::Route => match from_ctx(value, &ctx) {
-                Ok(v) => insert_unique(
-                    &mut self.catalog.routes,
-                    "route",
-                    Entry { value: v, ctx },
-                    |r: &crate::route::Route| r.route.clone(),
-                    diags,
-                ),
-                Err(d) => diags.push(*d),
-            },
-            Kind::Fragment => match from_ctx::<Fragment>(value, &ctx) {
-                Ok(v) => {
-                    let key = canonical(file);
-                    self.catalog.fragments.insert(key, Entry { value: v, ctx });
-                }
-                Err(d) => diags.push(*d),
-            },
+        match value {
+            Err(d) => diags.push(*d),
+            Ok(Typed::Profile(value)) => self.profiles.push((value, ctx)),
+            Ok(Typed::Scenario(scenario)) => self.scenarios.push((scenario, ctx)),
+            Ok(Typed::Rig(v)) => insert_unique(
+                &mut self.catalog.rigs,
+                "rig",
+                Entry { value: v, ctx },
+                |r| r.rig.clone(),
+                diags,
+            ),
+            Ok(Typed::Fixture(v)) => insert_unique(
+                &mut self.catalog.fixtures,
+                "fixture",
+                Entry { value: v, ctx },
+                |f| f.fixture.clone(),
+                diags,
+            ),
+            Ok(Typed::InstrumentModel(v)) => insert_unique(
+                &mut self.catalog.instruments,
+                "instrument-model",
+                Entry {
+                    value: Arc::new(v),
+                    ctx,
+                },
+                |m| m.instrument_model.clone(),
+                diags,
+            ),
+            Ok(Typed::Route(v)) => insert_unique(
+                &mut self.catalog.routes,
+                "route",
+                Entry { value: v, ctx },
+                |r: &Route| r.route.clone(),
+                diags,
+            ),
+            Ok(Typed::Fragment(v)) => {
+                let key = canonical(&file.path);
+                self.catalog.fragments.insert(key, Entry { value: v, ctx });
+            }
         }
         if diags.len() > before {
             let broken = &mut self.catalog.broken;
@@ -178,8 +179,8 @@ impl Loader {
     fn finish(mut self, diags: &mut Diagnostics) -> Catalog {
         self.resolve_profiles(diags);
         let scenarios = std::mem::take(&mut self.scenarios);
-        for (value, ctx) in scenarios {
-            self.add_scenario(value, ctx, diags);
+        for (typed, ctx) in scenarios {
+            self.add_scenario(typed, ctx, diags);
         }
         check::catalog(&self.catalog, diags);
         self.catalog
@@ -273,8 +274,8 @@ impl Loader {
         }
     }
 
-    fn add_scenario(&mut self, value: Value, ctx: FileContext, diags: &mut Diagnostics) {
-        let scenario: crate::scenario::Scenario = match from_ctx(value, &ctx) {
+    fn add_scenario(&mut self, typed: Typing<Scenario>, ctx: FileContext, diags: &mut Diagnostics) {
+        let scenario = match typed {
             Ok(s) => s,
             Err(d) => return diags.push(*d),
         };
@@ -521,57 +522,6 @@ fn fragment_arguments(
         }
     }
     values
-}
-
-/// Which kind a file is, by its top-level key.
-fn kind_of(value: &Value, ctx: &FileContext, diags: &mut Diagnostics) -> Option<Kind> {
-    let Some(map) = value.as_mapping() else {
-        diags.push(
-            ctx.error("", "a rigor file is a mapping at its top level")
-                .with_help(kinds_help()),
-        );
-        return None;
-    };
-    let kinds: Vec<Kind> = Kind::ALL
-        .into_iter()
-        .filter(|k| map.contains_key(k.key()))
-        .collect();
-    match kinds.as_slice() {
-        [one] => Some(*one),
-        [] => {
-            let first = map
-                .keys()
-                .next()
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let help = suggest::nearest(first, Kind::ALL.iter().map(|k| k.key()))
-                .map_or_else(kinds_help, |k| format!("did you mean `{k}`?"));
-            diags.push(
-                ctx.error("", "cannot tell what kind of rigor file this is")
-                    .with_help(help),
-            );
-            None
-        }
-        several => {
-            let keys: Vec<&str> = several.iter().map(|k| k.key()).collect();
-            diags.push(ctx.key_error(
-                several[1].key(),
-                format!(
-                    "a file may be one kind only, but has `{}`",
-                    keys.join("` and `")
-                ),
-            ));
-            None
-        }
-    }
-}
-
-fn kinds_help() -> String {
-    let keys: Vec<String> = Kind::ALL.iter().map(|k| format!("`{}`", k.key())).collect();
-    format!(
-        "start the file with one of the keys {} followed by its id",
-        keys.join(", ")
-    )
 }
 
 fn insert_unique<T>(

@@ -19,7 +19,6 @@ use rigor_model::step::{Action, OnFail};
 use rigor_model::suggest;
 use rigor_model::unit::Unit;
 use rigor_model::value::Scalar;
-use sha2::{Digest, Sha256};
 
 use crate::plan::{
     BoundAction, BoundLimits, BoundPlan, BoundStep, ConsoleBinding, I2cTarget, InstrumentBinding,
@@ -29,6 +28,7 @@ use crate::scope::{Captures, Scope};
 
 mod action;
 mod channel;
+mod limit_hash;
 mod measure;
 
 /// The timeout of a step when neither it, its scenario, its profile nor its rig sets one.
@@ -190,7 +190,7 @@ pub fn bind_with_peers(
         steps,
         teardown,
     };
-    plan.limit_set_hash = limit_set_hash(&plan);
+    plan.limit_set_hash = limit_hash::limit_set_hash(&plan);
     Ok(plan)
 }
 
@@ -226,24 +226,6 @@ fn slot_instruments(
             });
     }
     out
-}
-
-fn limit_set_hash(plan: &BoundPlan) -> String {
-    let mut h = Sha256::new();
-    for step in plan.all_steps() {
-        let (name, limits) = match &step.action {
-            BoundAction::Measure { name, limits, .. }
-            | BoundAction::GpioMeasure { name, limits, .. }
-            | BoundAction::OtaMeasure { name, limits, .. } => (name, limits),
-            _ => continue,
-        };
-        h.update(name.as_bytes());
-        let described = serde_json::json!({
-            "comparator": limits.comparator, "unit": limits.unit, "marginal": limits.marginal,
-        });
-        h.update(described.to_string().as_bytes());
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub(crate) struct Binder<'a> {
@@ -359,7 +341,11 @@ impl<'a> Binder<'a> {
     }
 
     pub(super) fn steps(&mut self, steps: &[PlacedStep], scope: &Scope) -> Vec<BoundStep> {
-        steps.iter().filter_map(|s| self.step(s, scope)).collect()
+        // A bound step is a few hundred bytes: grown by doubling, a plan's steps were copied
+        // several times over.
+        let mut bound = Vec::with_capacity(steps.len());
+        bound.extend(steps.iter().filter_map(|s| self.step(s, scope)));
+        bound
     }
 
     pub(super) fn step(&mut self, placed: &PlacedStep, scope: &Scope) -> Option<BoundStep> {

@@ -12,5 +12,5 @@ pub mod plan;
 pub mod scope;
 
 pub use bind::{Target, bind, bind_with_peers};
-pub use matrix::{Row, Status, matrix};
+pub use matrix::{Row, Status, matrix, matrix_rows};
 pub use plan::{BoundAction, BoundPlan, BoundStep};

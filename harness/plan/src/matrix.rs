@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use rigor_model::Catalog;
 use rigor_model::catalog::{ProfileEntry, ScenarioEntry};
 use rigor_model::diagnostic::Diagnostics;
@@ -102,27 +103,83 @@ pub fn matrix(
     cat: &Catalog,
     parameters: &BTreeMap<String, Scalar>,
 ) -> (Vec<Row>, Vec<BoundPlan>, Diagnostics) {
-    let mut rows = Vec::new();
-    let mut plans = Vec::new();
-    let mut diags = Diagnostics::default();
-    for scenario in cat.scenarios.values() {
-        let mut profiles: Vec<&ProfileEntry> = cat
-            .profiles
-            .values()
-            .filter(|p| {
-                scenario
-                    .value
-                    .applies_to
-                    .as_ref()
-                    .is_some_and(|a| p.family() == a.family)
-            })
-            .collect();
-        profiles.sort_by(|a, b| a.generation().cmp(b.generation()));
-        for profile in profiles {
-            let row = |fixture: Option<&str>,
-                       rig: Option<&str>,
-                       slots: Vec<String>,
-                       status: Status| Row {
+    bind_all(cat, parameters, true)
+}
+
+/// As [`matrix`], without keeping the plans: what `rigor check` needs. A thousand scenarios on
+/// every slot make tens of thousands of plans; dropped as each row is made, their memory is
+/// reused instead of asked of the system for every one.
+pub fn matrix_rows(
+    cat: &Catalog,
+    parameters: &BTreeMap<String, Scalar>,
+) -> (Vec<Row>, Diagnostics) {
+    let (rows, _, diags) = bind_all(cat, parameters, false);
+    (rows, diags)
+}
+
+fn bind_all(
+    cat: &Catalog,
+    parameters: &BTreeMap<String, Scalar>,
+    keep_plans: bool,
+) -> (Vec<Row>, Vec<BoundPlan>, Diagnostics) {
+    // Each scenario binds on its own: bind them on every core, then put their rows, plans and
+    // problems together in scenario order, as one binder in that order would have.
+    let scenarios: Vec<&ScenarioEntry> = cat.scenarios.values().collect();
+    let single = scenarios
+        .par_iter()
+        .map(|scenario| scenario_rows(cat, scenario, parameters, keep_plans));
+    let multi: Vec<&ScenarioEntry> = scenarios.iter().copied().filter(|s| s.is_multi()).collect();
+    let multi = multi.par_iter().map(|scenario| {
+        let mut out = Bound::default();
+        for rig in cat.rigs.values() {
+            session_rows(cat, scenario, rig, parameters, keep_plans, &mut out);
+        }
+        out
+    });
+    let parts: Vec<Bound> = single.chain(multi).collect();
+    let mut all = Bound::default();
+    for part in parts {
+        all.rows.extend(part.rows);
+        all.plans.extend(part.plans);
+        all.diags.extend(part.diags);
+    }
+    all.diags.sort();
+    (all.rows, all.plans, all.diags)
+}
+
+/// Rows, plans and problems of part of the matrix.
+#[derive(Default)]
+struct Bound {
+    rows: Vec<Row>,
+    plans: Vec<BoundPlan>,
+    diags: Diagnostics,
+}
+
+/// A single-device scenario on every generation of its family: a row per (fixture, rig), or
+/// one saying why it does not run there.
+fn scenario_rows(
+    cat: &Catalog,
+    scenario: &ScenarioEntry,
+    parameters: &BTreeMap<String, Scalar>,
+    keep_plans: bool,
+) -> Bound {
+    let mut out = Bound::default();
+    let Bound { rows, plans, diags } = &mut out;
+    let mut profiles: Vec<&ProfileEntry> = cat
+        .profiles
+        .values()
+        .filter(|p| {
+            scenario
+                .value
+                .applies_to
+                .as_ref()
+                .is_some_and(|a| p.family() == a.family)
+        })
+        .collect();
+    profiles.sort_by(|a, b| a.generation().cmp(b.generation()));
+    for profile in profiles {
+        let row =
+            |fixture: Option<&str>, rig: Option<&str>, slots: Vec<String>, status: Status| Row {
                 scenario: scenario.value.scenario.clone(),
                 version: scenario.value.version,
                 profile: profile.value.profile.clone(),
@@ -133,89 +190,82 @@ pub fn matrix(
                 role: None,
                 status,
             };
-            if let Some(reason) = skip_reason(scenario, profile) {
-                rows.push(row(None, None, Vec::new(), Status::Skipped { reason }));
-                continue;
-            }
-            let fixtures: Vec<_> = cat
-                .fixtures
-                .values()
-                .filter(|f| f.value.fits.admits(profile.family(), profile.generation()))
-                .collect();
-            if fixtures.is_empty() {
-                let reason = format!("no fixture fits {}", profile.value.profile);
-                rows.push(row(None, None, Vec::new(), Status::Skipped { reason }));
-                continue;
-            }
-            for fixture in fixtures {
-                let mut any_slot = false;
-                for rig in cat.rigs.values() {
-                    let slots: Vec<&String> = rig
-                        .value
-                        .slots
-                        .iter()
-                        .filter(|(_, s)| s.kind == fixture.value.slot_kind)
-                        .map(|(n, _)| n)
-                        .collect();
-                    if slots.is_empty() {
-                        continue;
-                    }
-                    any_slot = true;
-                    let mut problems = 0;
-                    let mut bound = Vec::new();
-                    for slot in &slots {
-                        let target = Target {
-                            scenario,
-                            profile,
-                            fixture,
-                            rig,
-                            slot,
-                        };
-                        match bind(cat, target, parameters) {
-                            Ok(plan) => bound.push(plan),
-                            Err(d) => {
-                                problems += d.len();
-                                diags.extend(d);
-                            }
+        if let Some(reason) = skip_reason(scenario, profile) {
+            rows.push(row(None, None, Vec::new(), Status::Skipped { reason }));
+            continue;
+        }
+        let fixtures: Vec<_> = cat
+            .fixtures
+            .values()
+            .filter(|f| f.value.fits.admits(profile.family(), profile.generation()))
+            .collect();
+        if fixtures.is_empty() {
+            let reason = format!("no fixture fits {}", profile.value.profile);
+            rows.push(row(None, None, Vec::new(), Status::Skipped { reason }));
+            continue;
+        }
+        for fixture in fixtures {
+            let mut any_slot = false;
+            for rig in cat.rigs.values() {
+                let slots: Vec<&String> = rig
+                    .value
+                    .slots
+                    .iter()
+                    .filter(|(_, s)| s.kind == fixture.value.slot_kind)
+                    .map(|(n, _)| n)
+                    .collect();
+                if slots.is_empty() {
+                    continue;
+                }
+                any_slot = true;
+                let mut problems = 0;
+                let mut bound = Vec::new();
+                for slot in &slots {
+                    let target = Target {
+                        scenario,
+                        profile,
+                        fixture,
+                        rig,
+                        slot,
+                    };
+                    match bind(cat, target, parameters) {
+                        Ok(plan) => bound.push(plan),
+                        Err(d) => {
+                            problems += d.len();
+                            diags.extend(d);
                         }
                     }
-                    let status = match bound.first() {
-                        Some(plan) if problems == 0 => runs(plan),
-                        _ => Status::Invalid { problems },
-                    };
+                }
+                let status = match bound.first() {
+                    Some(plan) if problems == 0 => runs(plan),
+                    _ => Status::Invalid { problems },
+                };
+                if keep_plans {
                     plans.extend(bound);
-                    let slots = slots.into_iter().cloned().collect();
-                    rows.push(row(
-                        Some(&fixture.value.fixture),
-                        Some(&rig.value.rig),
-                        slots,
-                        status,
-                    ));
                 }
-                if !any_slot {
-                    let reason = format!(
-                        "no rig has a `{}` slot for fixture {}",
-                        fixture.value.slot_kind, fixture.value.fixture
-                    );
-                    rows.push(row(
-                        Some(&fixture.value.fixture),
-                        None,
-                        Vec::new(),
-                        Status::Skipped { reason },
-                    ));
-                }
+                let slots = slots.into_iter().cloned().collect();
+                rows.push(row(
+                    Some(&fixture.value.fixture),
+                    Some(&rig.value.rig),
+                    slots,
+                    status,
+                ));
+            }
+            if !any_slot {
+                let reason = format!(
+                    "no rig has a `{}` slot for fixture {}",
+                    fixture.value.slot_kind, fixture.value.fixture
+                );
+                rows.push(row(
+                    Some(&fixture.value.fixture),
+                    None,
+                    Vec::new(),
+                    Status::Skipped { reason },
+                ));
             }
         }
     }
-    for scenario in cat.scenarios.values().filter(|s| s.is_multi()) {
-        for rig in cat.rigs.values() {
-            session_rows(
-                cat, scenario, rig, parameters, &mut rows, &mut plans, &mut diags,
-            );
-        }
-    }
-    diags.sort();
-    (rows, plans, diags)
+    out
 }
 
 /// A multi-device scenario on a rig: a row per placed unit, or one saying which roles found no slot.
@@ -224,10 +274,10 @@ fn session_rows(
     scenario: &ScenarioEntry,
     rig: &rigor_model::catalog::Entry<rigor_model::rig::Rig>,
     parameters: &BTreeMap<String, Scalar>,
-    rows: &mut Vec<Row>,
-    plans: &mut Vec<BoundPlan>,
-    diags: &mut Diagnostics,
+    keep_plans: bool,
+    out: &mut Bound,
 ) {
+    let Bound { rows, plans, diags } = out;
     let row = |status: Status| Row {
         scenario: scenario.value.scenario.clone(),
         version: scenario.value.version,
@@ -264,7 +314,9 @@ fn session_rows(
         let status = match crate::bind::bind_with_peers(cat, target, parameters, &peers) {
             Ok(plan) => {
                 let status = runs(&plan);
-                plans.push(plan);
+                if keep_plans {
+                    plans.push(plan);
+                }
                 status
             }
             Err(d) => {
