@@ -23,6 +23,17 @@ const NEXT_INSERTION: &str = "SELECT coalesce(max(fixture_insertions), 0) + \
                 ORDER BY id DESC LIMIT 1) IS ?4 THEN 0 ELSE 1 END \
      FROM runs WHERE rig = ?1 AND slot = ?2 AND fixture_id = ?3";
 
+/// A step's row: the insert run for every step recorded.
+pub(crate) const INSERT_STEP: &str = "INSERT INTO steps (run_id, step_index, step_id, kind, \
+     attempt, started_at_us, ended_at_us, outcome, message) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+/// A measurement's row: the insert run for every value judged.
+pub(crate) const INSERT_MEASUREMENT: &str = "INSERT INTO measurements (run_id, seq, step_index, \
+     name, value, text_value, unit, comparator, low, low_inclusive, high, high_inclusive, \
+     marginal_low, marginal_high, marginal, outcome, measured_at_us) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+
 /// A started run: its id and its attempt number for this unit × scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RunHandle {
@@ -338,11 +349,7 @@ fn require_new_step(tx: &Connection, run: RunId, index: u32) -> Result<(), Store
 }
 
 fn insert_step(tx: &Connection, run: RunId, step: &StepRecord) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO steps (run_id, step_index, step_id, kind, attempt, started_at_us, \
-         ended_at_us, outcome, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
+    tx.prepare_cached(INSERT_STEP)?.execute(params![
         run,
         step.index,
         step.step_id,
@@ -363,13 +370,7 @@ fn insert_measurement(
     m: &MeasurementRecord,
 ) -> Result<(), StoreError> {
     let limits = &m.limits;
-    tx.prepare_cached(
-        "INSERT INTO measurements (run_id, seq, step_index, name, value, text_value, unit, \
-         comparator, low, low_inclusive, high, high_inclusive, marginal_low, marginal_high, \
-         marginal, outcome, measured_at_us) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )?
-    .execute(params![
+    tx.prepare_cached(INSERT_MEASUREMENT)?.execute(params![
         run,
         seq,
         m.step_index,
