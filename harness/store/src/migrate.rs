@@ -452,7 +452,7 @@ mod tests {
     /// a temporary B-tree on every step recorded (about 14 % of the writer's time).
     #[test]
     fn recording_a_step_or_a_measurement_builds_no_temporary_b_tree() {
-        use crate::record::{INSERT_MEASUREMENT, INSERT_STEP};
+        use crate::held::{INSERT_MEASUREMENT, INSERT_STEP};
         let (mut store, _, _) = populated_v7();
         // The listing holds the trigger programs too, and the old check's tree.
         let v7 = program(&store.conn, INSERT_STEP);
