@@ -449,7 +449,7 @@ mod tests {
     }
 
     /// Regression: the `steps` outcome check listed four values with `IN`, for which SQLite built
-    /// a temporary B-tree on every step recorded (about 14 % of the writer's time).
+    /// a temporary B-tree on every step recorded (over a quarter of the writer's instructions).
     #[test]
     fn recording_a_step_or_a_measurement_builds_no_temporary_b_tree() {
         use crate::held::{INSERT_MEASUREMENT, INSERT_STEP};
