@@ -25,6 +25,7 @@ mod detail;
 mod error;
 mod export;
 mod forward;
+mod held;
 mod identity;
 mod input;
 mod migrate;

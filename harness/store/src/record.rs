@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
+use crate::held::Held;
 use crate::input::{FixtureUse, MeasurementRecord, RunEnd, RunStart, StepRecord};
 use crate::seq::NextSeq;
 use crate::store::Store;
@@ -101,11 +102,15 @@ impl Store {
 
     fn batch_in(&mut self, mode: Mode) -> Result<Batch<'_>, StoreError> {
         let Store { conn, next_seq } = self;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Shared for the batch's life, so its held statements and its transaction can both use
+        // it; the `&mut self` borrow still keeps a second batch from starting meanwhile.
+        let conn: &Connection = conn;
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
         // Taken for the batch, given back by its commit: a batch dropped or failed leaves none,
         // and the next asks the file.
         let seqs = std::mem::take(next_seq).checked(&tx)?;
         Ok(Batch {
+            held: Held::new(conn),
             tx,
             mode,
             seqs,
@@ -126,6 +131,8 @@ enum Mode {
 /// own: a refused record (a duplicate step, a run already ended) leaves the batch's other
 /// records as they were, so one slot's bad record never costs another slot its records.
 pub struct Batch<'s> {
+    /// Before `tx`, so the statements go back to the cache before the transaction ends.
+    held: Held<'s>,
     pub(crate) tx: Transaction<'s>,
     mode: Mode,
     /// Each run's next measurement position, with this batch's records.
@@ -134,24 +141,24 @@ pub struct Batch<'s> {
     committed_seqs: &'s mut NextSeq,
 }
 
-impl Batch<'_> {
+impl<'s> Batch<'s> {
     /// Runs `write` in a savepoint, rolled back alone if it fails; in an all-or-nothing batch,
     /// runs it as it is and marks the batch failed if it fails. `write` is told whether to check
-    /// ahead of the schema (for a typed error).
+    /// ahead of the schema (for a typed error), and gets the batch's held statements.
     fn isolated<T>(
         &mut self,
-        write: impl FnOnce(&Connection, bool) -> Result<T, StoreError>,
+        write: impl FnOnce(&Connection, &mut Held<'s>, bool) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         match &mut self.mode {
             Mode::Isolated => {
                 let sp = self.tx.savepoint()?;
-                let out = write(&sp, true)?;
+                let out = write(&sp, &mut self.held, true)?;
                 sp.commit()?;
                 Ok(out)
             }
             Mode::AllOrNothing { failed: true } => Err(StoreError::BatchFailed),
             Mode::AllOrNothing { failed } => {
-                let out = write(&self.tx, false);
+                let out = write(&self.tx, &mut self.held, false);
                 *failed = out.is_err();
                 out
             }
@@ -161,7 +168,7 @@ impl Batch<'_> {
     /// As [`Store::begin_run`], within the batch.
     pub fn begin_run(&mut self, start: &RunStart) -> Result<RunHandle, StoreError> {
         start.validate()?;
-        self.isolated(|tx, _| begin_run(tx, start))
+        self.isolated(|tx, _, _| begin_run(tx, start))
     }
 
     /// As [`Store::record_measurement`], within the batch.
@@ -172,11 +179,11 @@ impl Batch<'_> {
     ) -> Result<(), StoreError> {
         measurement.validate()?;
         let seq = self.seqs.get(&self.tx, run)?;
-        self.isolated(|tx, check| {
+        self.isolated(|tx, held, check| {
             if check {
                 require_open_run(tx, run)?;
             }
-            insert_measurement(tx, run, seq, measurement)
+            held.insert_measurement(run, seq, measurement)
         })?;
         self.seqs.recorded(run, seq + 1);
         Ok(())
@@ -198,14 +205,14 @@ impl Batch<'_> {
             self.seqs.get(&self.tx, run)?
         };
         let mut next = first;
-        self.isolated(|tx, check| {
+        self.isolated(|tx, held, check| {
             if check {
                 require_open_run(tx, run)?;
                 require_new_step(tx, run, step.index)?;
             }
-            insert_step(tx, run, step)?;
+            held.insert_step(run, step)?;
             for measurement in measurements {
-                insert_measurement(tx, run, next, measurement)?;
+                held.insert_measurement(run, next, measurement)?;
                 next += 1;
             }
             Ok(())
@@ -226,7 +233,7 @@ impl Batch<'_> {
         content: &[u8],
     ) -> Result<String, StoreError> {
         crate::artifact::validate(name, media_type)?;
-        self.isolated(|tx, _| {
+        self.isolated(|tx, _, _| {
             crate::artifact::insert(tx, run, step_index, name, media_type, content)
         })
     }
@@ -234,7 +241,7 @@ impl Batch<'_> {
     /// As [`Store::end_run`], within the batch.
     pub fn end_run(&mut self, run: RunId, end: &RunEnd) -> Result<(), StoreError> {
         end.validate()?;
-        self.isolated(|tx, check| {
+        self.isolated(|tx, _, check| {
             if check {
                 require_open_run(tx, run)?;
             }
@@ -334,60 +341,6 @@ fn require_new_step(tx: &Connection, run: RunId, index: u32) -> Result<(), Store
     if exists {
         return Err(StoreError::DuplicateStep { run, index });
     }
-    Ok(())
-}
-
-fn insert_step(tx: &Connection, run: RunId, step: &StepRecord) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO steps (run_id, step_index, step_id, kind, attempt, started_at_us, \
-         ended_at_us, outcome, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        run,
-        step.index,
-        step.step_id,
-        step.kind,
-        step.attempt,
-        step.started_at,
-        step.ended_at,
-        step.outcome,
-        step.message,
-    ])?;
-    Ok(())
-}
-
-fn insert_measurement(
-    tx: &Connection,
-    run: RunId,
-    seq: i64,
-    m: &MeasurementRecord,
-) -> Result<(), StoreError> {
-    let limits = &m.limits;
-    tx.prepare_cached(
-        "INSERT INTO measurements (run_id, seq, step_index, name, value, text_value, unit, \
-         comparator, low, low_inclusive, high, high_inclusive, marginal_low, marginal_high, \
-         marginal, outcome, measured_at_us) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )?
-    .execute(params![
-        run,
-        seq,
-        m.step_index,
-        m.name,
-        m.value,
-        m.text_value,
-        m.unit,
-        limits.comparator,
-        limits.low,
-        limits.low_inclusive,
-        limits.high,
-        limits.high_inclusive,
-        limits.marginal_low,
-        limits.marginal_high,
-        m.marginal,
-        m.outcome,
-        m.measured_at,
-    ])?;
     Ok(())
 }
 
