@@ -21,8 +21,8 @@ use rigor_model::unit::Unit;
 use rigor_model::value::Scalar;
 
 use crate::plan::{
-    BoundAction, BoundLimits, BoundPlan, BoundStep, ConsoleBinding, I2cTarget, InstrumentBinding,
-    LineBinding, LinkBinding, MeasureSource, PowerBinding, ScenarioIdentity, SerialQuery,
+    BoundAction, BoundLimits, BoundPlan, BoundStep, ConsoleBinding, I2cTarget, IdentityQuery,
+    InstrumentBinding, LineBinding, LinkBinding, MeasureSource, PowerBinding, ScenarioIdentity,
 };
 use crate::scope::{Captures, Scope};
 
@@ -177,13 +177,8 @@ pub fn bind_with_peers(
             .collect(),
         limit_set_hash: String::new(),
         chip: target.profile.value.mcu.as_ref().map(|m| m.chip.clone()),
-        serial_query: match target.profile.value.identity.get("serial") {
-            Some(IdentitySource::Console(q)) if console.is_some() => Some(SerialQuery {
-                send: q.send.clone(),
-                expect: q.expect.clone(),
-            }),
-            _ => None,
-        },
+        serial_query: identity_query(target.profile, "serial", console.is_some()),
+        firmware_query: identity_query(target.profile, "firmware", console.is_some()),
         console,
         instruments: slot_instruments(cat, target.rig, slot),
         setup,
@@ -192,6 +187,18 @@ pub fn bind_with_peers(
     };
     plan.limit_set_hash = limit_hash::limit_set_hash(&plan);
     Ok(plan)
+}
+
+/// The profile's console question for the identity piece `name`, where the scenario uses the
+/// console.
+fn identity_query(profile: &ProfileEntry, name: &str, console: bool) -> Option<IdentityQuery> {
+    match profile.value.identity.get(name) {
+        Some(IdentitySource::Console(q)) if console => Some(IdentityQuery {
+            send: q.send.clone(),
+            expect: q.expect.clone(),
+        }),
+        _ => None,
+    }
 }
 
 /// Every rig instrument a slot reaches: its own and those behind its Modbus lines.

@@ -50,7 +50,10 @@ pub struct BoundPlan {
     pub console: Option<ConsoleBinding>,
     /// How the unit tells its serial number on the console, if its profile says and the scenario
     /// uses the console: for runs not given a serial.
-    pub serial_query: Option<SerialQuery>,
+    pub serial_query: Option<IdentityQuery>,
+    /// How the unit tells the firmware it carries (`identity.firmware`), if its profile says and
+    /// the scenario uses the console: for runs that flash nothing, so their record names it.
+    pub firmware_query: Option<IdentityQuery>,
     /// Every rig instrument the slot reaches (its own, and those behind its Modbus lines), by rig name.
     pub instruments: BTreeMap<String, InstrumentBinding>,
     /// Setup steps.
@@ -87,12 +90,13 @@ pub struct ConsoleBinding {
     pub char_delay: Option<Duration>,
 }
 
-/// A console command whose answer carries the unit's serial number.
+/// A console command whose answer carries a piece of the unit's identity (its serial number,
+/// the firmware it carries).
 #[derive(Debug, Clone, Serialize)]
-pub struct SerialQuery {
+pub struct IdentityQuery {
     /// The command.
     pub send: String,
-    /// A regular expression whose named group `serial` (or else its only named group) is it.
+    /// A regular expression whose only named group is the value.
     pub expect: Pattern,
 }
 

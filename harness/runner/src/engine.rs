@@ -134,11 +134,39 @@ pub async fn run(
         (Some(console), Some(binding)) => console.set_baud(binding.baud).await.err(),
         _ => None,
     };
-    let unit = match request.unit {
-        Some(unit) => unit,
-        None => crate::identify::read_serial(&plan, &devices.instruments, console.as_mut()).await?,
+    // The firmware the record names: the image it flashes first, else what the station knows
+    // the unit carries, else what the unit says (when its profile says how to ask).
+    let known = crate::firmware::first_flashed(&plan).or(request.installed_firmware);
+    let ask_firmware = known.is_none() && plan.firmware_query.is_some();
+    let (unit, firmware) = match request.unit {
+        Some(unit) if !ask_firmware => (unit, known),
+        unit => {
+            let told = crate::identify::identify(
+                &plan,
+                &devices.instruments,
+                console.as_mut(),
+                unit.is_none(),
+                ask_firmware,
+            )
+            .await?;
+            let firmware =
+                known.or(told
+                    .firmware
+                    .map(|version| crate::firmware::FirmwareIdentity {
+                        sha256: None,
+                        version: Some(version),
+                    }));
+            // `identify` asked for the serial when none was given, and errs without one.
+            let unit = unit
+                .or(told.serial)
+                .ok_or_else(|| IdentifyError::NoAnswer {
+                    slot: plan.slot.clone(),
+                    within: std::time::Duration::ZERO,
+                    why: "it told no serial number".to_owned(),
+                })?;
+            (unit, firmware)
+        }
     };
-    let firmware = crate::firmware::first_flashed(&plan).or(request.installed_firmware);
     let info = RunInfo {
         unit,
         attempt: 0,
@@ -155,7 +183,7 @@ pub async fn run(
         fixture: plan.fixture.clone(),
         operator: request.operator,
         firmware_version: firmware.as_ref().and_then(|f| f.version.clone()),
-        firmware_sha256: firmware.map(|f| f.sha256),
+        firmware_sha256: firmware.and_then(|f| f.sha256),
         started_at: SystemTime::now(),
         session: request
             .session

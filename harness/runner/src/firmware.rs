@@ -6,11 +6,11 @@ use rigor_model::profile::Signing;
 use rigor_plan::plan::{BoundAction, BoundPlan};
 use sha2::{Digest, Sha256};
 
-/// The image a run flashes first, as its record names it.
+/// The firmware a run's record names: the image it flashes first, or what the unit carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirmwareIdentity {
-    /// SHA-256 of the image file, lowercase hex.
-    pub sha256: String,
+    /// SHA-256 of the image, lowercase hex; unknown when only the unit's word is there.
+    pub sha256: Option<String>,
     /// The version its manifest declares, where it has one.
     pub version: Option<String>,
 }
@@ -31,7 +31,7 @@ pub fn first_flashed(plan: &BoundPlan) -> Option<FirmwareIdentity> {
         .flatten()
         .map(|m| m.version.to_string());
     Some(FirmwareIdentity {
-        sha256: hex(&Sha256::digest(&bytes)),
+        sha256: Some(hex(&Sha256::digest(&bytes))),
         version,
     })
 }

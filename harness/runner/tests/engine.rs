@@ -77,6 +77,7 @@ fn fake_bench(temp_reported: &'static str) -> (Bench, SlotDevices) {
     i2c.poke(0x49, 0x00, &[0x04, 0x40]);
     let (console, device) = FakeConsole::pair();
     tokio::spawn(light_button(device.clone(), lines["dio7"].clone()));
+    tokio::spawn(boot_banner(device.clone(), psu.clone()));
     tokio::spawn(firmware(
         device,
         lines["dio6"].clone(),
@@ -141,6 +142,7 @@ async fn firmware(
             line.drain(..=end);
             let answer = match cmd.as_str() {
                 "temp" => format!("temp: {temp} C"),
+                "version" => "fw 2.1.0".into(),
                 "relay on" => {
                     // Compressor firmware waits a start delay before closing the relay.
                     let (line, psu) = (compressor.clone(), psu.clone());
@@ -161,6 +163,19 @@ async fn firmware(
             };
             device.send(format!("{answer}\r\nfridge> "));
         }
+    }
+}
+
+/// The firmware boots (prints its banner) each time the supply's output goes on.
+async fn boot_banner(device: ConsoleDevice, psu: FakeInstrument) {
+    let mut on = false;
+    loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = psu.value("output") == Some(Reading::Bool(true));
+        if now && !on {
+            device.send("fridge-ctl gen2 fw 2.1.0\r\nfridge> ");
+        }
+        on = now;
     }
 }
 
@@ -546,5 +561,78 @@ async fn a_closed_gate_stops_the_run_before_its_next_step_and_records_why() {
     );
     assert!(ran >= 4 && ran < steps.len(), "{steps:#?}");
     // Teardown still ran: the unit is powered off.
+    assert_eq!(bench.psu.value("output"), Some(Reading::Bool(false)));
+}
+
+/// The smoke plan without its flash step, as a run on a unit flashed at an earlier station.
+fn unflashed_plan(build: &Path) -> rigor_plan::BoundPlan {
+    let mut plan = plan(build);
+    for steps in [&mut plan.setup, &mut plan.steps, &mut plan.teardown] {
+        steps.retain(|s| !matches!(s.action, rigor_plan::plan::BoundAction::Flash { .. }));
+    }
+    plan
+}
+
+/// The firmware the run's start names, as the record keeps it.
+fn recorded_firmware(recorder: &Shared) -> (Option<String>, Option<String>) {
+    let events = &recorder.0.lock().unwrap().events;
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::RunStarted { run } => {
+                Some((run.firmware_version.clone(), run.firmware_sha256.clone()))
+            }
+            _ => None,
+        })
+        .unwrap()
+}
+
+async fn go_unflashed(plan: rigor_plan::BoundPlan, devices: SlotDevices) -> (RunResult, Shared) {
+    let recorder = Shared::default();
+    let (_tx, cancel) = tokio::sync::watch::channel(false);
+    let request = RunRequest {
+        plan,
+        unit: Some("FC2-000042".into()),
+        operator: None,
+        infrastructure_retries: 0,
+        gate: None,
+        session: None,
+        installed_firmware: None,
+    };
+    let sinks = Sinks::new(Box::new(recorder.clone()), Vec::new());
+    (
+        run(request, devices, sinks, cancel).await.unwrap(),
+        recorder,
+    )
+}
+
+/// Issue 8: a run that flashes nothing on a rig that cannot know what the unit carries recorded
+/// no firmware; the profile's `identity.firmware` question now names it.
+#[tokio::test(start_paused = true)]
+async fn a_run_that_flashes_nothing_records_the_firmware_the_unit_tells() {
+    let (bench, devices) = fake_bench("4.25");
+    let dir = firmware_dir();
+    let plan = unflashed_plan(dir.path());
+    assert!(plan.firmware_query.is_some(), "the shipped profile asks");
+    let (result, recorder) = go_unflashed(plan, devices).await;
+    assert_eq!(result.outcome, RunOutcome::Pass, "{:#?}", recorder.steps());
+    assert_eq!(recorded_firmware(&recorder), (Some("2.1.0".into()), None));
+    assert!(bench.flasher.images().is_empty());
+    assert_eq!(bench.psu.value("output"), Some(Reading::Bool(false)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_unit_that_does_not_tell_its_firmware_is_run_with_none_recorded() {
+    let (bench, devices) = fake_bench("4.25");
+    let dir = firmware_dir();
+    let mut plan = unflashed_plan(dir.path());
+    let query = plan.firmware_query.as_mut().unwrap();
+    // A question this firmware does not answer, and a pattern its banner does not hold.
+    query.send = "fwinfo".into();
+    query.expect =
+        serde_json::from_value(serde_json::json!("firmware=(?P<firmware>\\S+)")).unwrap();
+    let (result, recorder) = go_unflashed(plan, devices).await;
+    assert_eq!(result.outcome, RunOutcome::Pass, "{:#?}", recorder.steps());
+    assert_eq!(recorded_firmware(&recorder), (None, None));
     assert_eq!(bench.psu.value("output"), Some(Reading::Bool(false)));
 }

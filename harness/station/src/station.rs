@@ -182,7 +182,7 @@ impl Station {
     /// prompts are answered from the plan's answers; `operator` is the person's id.
     pub async fn open(
         &self,
-        plan: SlotPlan,
+        mut plan: SlotPlan,
         operator: Option<&str>,
     ) -> Result<SlotJob, StationError> {
         // The slot is ours before any of its ports is touched.
@@ -206,6 +206,8 @@ impl Station {
                     }
                     .into());
                 }
+                // The board's flash is blank until the run flashes it: nothing to ask.
+                plan.plan.firmware_query = None;
                 let (machine, devices) =
                     crate::qemu_slot::start(qemu, &plan.plan, &plan.profile).await?;
                 self.machines
@@ -219,9 +221,13 @@ impl Station {
                 installed = endpoints
                     .and_then(|e| e.firmware())
                     .map(|f| FirmwareIdentity {
-                        sha256: f.sha256,
+                        sha256: Some(f.sha256),
                         version: Some(f.version),
                     });
+                if endpoints.is_some() {
+                    // A simulated unit's firmware (or its blank flash) is known without asking.
+                    plan.plan.firmware_query = None;
+                }
                 crate::open::open(&plan.plan, endpoints, &self.rtu).await?
             }
         };
