@@ -125,12 +125,7 @@ pub fn synth(path: &Path, config: &SynthConfig) -> Result<SynthSummary, ResultsE
                 "INSERT INTO steps (run_id, step_index, step_id, kind, attempt, started_at_us, \
                  ended_at_us, outcome) VALUES (?1, 0, 'measure', 'measure', 1, ?2, ?3, ?4)",
             )?;
-            let mut ins_m = tx.prepare_cached(
-                "INSERT INTO measurements (run_id, seq, step_index, name, value, unit, comparator, \
-                 low, low_inclusive, high, high_inclusive, marginal_low, marginal_high, marginal, \
-                 outcome, measured_at_us) \
-                 VALUES (?1, ?2, 0, ?3, ?4, 'V', ?5, ?6, 1, ?7, 1, NULL, NULL, 0, ?8, ?9)",
-            )?;
+            let mut ins_m = tx.prepare_cached(INSERT_READING)?;
             let end = (unit + BATCH).min(config.units);
             for u in unit..end {
                 let serial = format!("SY{u:08}");
@@ -174,20 +169,8 @@ pub fn synth(path: &Path, config: &SynthConfig) -> Result<SynthSummary, ResultsE
                             if weak && k == 0 && rng.unit() < 0.6 {
                                 value = nominal + 5.0 * sigma;
                             }
-                            let (low, high) = (nominal - 4.0 * sigma, nominal + 4.0 * sigma);
-                            let pass = value >= low && value <= high;
-                            failed |= !pass;
-                            ins_m.execute(params![
-                                run_id,
-                                k as i64,
-                                name,
-                                value,
-                                format!("{low:.4} <= x <= {high:.4}"),
-                                low,
-                                high,
-                                if pass { "pass" } else { "fail" },
-                                start + 1_000_000,
-                            ])?;
+                            let reading = (run_id, k, name.as_str(), start + 1_000_000);
+                            failed |= !insert_reading(&mut ins_m, reading, value, nominal, sigma)?;
                             summary.measurements += 1;
                         }
                     }
@@ -223,6 +206,37 @@ pub fn synth(path: &Path, config: &SynthConfig) -> Result<SynthSummary, ResultsE
         tx.commit()?;
     }
     Ok(summary)
+}
+
+/// A synthetic reading: a measurement row in volts, with limits 4 σ either side of nominal.
+const INSERT_READING: &str = "INSERT INTO measurements (run_id, seq, step_index, name, value, \
+    unit, comparator, low, low_inclusive, high, high_inclusive, marginal_low, marginal_high, \
+    marginal, outcome, measured_at_us) \
+    VALUES (?1, ?2, 0, ?3, ?4, 'V', ?5, ?6, 1, ?7, 1, NULL, NULL, 0, ?8, ?9)";
+
+/// Inserts `value` of reading `(run_id, seq, name, measured_at_us)` judged against limits 4 σ
+/// either side of `nominal`; says whether it passed.
+fn insert_reading(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    (run_id, seq, name, at): (i64, usize, &str, i64),
+    value: f64,
+    nominal: f64,
+    sigma: f64,
+) -> rusqlite::Result<bool> {
+    let (low, high) = (nominal - 4.0 * sigma, nominal + 4.0 * sigma);
+    let pass = value >= low && value <= high;
+    stmt.execute(params![
+        run_id,
+        seq as i64,
+        name,
+        value,
+        format!("{low:.4} <= x <= {high:.4}"),
+        low,
+        high,
+        if pass { "pass" } else { "fail" },
+        at,
+    ])?;
+    Ok(pass)
 }
 
 /// Appends `retests` new ended attempts at the store made by [`synth`] at `path` (retests of
@@ -289,25 +303,9 @@ pub fn append(
             let nominal = 1.0 + k as f64;
             let sigma = 0.01 * nominal;
             let value = nominal + sigma * (0.5 + rng.normal());
-            let (low, high) = (nominal - 4.0 * sigma, nominal + 4.0 * sigma);
-            let pass = value >= low && value <= high;
-            failed |= !pass;
-            tx.execute(
-                "INSERT INTO measurements (run_id, seq, step_index, name, value, unit, \
-                 comparator, low, low_inclusive, high, high_inclusive, marginal, outcome, \
-                 measured_at_us) VALUES (?1, ?2, 0, ?3, ?4, 'V', ?5, ?6, 1, ?7, 1, 0, ?8, ?9)",
-                params![
-                    run_id,
-                    k as i64,
-                    name,
-                    value,
-                    format!("{low:.4} <= x <= {high:.4}"),
-                    low,
-                    high,
-                    if pass { "pass" } else { "fail" },
-                    start + 1_000_000,
-                ],
-            )?;
+            let reading = (run_id, k, name.as_str(), start + 1_000_000);
+            let mut ins_m = tx.prepare_cached(INSERT_READING)?;
+            failed |= !insert_reading(&mut ins_m, reading, value, nominal, sigma)?;
             summary.measurements += 1;
         }
         if !open {

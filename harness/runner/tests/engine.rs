@@ -250,8 +250,19 @@ async fn go(
     retries: u32,
     cancel: tokio::sync::watch::Receiver<bool>,
 ) -> RunResult {
+    go_with(plan(build), devices, recorder, retries, cancel).await
+}
+
+/// Runs `plan` on unit FC2-000042, whose firmware the station does not know.
+async fn go_with(
+    plan: rigor_plan::BoundPlan,
+    devices: SlotDevices,
+    recorder: &Shared,
+    retries: u32,
+    cancel: tokio::sync::watch::Receiver<bool>,
+) -> RunResult {
     let request = RunRequest {
-        plan: plan(build),
+        plan,
         unit: Some("FC2-000042".into()),
         operator: None,
         infrastructure_retries: retries,
@@ -590,20 +601,8 @@ fn recorded_firmware(recorder: &Shared) -> (Option<String>, Option<String>) {
 async fn go_unflashed(plan: rigor_plan::BoundPlan, devices: SlotDevices) -> (RunResult, Shared) {
     let recorder = Shared::default();
     let (_tx, cancel) = tokio::sync::watch::channel(false);
-    let request = RunRequest {
-        plan,
-        unit: Some("FC2-000042".into()),
-        operator: None,
-        infrastructure_retries: 0,
-        gate: None,
-        session: None,
-        installed_firmware: None,
-    };
-    let sinks = Sinks::new(Box::new(recorder.clone()), Vec::new());
-    (
-        run(request, devices, sinks, cancel).await.unwrap(),
-        recorder,
-    )
+    let result = go_with(plan, devices, &recorder, 0, cancel).await;
+    (result, recorder)
 }
 
 /// Issue 8: a run that flashes nothing on a rig that cannot know what the unit carries recorded
