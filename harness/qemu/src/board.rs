@@ -107,6 +107,17 @@ pub fn tmp105_device(id: &str, address: u8) -> String {
     format!("tmp105,bus={I2C0_BUS},address={address:#04x},id={id}")
 }
 
+/// QEMU's name for the model of the board's Ethernet controller (`-nic ...,model=`): the
+/// LM3S6965's MAC at 0x4004_8000 (`stellaris_enet`), the only one this machine offers.
+pub const NIC_MODEL: &str = "stellaris";
+
+/// A `-nic` argument giving the board's Ethernet controller the existing tap device `tap` (no
+/// scripts: rigor configures the tap itself) and the MAC address `mac`.
+pub fn stellaris_tap_nic(tap: &str, mac: [u8; 6]) -> String {
+    let mac = mac.map(|b| format!("{b:02x}")).join(":");
+    format!("tap,ifname={tap},script=no,downscript=no,model={NIC_MODEL},mac={mac}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +127,14 @@ mod tests {
         assert_eq!(
             tmp105_device("temp0", 0x48),
             "tmp105,bus=i2c,address=0x48,id=temp0"
+        );
+    }
+
+    #[test]
+    fn a_tap_nic_names_the_stellaris_model_and_the_mac() {
+        assert_eq!(
+            stellaris_tap_nic("rgq-tap", [2, 0, 0, 0x4d, 0, 2]),
+            "tap,ifname=rgq-tap,script=no,downscript=no,model=stellaris,mac=02:00:00:4d:00:02"
         );
     }
 }
