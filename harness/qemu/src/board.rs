@@ -129,12 +129,4 @@ mod tests {
             "tmp105,bus=i2c,address=0x48,id=temp0"
         );
     }
-
-    #[test]
-    fn a_tap_nic_names_the_stellaris_model_and_the_mac() {
-        assert_eq!(
-            stellaris_tap_nic("rgq-tap", [2, 0, 0, 0x4d, 0, 2]),
-            "tap,ifname=rgq-tap,script=no,downscript=no,model=stellaris,mac=02:00:00:4d:00:02"
-        );
-    }
 }

@@ -7,7 +7,7 @@
 //!   [`QemuGpio`] offers as [`rigor_hal::DigitalLine`]s;
 //! - [`Tmp105`] sets the temperature the emulated sensor reports to the firmware;
 //! - the console is rigor's ordinary serial console on the pty ([`QemuMachine::open_console`]);
-//! - the board's Ethernet controller is given a tap device ([`stellaris_tap_nic`]) in a network
+//! - the board's Ethernet controller is given a tap device ([`BoardNetwork`]) in a network
 //!   namespace QEMU runs in ([`QemuConfig::in_netns`]): the device side of a packet-level link.
 //!
 //! An abort of QEMU (exit code 134: the guest CPU locked up) is the device's death, blamed on the
@@ -29,6 +29,7 @@ mod exit;
 pub mod firmware;
 mod gpio;
 mod machine;
+mod network;
 mod qmp;
 mod qtest;
 mod sensor;
@@ -40,6 +41,7 @@ pub use error::{Channel, QemuError};
 pub use exit::MachineExit;
 pub use gpio::QemuGpio;
 pub use machine::{QemuConfig, QemuMachine};
+pub use network::BoardNetwork;
 pub use qmp::{ChardevInfo, QemuVersion, Qmp, QmpEvent, QomProperty, RunState, VersionTriple};
 pub use qtest::{IrqChange, Qtest};
 pub use sensor::{Environment, Tmp105};

@@ -12,66 +12,21 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rigor_netfault::{DirectionImpairment, LinkConfig, Loss, PacketImpairment, PacketLink};
-use rigor_qemu::{QemuConfig, QemuMachine, stellaris_tap_nic};
+use rigor_qemu::{BoardNetwork, QemuConfig, QemuMachine};
 use tokio::net::UdpSocket;
 
-/// The firmware's address and MAC (`fixtures/qemu-fridge-fw/src/echo.rs`).
-const BOARD_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
-const BOARD_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x4D, 0x00, 0x02];
-/// The device namespace's address on the board's segment.
-const GATEWAY: &str = "10.77.0.1/24";
-const SEGMENT: &str = "10.77.0.0/24";
-const TAP: &str = "rgq-tap";
 const ECHO_PORT: u16 = 7;
 /// How long the board may take to boot and answer its first echo.
 const BOOT: Duration = Duration::from_secs(10);
 /// How long an echo may take before it counts as missing, on a loaded machine.
 const ANSWER: Duration = Duration::from_secs(2);
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Puts the board's segment on a tap in the link's device namespace and routes it through the
-/// link from the network namespace.
-fn wire_board(link: &PacketLink) {
-    let (dev, net) = (link.device_namespace(), link.network_namespace());
-    let mac = BOARD_MAC.map(|b| format!("{b:02x}")).join(":");
-    ip(&["-n", dev, "tuntap", "add", "dev", TAP, "mode", "tap"]);
-    ip(&["-n", dev, "addr", "add", GATEWAY, "dev", TAP]);
-    ip(&["-n", dev, "link", "set", TAP, "up"]);
-    ip(&[
-        "-n",
-        dev,
-        "neigh",
-        "replace",
-        &BOARD_IP.to_string(),
-        "lladdr",
-        &mac,
-        "dev",
-        TAP,
-        "nud",
-        "permanent",
-    ]);
-    ip(&[
-        "netns",
-        "exec",
-        dev,
-        "sysctl",
-        "-qw",
-        "net.ipv4.ip_forward=1",
-    ]);
-    ip(&["-n", net, "route", "add", SEGMENT, "dev", link.interface()]);
+/// The firmware's address.
+fn board_ip() -> Ipv4Addr {
+    BoardNetwork::fridge_fw().address
 }
 
 /// The firmware image (version 1.0.0), built into the workspace's target directory.
@@ -99,7 +54,7 @@ async fn echo(socket: &UdpSocket, seq: u32, within: Duration) -> Option<Duration
     let request = format!("rigor echo {seq:08}");
     let start = Instant::now();
     socket
-        .send_to(request.as_bytes(), (BOARD_IP, ECHO_PORT))
+        .send_to(request.as_bytes(), (board_ip(), ECHO_PORT))
         .await
         .unwrap();
     let mut buf = [0u8; 1500];
@@ -109,7 +64,7 @@ async fn echo(socket: &UdpSocket, seq: u32, within: Duration) -> Option<Duration
             .await
             .ok()?
             .unwrap();
-        assert_eq!(from, SocketAddr::from((BOARD_IP, ECHO_PORT)));
+        assert_eq!(from, SocketAddr::from((board_ip(), ECHO_PORT)));
         if buf[..n] == *request.as_bytes() {
             return Some(start.elapsed());
         }
@@ -138,10 +93,17 @@ async fn the_boards_udp_echo_crosses_the_packet_engine_and_meets_its_impairments
     // Declared before the machine, so dropped after it: QEMU ends before its namespace goes.
     let config = LinkConfig::numbered("rgq-board", 77);
     let link = PacketLink::open(&config).await.unwrap();
-    wire_board(&link);
+    let board = BoardNetwork::fridge_fw();
+    board
+        .wire(
+            link.device_namespace(),
+            link.network_namespace(),
+            link.interface(),
+        )
+        .unwrap();
     let machine = QemuMachine::start(
         &QemuConfig::new(&image)
-            .nic(stellaris_tap_nic(TAP, BOARD_MAC))
+            .nic(board.nic())
             .in_netns(link.device_namespace()),
     )
     .await
@@ -208,7 +170,7 @@ async fn the_boards_udp_echo_crosses_the_packet_engine_and_meets_its_impairments
     for _ in 0..5 {
         let request = format!("rigor echo {seq:08}");
         socket
-            .send_to(request.as_bytes(), (BOARD_IP, ECHO_PORT))
+            .send_to(request.as_bytes(), (board_ip(), ECHO_PORT))
             .await
             .unwrap();
         seq += 1;
