@@ -7,8 +7,8 @@
 //!   [`QemuGpio`] offers as [`rigor_hal::DigitalLine`]s;
 //! - [`Tmp105`] sets the temperature the emulated sensor reports to the firmware;
 //! - the console is rigor's ordinary serial console on the pty ([`QemuMachine::open_console`]);
-//! - the board's Ethernet controller is given a tap device ([`BoardNetwork`]) in a network
-//!   namespace QEMU runs in ([`QemuConfig::in_netns`]): the device side of a packet-level link.
+//! - the board's Ethernet controller gets a tap device ([`BoardNetwork`]), moved into the device
+//!   namespace of a packet-level link once QEMU holds it.
 //!
 //! An abort of QEMU (exit code 134: the guest CPU locked up) is the device's death, blamed on the
 //! device ([`QemuError::DeviceDead`]), never a failure of the harness.

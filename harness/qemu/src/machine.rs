@@ -42,9 +42,6 @@ pub struct QemuConfig {
     pub gdb: Option<SocketAddr>,
     /// More arguments, appended last.
     pub extra_args: Vec<String>,
-    /// The network namespace QEMU runs in (`ip netns exec NS`), so the tap device of a `-nic`
-    /// ([`crate::stellaris_tap_nic`]) is found there: the device side of a packet-level link.
-    pub netns: Option<String>,
     /// How long QEMU may take to connect its sockets and greet.
     pub startup_timeout: Duration,
     /// How long a QMP or qtest command may take.
@@ -61,7 +58,6 @@ impl QemuConfig {
             devices: Vec::new(),
             gdb: None,
             extra_args: Vec::new(),
-            netns: None,
             startup_timeout: Duration::from_secs(10),
             command_timeout: Duration::from_secs(10),
         }
@@ -81,15 +77,9 @@ impl QemuConfig {
         self
     }
 
-    /// Adds a `-nic` (a network card and its backend, [`crate::stellaris_tap_nic`]).
+    /// Adds a `-nic` (a network card and its backend, [`crate::BoardNetwork::nic`]).
     pub fn nic(mut self, spec: impl Into<String>) -> Self {
         self.extra_args.extend(["-nic".to_owned(), spec.into()]);
-        self
-    }
-
-    /// Runs QEMU inside the network namespace `ns`.
-    pub fn in_netns(mut self, ns: impl Into<String>) -> Self {
-        self.netns = Some(ns.into());
         self
     }
 
@@ -177,18 +167,9 @@ impl QemuMachine {
             })
         };
         let (qmp_listener, qtest_listener) = (listen(&qmp_path)?, listen(&qtest_path)?);
-        let mut args = config.args(&qmp_path, &qtest_path);
-        let mut program = config.program.display().to_string();
-        if let Some(ns) = &config.netns {
-            // `ip netns exec` execs QEMU in place: the child's pid stays QEMU's, so killing and
-            // waiting for it work unchanged.
-            args.splice(
-                0..0,
-                ["netns".to_owned(), "exec".to_owned(), ns.clone(), program],
-            );
-            program = "ip".to_owned();
-        }
-        let mut child = Command::new(&program)
+        let args = config.args(&qmp_path, &qtest_path);
+        let program = config.program.display().to_string();
+        let mut child = Command::new(&config.program)
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -1,12 +1,17 @@
-//! The board's Ethernet segment: a tap device in a network namespace, given to the board's
-//! controller by QEMU and routed through the device side of a packet-level link (rigor's packet
-//! engine), so traffic between the board and the link's network side meets its impairments.
+//! The board's Ethernet segment: the tap device QEMU gives the board's controller, moved into
+//! the device namespace of a packet-level link (rigor's packet engine) and routed through it, so
+//! traffic between the board and the link's network side meets the link's impairments.
+//!
+//! QEMU itself stays in the host's namespace: its GDB stub listens on the host's loopback, where
+//! the flasher reaches it (inside the device namespace it could not). QEMU creates the tap when
+//! it starts, so no tap ever exists that nothing holds: it goes with QEMU until it is moved, and
+//! with the namespace after.
 //!
 //! Configured with iproute2's `ip`, as rigor's links are (`rigor_netfault::netns` says why).
-//! Everything made here lives in the namespaces it is given, and goes when they are deleted.
 
 use std::net::Ipv4Addr;
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::board::stellaris_tap_nic;
 use crate::error::QemuError;
@@ -23,20 +28,20 @@ pub struct BoardNetwork {
     pub gateway: Ipv4Addr,
     /// The segment's prefix length.
     pub prefix: u8,
-    /// The tap device's name in the device namespace.
+    /// The tap device's name, unique on the host while it is there (before it is moved).
     pub tap: String,
 }
 
 impl BoardNetwork {
     /// The fixture firmware's network (`fixtures/qemu-fridge-fw/src/echo.rs`): 10.77.0.2 with a
-    /// UDP echo on port 7, MAC 02:00:00:4d:00:02.
+    /// UDP echo on port 7, MAC 02:00:00:4d:00:02; a tap name of its own.
     pub fn fridge_fw() -> Self {
         BoardNetwork {
             address: Ipv4Addr::new(10, 77, 0, 2),
             mac: [0x02, 0x00, 0x00, 0x4D, 0x00, 0x02],
             gateway: Ipv4Addr::new(10, 77, 0, 1),
             prefix: 24,
-            tap: "rg-board".to_owned(),
+            tap: tap_name(),
         }
     }
 
@@ -45,9 +50,13 @@ impl BoardNetwork {
         stellaris_tap_nic(&self.tap, self.mac)
     }
 
-    /// Makes the tap in `device_ns` with the gateway's address and a static neighbour entry for
-    /// the board, lets that namespace forward, and routes the segment from `network_ns` into the
-    /// link's interface `link_interface` (present in both namespaces).
+    /// Moves the tap of a started QEMU (one given [`BoardNetwork::nic`]) into `device_ns`, gives
+    /// it the gateway's address and a static neighbour entry for the board, lets that namespace
+    /// forward, and routes the segment from `network_ns` into the link's interface
+    /// `link_interface` (present in both namespaces).
+    ///
+    /// Only once QEMU has started: it opens the tap by name, in its own namespace. A started
+    /// [`crate::QemuMachine`] has: QEMU answers QMP only once every backend is up.
     pub fn wire(
         &self,
         device_ns: &str,
@@ -63,7 +72,7 @@ impl BoardNetwork {
         let segment = format!("{segment}/{}", self.prefix);
         let board = self.address.to_string();
         let mac = self.mac.map(|b| format!("{b:02x}")).join(":");
-        ip(&["-n", device_ns, "tuntap", "add", "dev", tap, "mode", "tap"])?;
+        ip(&["link", "set", tap, "netns", device_ns])?;
         ip(&["-n", device_ns, "addr", "add", &gateway, "dev", tap])?;
         ip(&["-n", device_ns, "link", "set", tap, "up"])?;
         let neighbour = ["neigh", "replace", &board, "lladdr", &mac, "dev", tap];
@@ -81,6 +90,13 @@ impl BoardNetwork {
         ])?;
         Ok(())
     }
+}
+
+/// A tap name no other board of this host has: `rgq<pid>-<n>`, within the kernel's 15 bytes.
+fn tap_name() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % 1000;
+    format!("rgq{}-{n}", std::process::id())
 }
 
 /// Runs `ip` with `args`; a failure carries what it said.
@@ -109,9 +125,15 @@ mod tests {
 
     #[test]
     fn the_fixture_boards_nic_is_its_tap_with_its_mac() {
+        let board = BoardNetwork::fridge_fw();
         assert_eq!(
-            BoardNetwork::fridge_fw().nic(),
-            "tap,ifname=rg-board,script=no,downscript=no,model=stellaris,mac=02:00:00:4d:00:02"
+            board.nic(),
+            format!(
+                "tap,ifname={},script=no,downscript=no,model=stellaris,mac=02:00:00:4d:00:02",
+                board.tap
+            )
         );
+        assert!(board.tap.len() <= 15, "{}", board.tap);
+        assert_ne!(board.tap, BoardNetwork::fridge_fw().tap);
     }
 }

@@ -3,8 +3,8 @@
 //! millisecond of emulation, later by the delay the link adds, and not at all when the link
 //! loses its answers.
 //!
-//! Wiring: QEMU runs in the link's device namespace with the board's Ethernet controller on a
-//! tap there; the device namespace routes between the tap (10.77.0.0/24, the board at .2 with a
+//! Wiring: the tap QEMU gives the board's Ethernet controller is moved into the link's device
+//! namespace, which routes between the tap (10.77.0.0/24, the board at .2 with a
 //! static neighbour entry, as the firmware has no ARP) and the link's TUN device, and the network
 //! namespace routes 10.77.0.0/24 into the link. Dropping the link deletes both namespaces with
 //! the tap in them; a killed test's are swept by the next link's start.
@@ -94,6 +94,9 @@ async fn the_boards_udp_echo_crosses_the_packet_engine_and_meets_its_impairments
     let config = LinkConfig::numbered("rgq-board", 77);
     let link = PacketLink::open(&config).await.unwrap();
     let board = BoardNetwork::fridge_fw();
+    let machine = QemuMachine::start(&QemuConfig::new(&image).nic(board.nic()))
+        .await
+        .unwrap();
     board
         .wire(
             link.device_namespace(),
@@ -101,13 +104,6 @@ async fn the_boards_udp_echo_crosses_the_packet_engine_and_meets_its_impairments
             link.interface(),
         )
         .unwrap();
-    let machine = QemuMachine::start(
-        &QemuConfig::new(&image)
-            .nic(board.nic())
-            .in_netns(link.device_namespace()),
-    )
-    .await
-    .unwrap();
     machine.cont().await.unwrap();
     let socket = udp_in(
         link.network_namespace(),
