@@ -72,6 +72,13 @@ steps:
   - net.clear: ethernet
 "#;
 
+/// Writes the profile, fixture, rig and scenario into `dir`.
+fn write_files(dir: &Path, texts: [String; 4]) {
+    for (name, text) in ["profile", "fixture", "rig", "scenario"].iter().zip(texts) {
+        std::fs::write(dir.join(format!("{name}.yaml")), text).unwrap();
+    }
+}
+
 fn image(target: &Path) -> std::path::PathBuf {
     rigor_qemu::firmware::build(&target.join("qemu-fridge-fw"), "1.0.0", false).unwrap()
 }
@@ -112,14 +119,10 @@ async fn a_qemu_slot_with_a_tun_point_puts_the_boards_ethernet_behind_the_packet
     let exe = std::env::current_exe().unwrap();
     let image = image(exe.ancestors().nth(3).unwrap());
     let dir = tempfile::tempdir().unwrap();
-    for (name, text) in [
-        ("profile.yaml", PROFILE),
-        ("fixture.yaml", FIXTURE),
-        ("rig.yaml", RIG),
-        ("scenario.yaml", SCENARIO),
-    ] {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
+    write_files(
+        dir.path(),
+        [PROFILE, FIXTURE, RIG, SCENARIO].map(str::to_owned),
+    );
     let catalog = rigor_station::load(&[dir.path()]).unwrap();
     let params = [(
         "image".to_owned(),
@@ -201,5 +204,49 @@ async fn a_qemu_slot_with_a_tun_point_puts_the_boards_ethernet_behind_the_packet
     assert!(
         cleared < Duration::from_millis(20),
         "cleared p50 {cleared:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_tun_point_for_the_one_ethernet_controller_is_refused_before_qemu_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        [
+            PROFILE.replace(
+                "  ethernet: { medium: ethernet }",
+                "  ethernet: { medium: ethernet }\n  service: { medium: ethernet }",
+            ),
+            FIXTURE.replace("{ ethernet: eth0 }", "{ ethernet: eth0, service: eth1 }"),
+            RIG.replace(
+                "address: 10.78.0.1/30 } } }",
+                "address: 10.78.0.1/30 } }, eth1: { tun: { interface: rgs-eth1, address: 10.79.0.1/30 } } }",
+            ),
+            format!("{SCENARIO}  - net.clear: service\n"),
+        ],
+    );
+    let catalog = rigor_station::load(&[dir.path()]).unwrap();
+    let params = [("image".to_owned(), Scalar::Text("unused.elf".to_owned()))].into();
+    let mut plans = plan_slots(
+        &catalog,
+        "qemu-net",
+        "qemu-net",
+        &[SlotSpec::new("board").unit("QF-000001")],
+        &params,
+    )
+    .unwrap();
+    let station = Station::for_plans(&catalog, "qemu-net", &plans, &Default::default())
+        .await
+        .unwrap()
+        .with_lock_dir(dir.path().to_owned());
+    let err = station
+        .open(plans.remove(0), None)
+        .await
+        .err()
+        .expect("two tun points for one board");
+    assert_eq!(
+        err.to_string(),
+        "slot `board`: impairment point `eth1` is not available (the board has one Ethernet \
+         controller, already on another `tun:` point)"
     );
 }
