@@ -107,6 +107,17 @@ pub fn tmp105_device(id: &str, address: u8) -> String {
     format!("tmp105,bus={I2C0_BUS},address={address:#04x},id={id}")
 }
 
+/// QEMU's name for the model of the board's Ethernet controller (`-nic ...,model=`): the
+/// LM3S6965's MAC at 0x4004_8000 (`stellaris_enet`), the only one this machine offers.
+pub const NIC_MODEL: &str = "stellaris";
+
+/// A `-nic` argument giving the board's Ethernet controller the existing tap device `tap` (no
+/// scripts: rigor configures the tap itself) and the MAC address `mac`.
+pub fn stellaris_tap_nic(tap: &str, mac: [u8; 6]) -> String {
+    let mac = mac.map(|b| format!("{b:02x}")).join(":");
+    format!("tap,ifname={tap},script=no,downscript=no,model={NIC_MODEL},mac={mac}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

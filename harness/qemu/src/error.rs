@@ -119,6 +119,16 @@ pub enum QemuError {
         /// How long rigor waited.
         after: Duration,
     },
+    /// A command wiring the board's network failed.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Network {
+        /// The command run.
+        command: String,
+        /// How it ended.
+        status: std::process::ExitStatus,
+        /// What it said.
+        stderr: String,
+    },
     /// The machine lacks what the rig description names (a device, a serial port, a GPIO port).
     #[error("{what} not found on the machine: {detail}")]
     NotFound {

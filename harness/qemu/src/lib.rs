@@ -6,7 +6,9 @@
 //! - [`Qtest`] drives the board's GPIO input lines and observes its output lines, which
 //!   [`QemuGpio`] offers as [`rigor_hal::DigitalLine`]s;
 //! - [`Tmp105`] sets the temperature the emulated sensor reports to the firmware;
-//! - the console is rigor's ordinary serial console on the pty ([`QemuMachine::open_console`]).
+//! - the console is rigor's ordinary serial console on the pty ([`QemuMachine::open_console`]);
+//! - the board's Ethernet controller gets a tap device ([`BoardNetwork`]), moved into the device
+//!   namespace of a packet-level link once QEMU holds it.
 //!
 //! An abort of QEMU (exit code 134: the guest CPU locked up) is the device's death, blamed on the
 //! device ([`QemuError::DeviceDead`]), never a failure of the harness.
@@ -27,15 +29,19 @@ mod exit;
 pub mod firmware;
 mod gpio;
 mod machine;
+mod network;
 mod qmp;
 mod qtest;
 mod sensor;
 
-pub use board::{GpioPort, I2C0_BUS, MACHINE, gpio_port_path, tmp105_device};
+pub use board::{
+    GpioPort, I2C0_BUS, MACHINE, NIC_MODEL, gpio_port_path, stellaris_tap_nic, tmp105_device,
+};
 pub use error::{Channel, QemuError};
 pub use exit::MachineExit;
 pub use gpio::QemuGpio;
 pub use machine::{QemuConfig, QemuMachine};
+pub use network::BoardNetwork;
 pub use qmp::{ChardevInfo, QemuVersion, Qmp, QmpEvent, QomProperty, RunState, VersionTriple};
 pub use qtest::{IrqChange, Qtest};
 pub use sensor::{Environment, Tmp105};

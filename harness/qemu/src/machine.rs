@@ -77,6 +77,12 @@ impl QemuConfig {
         self
     }
 
+    /// Adds a `-nic` (a network card and its backend, [`crate::BoardNetwork::nic`]).
+    pub fn nic(mut self, spec: impl Into<String>) -> Self {
+        self.extra_args.extend(["-nic".to_owned(), spec.into()]);
+        self
+    }
+
     /// QEMU's arguments, with its QMP and qtest sockets at `qmp` and `qtest`.
     ///
     /// QEMU starts halted (`-S`) so nothing the firmware prints is lost before the console is

@@ -1,6 +1,7 @@
 //! A slot of a `qemu:` rig: the emulated board started for it, and its `virtual` channels opened
 //! on QEMU's own interfaces: the console on the board's UART pty, the probe on QEMU's GDB stub,
-//! GPIO through qtest, the environment's sensors through QMP.
+//! GPIO through qtest, the environment's sensors through QMP, and the board's Ethernet through
+//! the packet engine when the plan impairs a `tun:` point.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,9 +10,9 @@ use std::time::Duration;
 use rigor_gdb_remote::{GdbFlasher, ResetMethod};
 use rigor_hal::{ConsolePort, DigitalLine, HalError, async_trait};
 use rigor_model::profile::{Direction, Profile};
-use rigor_model::rig::{GpioLine, Probe, QemuRig};
+use rigor_model::rig::{GpioLine, ImpairmentPoint, Probe, QemuRig, TunPoint};
 use rigor_plan::plan::{BoundAction, BoundPlan, MeasureSource};
-use rigor_qemu::{Environment, GpioPort, QemuConfig, QemuGpio, QemuMachine};
+use rigor_qemu::{BoardNetwork, Environment, GpioPort, QemuConfig, QemuGpio, QemuMachine};
 use rigor_runner::devices::SlotDevices;
 
 use crate::open::OpenError;
@@ -74,12 +75,40 @@ pub async fn start(
     config.machine = rig.machine.clone();
     config.devices = rig.devices.clone();
     config.gdb = Some(gdb);
+    let mut devices = SlotDevices::default();
+    // The board's address is its firmware's: the fixture firmware's is the one there is.
+    let board = BoardNetwork::fridge_fw();
+    let link = match board_link(plan)? {
+        Some((channel, point)) => {
+            let link = rigor_netfault::open_tun(point)
+                .await
+                .map_err(|e| OpenError::io(slot, format!("impairment point `{channel}`"), e))?;
+            config = config.nic(board.nic());
+            Some((channel, link))
+        }
+        None => None,
+    };
     let machine = Arc::new(
         QemuMachine::start(&config)
             .await
             .map_err(|e| OpenError::io(slot, "QEMU", e))?,
     );
-    let mut devices = SlotDevices::default();
+    if let Some((channel, link)) = link {
+        board
+            .wire(
+                link.device_namespace(),
+                link.network_namespace(),
+                link.interface(),
+            )
+            .map_err(|e| OpenError::io(slot, format!("the board's network on `{channel}`"), e))?;
+        tracing::info!(
+            slot = %slot,
+            channel,
+            backend = %rigor_netfault::Backend::Tun,
+            "impairment point opened for the board's Ethernet"
+        );
+        devices.links.insert(channel.to_owned(), Arc::new(link));
+    }
     if let Some(console) = &plan.console {
         // Opened before the board runs: what it says before anyone listens is lost.
         let port = machine
@@ -164,6 +193,33 @@ pub async fn start(
         }
     }
     Ok((machine, devices))
+}
+
+/// The `tun:` point the plan's `net.*` steps use, if any: the board's Ethernet goes through it.
+/// The board has one Ethernet controller, so one such point.
+fn board_link(plan: &BoundPlan) -> Result<Option<(&str, &TunPoint)>, OpenError> {
+    let mut found: Option<(&str, &TunPoint)> = None;
+    for step in plan.all_steps() {
+        let (BoundAction::NetImpair { link, .. } | BoundAction::NetClear { link }) = &step.action
+        else {
+            continue;
+        };
+        let ImpairmentPoint::Tun(point) = &link.point else {
+            continue;
+        };
+        match found {
+            Some((channel, _)) if channel != link.channel => {
+                return Err(OpenError::Unavailable {
+                    slot: plan.slot.clone(),
+                    what: format!("impairment point `{}`", link.channel),
+                    why: "the board has one Ethernet controller, already on another `tun:` point",
+                });
+            }
+            Some(_) => {}
+            None => found = Some((link.channel.as_str(), point)),
+        }
+    }
+    Ok(found)
 }
 
 fn port(name: &str) -> Option<GpioPort> {
