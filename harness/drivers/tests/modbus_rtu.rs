@@ -31,6 +31,10 @@ struct Line {
     arrivals: Arc<Mutex<Vec<Instant>>>,
     /// A holding register whose reads are answered only after a while, like a slow instrument's.
     slow: Arc<Mutex<Option<(u16, Duration)>>>,
+    /// A holding register whose reads are answered only once the test says so: an answer known
+    /// to come after the request timed out, whatever the machine's load.
+    held: Arc<Mutex<Option<u16>>>,
+    release: Arc<tokio::sync::Notify>,
 }
 
 impl Line {
@@ -74,9 +78,17 @@ impl tokio_modbus::server::Service for Line {
             (Some((slow, delay)), Request::ReadHoldingRegisters(a, _)) if *a == slow => delay,
             _ => Duration::ZERO,
         };
+        let held = matches!(
+            (*self.held.lock().unwrap(), &req.request),
+            (Some(h), Request::ReadHoldingRegisters(a, _)) if *a == h
+        );
+        let release = self.release.clone();
         let answer = self.answer(req);
         Box::pin(async move {
             tokio::time::sleep(delay).await;
+            if held {
+                release.notified().await;
+            }
             answer
         })
     }
@@ -294,16 +306,18 @@ async fn a_late_answer_is_not_taken_for_the_next_requests() {
     let pty = serve(line.clone());
     line.set_holding(1, 11, 72); // I-OUT: 0.072 A
     line.set_holding(1, 10, 1234); // V-OUT: 12.34 V, answered late
-    *line.slow.lock().unwrap() = Some((10, Duration::from_millis(150)));
+    *line.held.lock().unwrap() = Some(10);
     let bus = RtuBus::new(RtuSettings::new(&pty.path, 115_200));
     let psu = ModbusInstrument::new(
         "psu-1",
         model("riden-rd6006.yaml"),
         Endpoint::Rtu { bus, unit: 1 },
     )
-    .with_timeout(Duration::from_millis(100));
+    .with_timeout(Duration::from_millis(300));
     let err = psu.read("voltage").await.unwrap_err();
     assert!(matches!(err, HalError::Timeout { .. }), "{err:?}");
+    // The late answer goes out now, after the timeout, while the next request drains the line.
+    line.release.notify_one();
     // Same unit, same function, same count as the late answer: only draining tells them apart.
     assert_eq!(psu.read("current").await.unwrap(), Reading::Number(0.072));
     assert_eq!(psu.read("current").await.unwrap(), Reading::Number(0.072));
