@@ -137,7 +137,7 @@ pub fn sweep() -> Result<Vec<String>, NetfaultError> {
 /// host interfaces dead owners' `netem:` points left impaired
 /// ([`crate::interface_link::sweep`]), which no namespace holds. Both, whichever link opens
 /// first: a rig whose next run has no `netem:` point must not keep the last run's delay.
-pub(crate) fn sweep_once() -> Result<(), NetfaultError> {
+pub fn sweep_once() -> Result<(), NetfaultError> {
     static SWEPT: OnceLock<()> = OnceLock::new();
     if SWEPT.get().is_none() {
         sweep()?;

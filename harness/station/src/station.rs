@@ -116,6 +116,11 @@ impl Station {
         bench: &BenchUnits,
     ) -> Result<Station, StationError> {
         let entry = crate::select::rig(catalog, rig)?;
+        // What a killed rigor left impairing (namespaces, an interface's qdiscs and rules) is
+        // removed at every start, not only when this run opens a link of its own.
+        if let Err(e) = rigor_netfault::netns::sweep_once() {
+            tracing::warn!("could not remove a killed rigor's network faults: {e}");
+        }
         let running = || {
             plans
                 .iter()
