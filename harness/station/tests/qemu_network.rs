@@ -102,6 +102,26 @@ async fn echo(socket: &UdpSocket, seq: u32, within: Duration) -> Option<Duration
     }
 }
 
+/// The station of the rig written into `dir`, with board QF-000001's plan of its scenario
+/// flashing `image`.
+async fn station(dir: &Path, image: &str) -> (Station, rigor_station::SlotPlan) {
+    let catalog = rigor_station::load(&[dir]).unwrap();
+    let params = [("image".to_owned(), Scalar::Text(image.to_owned()))].into();
+    let mut plans = plan_slots(
+        &catalog,
+        "qemu-net",
+        "qemu-net",
+        &[SlotSpec::new("board").unit("QF-000001")],
+        &params,
+    )
+    .unwrap();
+    let station = Station::for_plans(&catalog, "qemu-net", &plans, &Default::default())
+        .await
+        .unwrap()
+        .with_lock_dir(dir.to_owned());
+    (station, plans.remove(0))
+}
+
 /// The median round trip of `count` echoes, every one of which must come back.
 async fn median(socket: &UdpSocket, seq: &mut u32, count: u32) -> (Duration, Duration) {
     let mut rtts = Vec::new();
@@ -123,25 +143,8 @@ async fn a_qemu_slot_with_a_tun_point_puts_the_boards_ethernet_behind_the_packet
         dir.path(),
         [PROFILE, FIXTURE, RIG, SCENARIO].map(str::to_owned),
     );
-    let catalog = rigor_station::load(&[dir.path()]).unwrap();
-    let params = [(
-        "image".to_owned(),
-        Scalar::Text(image.display().to_string()),
-    )]
-    .into();
-    let mut plans = plan_slots(
-        &catalog,
-        "qemu-net",
-        "qemu-net",
-        &[SlotSpec::new("board").unit("QF-000001")],
-        &params,
-    )
-    .unwrap();
-    let station = Station::for_plans(&catalog, "qemu-net", &plans, &Default::default())
-        .await
-        .unwrap()
-        .with_lock_dir(dir.path().to_owned());
-    let mut job = station.open(plans.remove(0), None).await.unwrap();
+    let (station, plan) = station(dir.path(), &image.display().to_string()).await;
+    let mut job = station.open(plan, None).await.unwrap();
     let link = job
         .devices
         .links
@@ -225,22 +228,9 @@ async fn a_second_tun_point_for_the_one_ethernet_controller_is_refused_before_qe
             format!("{SCENARIO}  - net.clear: service\n"),
         ],
     );
-    let catalog = rigor_station::load(&[dir.path()]).unwrap();
-    let params = [("image".to_owned(), Scalar::Text("unused.elf".to_owned()))].into();
-    let mut plans = plan_slots(
-        &catalog,
-        "qemu-net",
-        "qemu-net",
-        &[SlotSpec::new("board").unit("QF-000001")],
-        &params,
-    )
-    .unwrap();
-    let station = Station::for_plans(&catalog, "qemu-net", &plans, &Default::default())
-        .await
-        .unwrap()
-        .with_lock_dir(dir.path().to_owned());
+    let (station, plan) = station(dir.path(), "unused.elf").await;
     let err = station
-        .open(plans.remove(0), None)
+        .open(plan, None)
         .await
         .err()
         .expect("two tun points for one board");
