@@ -18,7 +18,8 @@ mod wake;
 
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::tls::NoTlsStream;
+use tokio_postgres::{Client, Config, Connection, NoTls, Socket};
 
 pub use held::Lease;
 
@@ -202,6 +203,16 @@ pub struct LeaseDb {
 /// How long a connection attempt may take (a loaded database host forks and authenticates
 /// slowly).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// A new connection to the lease database, within [`CONNECT_TIMEOUT`]; the caller drives it.
+pub(crate) async fn connect(
+    config: &Config,
+) -> Result<(Client, Connection<Socket, NoTlsStream>), LeaseError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls))
+        .await
+        .map_err(|_| LeaseError::Timeout(CONNECT_TIMEOUT))?
+        .map_err(LeaseError::Connect)
+}
+
 /// How long a waiter's place in the queue lasts without being refreshed.
 const WAITER_TTL_MS: f64 = 5_000.0;
 
@@ -239,11 +250,7 @@ impl LeaseDb {
 
     /// A connection of its own (for a transaction).
     pub(crate) async fn client(&self) -> Result<Client, LeaseError> {
-        let connect = self.config.connect(NoTls);
-        let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
-            .await
-            .map_err(|_| LeaseError::Timeout(CONNECT_TIMEOUT))?
-            .map_err(LeaseError::Connect)?;
+        let (client, connection) = connect(&self.config).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("lease database connection ended: {e}");
@@ -259,7 +266,7 @@ impl LeaseDb {
         // no ears.
         let (mut client, mut listener) = match want.wait {
             Some(_) => {
-                let (client, listener) = wake::listen(&self.config, CONNECT_TIMEOUT).await?;
+                let (client, listener) = wake::listen(&self.config).await?;
                 (client, Some(listener))
             }
             None => (self.client().await?, None),

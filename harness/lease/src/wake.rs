@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Client, Config};
 
 use crate::{LeaseError, db};
 
@@ -26,14 +26,8 @@ pub(crate) struct Listener {
 
 /// Opens a connection of its own that listens on [`CHANNEL`]; its client runs the waiter's
 /// statements too.
-pub(crate) async fn listen(
-    config: &Config,
-    connect_timeout: Duration,
-) -> Result<(Client, Listener), LeaseError> {
-    let (client, mut connection) = tokio::time::timeout(connect_timeout, config.connect(NoTls))
-        .await
-        .map_err(|_| LeaseError::Timeout(connect_timeout))?
-        .map_err(LeaseError::Connect)?;
+pub(crate) async fn listen(config: &Config) -> Result<(Client, Listener), LeaseError> {
+    let (client, mut connection) = crate::connect(config).await?;
     let (tx, changed) = mpsc::unbounded_channel();
     // tokio-postgres hands notifications only to whoever drives the connection's messages.
     tokio::spawn(async move {
